@@ -1,0 +1,81 @@
+"""Cross-field rules pydantic cannot see: unique names, `from:` references that resolve, no cycles.
+
+Returns the layers in an order where every layer comes after what it reads (the file order
+whenever that already holds), which is the order of the generated forward().
+"""
+
+from __future__ import annotations
+
+from .diagnostics import SpecError, did_you_mean
+from .spec import Parsed
+
+
+def check(parsed: Parsed) -> list[int]:
+    spec, src, origins = parsed.spec, parsed.source, parsed.origins
+    errors = []
+    first_seen: dict[str, int] = {}
+    for i, layer in enumerate(spec.model):
+        if layer.name in spec.inputs:
+            errors.append(src.error(origins[i].path + ("name",), f"layer name '{layer.name}' is already a model input"))
+        elif layer.name in first_seen:
+            other = src.pos(origins[first_seen[layer.name]].path)
+            hint = f"first used at line {other.line}" if other else None
+            errors.append(src.error(origins[i].path + ("name",), f"duplicate layer name '{layer.name}'", hint))
+        else:
+            first_seen[layer.name] = i
+    known = set(first_seen) | set(spec.inputs)
+    for i, layer in enumerate(spec.model):
+        for j, ref in enumerate(layer.from_ or []):
+            if ref not in known:
+                path = origins[i].path + ("from",)
+                loc = path + (j,) if src.pos(path + (j,)) != src.pos(path) or j else path
+                errors.append(src.error(loc, f"'from: {ref}' names no layer or input", did_you_mean(ref, known)))
+            elif ref == layer.name:
+                errors.append(src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output"))
+    errors += _task_rules(parsed)
+    if errors:
+        raise SpecError(errors)
+    return _order(parsed, first_seen)
+
+
+LOSSES = {"classification": ("auto", "cross_entropy", "bce_with_logits"), "regression": ("auto", "mse", "l1")}
+
+
+def _task_rules(parsed: Parsed):
+    spec, src = parsed.spec, parsed.source
+    errors = []
+    if spec.train.loss not in LOSSES[spec.task]:
+        errors.append(src.error(("train", "loss"), f"loss '{spec.train.loss}' does not fit task '{spec.task}'", f"use one of: {', '.join(LOSSES[spec.task])}"))
+    if spec.data is not None and spec.data.standardize:
+        if len(spec.inputs) != 1 or next(iter(spec.inputs.values())).dtype != "float32":
+            errors.append(src.error(("data", "standardize"), "standardize needs a model with one float32 input"))
+    if spec.task == "classification" and spec.labels is not None and len(set(spec.labels)) != len(spec.labels):
+        errors.append(src.error(("labels",), "labels must be distinct"))
+    return errors
+
+
+def _order(parsed: Parsed, index: dict[str, int]) -> list[int]:
+    """Topological order, stable with respect to the file; a cycle is a located error."""
+    spec = parsed.spec
+    deps = [{index[r] for r in (layer.from_ or []) if r in index} for layer in spec.model]
+    done: list[int] = []
+    placed: set[int] = set()
+    state: dict[int, str] = {}
+
+    def visit(i: int, trail: list[int]):
+        if i in placed:
+            return
+        if state.get(i) == "open":
+            cycle = trail[trail.index(i) :] + [i]
+            names = " -> ".join(spec.model[k].name for k in cycle)
+            raise SpecError([parsed.source.error(parsed.origins[i].path + ("from",), f"layers form a cycle: {names}")])
+        state[i] = "open"
+        for d in sorted(deps[i]):
+            visit(d, trail + [i])
+        state[i] = "done"
+        placed.add(i)
+        done.append(i)
+
+    for i in range(len(spec.model)):
+        visit(i, [])
+    return done

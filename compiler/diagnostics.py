@@ -1,0 +1,53 @@
+"""User-facing errors: every problem a user can cause becomes `path:line:col: error: message`.
+
+Stages raise `SpecError` with a list of `Diagnostic`s (all problems of a file at once);
+the CLI prints them and exits 1. Anything else the user did wrong outside a spec file
+(a missing checkpoint, a bad input array) is a plain `UserError` with one message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Pos:
+    """1-based line and column in the source file."""
+
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    path: str
+    pos: Pos | None
+    message: str
+    hint: str | None = None
+    severity: str = "error"
+
+    def format(self) -> str:
+        where = f"{self.path}:{self.pos.line}:{self.pos.col}" if self.pos else self.path
+        text = f"{where}: {self.severity}: {self.message}"
+        if self.hint:
+            text += f"\n{where}: note: {self.hint}"
+        return text
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as `error: <message>` without a traceback."""
+
+
+@dataclass
+class SpecError(UserError):
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    """A 'did you mean' hint for a misspelled key, layer type or name, or None."""
+    close = difflib.get_close_matches(str(word), sorted(map(str, choices)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

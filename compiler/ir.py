@@ -1,0 +1,150 @@
+"""The intermediate representation: exactly what the templates need, as frozen plain data.
+
+Built once from the validated spec and the inferred shapes; templates never see pydantic
+objects and never compute anything. All names here are already sanitized identifiers and
+all values already rendered literals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import __version__
+from .layers.base import fmt_shape
+from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
+from .shapes import Inferred
+from .spec import Parsed
+
+
+@dataclass(frozen=True)
+class InputIR:
+    name: str  # as in the spec and the ONNX graph
+    var: str  # Python identifier in forward()
+    dims: tuple  # ("batch", 1, 28, 28): named dims stay strings
+    dtype: str
+    shape_comment: str
+
+
+@dataclass(frozen=True)
+class NodeIR:
+    name: str  # the layer's name in the spec (comment only)
+    kind: str
+    attr: str | None  # self.<attr> when the layer owns a module
+    module: str | None  # constructor source
+    var: str  # variable the forward line assigns
+    call: str  # forward expression
+    shape_comment: str
+    params: int
+
+
+@dataclass(frozen=True)
+class ModelIR:
+    spec_name: str  # for comments (escaped)
+    slug: str
+    class_name: str
+    description: str
+    source_file: str
+    sha256: str
+    version: str
+    task: str
+    inputs: tuple[InputIR, ...]
+    dynamic_dims: tuple[str, ...]  # "batch" and the named dims of the inputs
+    nodes: tuple[NodeIR, ...]
+    output_name: str
+    output_var: str
+    output_kind: str  # logits | probabilities | log_probabilities | binary_logit | binary_probability | values
+    output_dims: tuple
+    num_classes: int | None
+    total_params: int
+    labels: tuple[str, ...] | None
+    standardize: bool
+    train_literal: str  # CONFIG dict for train.py, rendered
+    loss_key: str  # output kind, or the loss the spec names
+    optimizer: str
+    val_split: float
+    example_batch: int
+
+
+def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
+    if task == "regression":
+        return "values"
+    binary = len(out_shape) == 1 and out_shape[0] == 1
+    if binary:
+        return "binary_probability" if last_type == "sigmoid" else "binary_logit"
+    return {"softmax": "probabilities", "log_softmax": "log_probabilities"}.get(last_type, "logits")
+
+
+DEFAULT_OUTPUT = {
+    "values": "prediction",
+    "logits": "logits",
+    "probabilities": "probabilities",
+    "log_probabilities": "log_probabilities",
+    "binary_logit": "logit",
+    "binary_probability": "probability",
+}
+
+
+def build_ir(parsed: Parsed, inferred: Inferred, sha256: str, source_file: str) -> ModelIR:
+    spec = parsed.spec
+    chain = "h" if "x" in spec.inputs else "x"
+    ids = Identifiers(RESERVED - {"x", "h"})
+    ids.taken.add(chain)
+    inputs = tuple(
+        InputIR(name, ids.make(name), ("batch", *inp.shape), inp.dtype, fmt_shape(tuple(inp.shape)))
+        for name, inp in spec.inputs.items()
+    )
+    var_of = {i.name: i.var for i in inputs}
+    order = list(inferred.order)
+    consumers: dict[str, list[int]] = {}
+    for pos, i in enumerate(order):
+        for ref in spec.model[i].from_ or []:
+            consumers.setdefault(ref, []).append(pos)
+    last = spec.model[order[-1]]
+    nodes = []
+    for pos, i in enumerate(order):
+        layer = spec.model[i]
+        shapes = list(inferred.in_shapes[i])
+        module = layer.module(shapes)
+        ident = ids.make(layer.name)
+        used = consumers.get(layer.name, [])
+        is_output = layer is last
+        chained = (used == [pos + 1] and not is_output) or (not used and is_output)
+        var = chain if chained else ident
+        args = [var_of[r] for r in layer.from_ or []]
+        call = layer.call(f"self.{ident}" if module else None, args, shapes)
+        out_shape = inferred.out_shapes[layer.name]
+        nodes.append(NodeIR(comment_text(layer.name, 60), layer.type, ident if module else None, module, var, call, fmt_shape(out_shape), inferred.params[i]))
+        var_of[layer.name] = var
+    out_shape = inferred.out_shapes[last.name]
+    kind = output_kind(spec.task, last.type, out_shape)
+    num_classes = None
+    if spec.task == "classification":
+        num_classes = 2 if kind.startswith("binary") else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
+    standardize = bool(spec.data and spec.data.standardize)
+    train = spec.train.model_dump(mode="json")
+    return ModelIR(
+        spec_name=comment_text(spec.name, 80),
+        slug=slug(spec.name),
+        class_name=class_name(spec.name),
+        description=comment_text(spec.description or "", 300),
+        source_file=comment_text(source_file, 120),
+        sha256=sha256,
+        version=__version__,
+        task=spec.task,
+        inputs=inputs,
+        dynamic_dims=tuple(dict.fromkeys(d for i in inputs for d in i.dims if isinstance(d, str))),
+        nodes=tuple(nodes),
+        output_name=spec.output or DEFAULT_OUTPUT[kind],
+        output_var=var_of[last.name],
+        output_kind=kind,
+        output_dims=("batch", *out_shape),
+        num_classes=num_classes,
+        total_params=inferred.total_params,
+        labels=tuple(spec.labels) if spec.labels else None,
+        standardize=standardize,
+        train_literal=lit(train),
+        loss_key=kind if spec.train.loss == "auto" else spec.train.loss,
+        optimizer=spec.train.optimizer.type,
+        val_split=spec.data.val_split if spec.data else 0.2,
+        example_batch=2,
+    )

@@ -1,0 +1,189 @@
+"""What every layer type provides, and the small shared vocabulary they use.
+
+A layer type is one pydantic model in its own file. Besides its fields it answers four
+questions for the later stages, always from shapes already inferred (batch excluded):
+
+- `infer(shapes)`: the output shape, or `ShapeError` with a message a user can act on;
+- `param_count(shapes)`: exact number of trainable parameters;
+- `module(shapes)`: Python source of the `nn.Module` it needs (None for a pure function);
+- `call(module, args)`: Python source of the forward expression.
+
+A dimension is an int, or a string: a named dynamic dim (`time`) or an expression of one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
+
+from ..sanitize import lit
+
+Dim = Union[int, str]
+Shape = tuple  # tuple[Dim, ...], batch excluded
+
+
+class ShapeError(Exception):
+    """A layer cannot take the shapes it is given; `field` points the error at one key."""
+
+    def __init__(self, message: str, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message, self.hint, self.field = message, hint, field
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(["batch", *map(str, shape)]) + ")"
+
+
+def _pair(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("expected an integer or a list of 2 integers")
+    if isinstance(v, int):
+        return (v, v)
+    if (
+        isinstance(v, (list, tuple))
+        and len(v) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+    ):
+        return tuple(v)
+    raise ValueError(f"expected an integer or a list of 2 integers, got {v!r}")
+
+
+def _padding(v: Any) -> Any:
+    if v == "same" or v == "valid":
+        return v
+    return _pair(v)
+
+
+def _single(v: Any) -> Any:
+    if isinstance(v, (list, tuple)) and len(v) == 1:
+        v = v[0]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return v
+
+
+Pair = Annotated[tuple[int, int], BeforeValidator(_pair)]
+Padding2d = Annotated[Literal["same", "valid"] | tuple[int, int], BeforeValidator(_padding)]
+Padding1d = Annotated[
+    Literal["same", "valid"] | int,
+    BeforeValidator(lambda v: v if v in ("same", "valid") else _single(v)),
+]
+Single = Annotated[int, BeforeValidator(_single)]
+
+
+class Layer(BaseModel):
+    """Fields common to every layer."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: str
+    name: str | None = Field(
+        None,
+        description="Name to refer to this layer's output with `from:`; generated when absent.",
+    )
+    from_: list[str] | None = Field(
+        None,
+        alias="from",
+        description="Inputs by name (layer outputs or model inputs); default: the previous layer.",
+    )
+    repeat: PositiveInt = Field(1, description="Stack N copies of this layer in sequence.")
+
+    arity: ClassVar[str] = "one"  # "one" input, or "many"
+    doc_example: ClassVar[str] = ""
+
+    # ---- the four answers; defaults describe a shape-preserving, parameter-free layer
+    def infer(self, shapes: list[Shape]) -> Shape:
+        return shapes[0]
+
+    def param_count(self, shapes: list[Shape]) -> int:
+        return 0
+
+    def module(self, shapes: list[Shape]) -> str | None:
+        return None
+
+    def call(self, module: str | None, args: list[str], shapes: list[Shape]) -> str:
+        return f"{module}({', '.join(args)})"
+
+
+def kwargs(**kw: Any) -> str:
+    """Render keyword arguments, leaving out those equal to PyTorch's defaults (marked by a tuple)."""
+    out = []
+    for key, value in kw.items():
+        if isinstance(value, _Default):
+            if value.value == value.default:
+                continue
+            value = value.value
+        out.append(f"{key}={lit(value)}")
+    return ", ".join(out)
+
+
+class _Default:
+    def __init__(self, value: Any, default: Any):
+        self.value, self.default = value, default
+
+
+def opt(value: Any, default: Any) -> _Default:
+    """A keyword argument that is omitted from generated code when it equals the default."""
+    return _Default(value, default)
+
+
+def args(*positional: Any, **kw: Any) -> str:
+    parts = [lit(p) for p in positional]
+    rendered = kwargs(**kw)
+    return ", ".join(parts + ([rendered] if rendered else []))
+
+
+def unpair(p: tuple) -> Any:
+    """(3, 3) -> 3 so generated code reads like hand-written code."""
+    return p[0] if isinstance(p, tuple) and len(p) == 2 and p[0] == p[1] else p
+
+
+def need_int(dim: Dim, what: str) -> int:
+    if not isinstance(dim, int):
+        raise ShapeError(f"{what} must be a fixed size, but it is the dynamic dimension '{dim}'")
+    return dim
+
+
+def need_rank(
+    shapes: list[Shape], ranks: tuple[int, ...], layer: str, expected: str, hint: str | None = None
+) -> Shape:
+    shape = shapes[0]
+    if len(shape) not in ranks:
+        raise ShapeError(f"{layer} expects input {expected}, got {fmt_shape(shape)}", hint)
+    return shape
+
+
+def window_out(
+    size: Dim, kernel: int, stride: int, pad: int, dilation: int = 1, what: str = "input"
+) -> Dim:
+    """Output length of a convolution/pooling window along one axis."""
+    if isinstance(size, str):
+        if kernel == 1 and stride == 1 and pad == 0:
+            return size
+        shift = 2 * pad - dilation * (kernel - 1) - 1
+        inner = f"{size} + {shift}" if shift > 0 else (f"{size} - {-shift}" if shift < 0 else size)
+        return f"({inner}) // {stride} + 1"
+    out = math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1
+    if out < 1:
+        raise ShapeError(
+            f"{what} of size {size} is too small for a window of {kernel}"
+            + (f" (dilation {dilation})" if dilation > 1 else "")
+            + (f" with padding {pad}" if pad else ""),
+            hint=f"the output size would be {out}",
+        )
+    return out
+
+
+def same_pad(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) // 2
+
+
+def product(dims) -> Dim:
+    ints = [d for d in dims if isinstance(d, int)]
+    syms = [d if d.isidentifier() else f"({d})" for d in dims if isinstance(d, str)]
+    n = math.prod(ints)
+    if not syms:
+        return n
+    return "*".join(([str(n)] if n != 1 else []) + syms)

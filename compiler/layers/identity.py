@@ -1,0 +1,18 @@
+"""identity: Passes its input through unchanged (a named junction for from:)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from .base import Layer
+
+
+class Identity(Layer):
+    """Passes its input through unchanged (a named junction for from:)."""
+
+    type: Literal["identity"]
+
+    doc_example: ClassVar[str] = "- identity"
+
+    def call(self, module, args, shapes):
+        return args[0]

@@ -1,0 +1,18 @@
+"""relu: Rectified linear unit, max(0, x), elementwise."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from .base import Layer
+
+
+class Relu(Layer):
+    """Rectified linear unit, max(0, x), elementwise."""
+
+    type: Literal["relu"]
+
+    doc_example: ClassVar[str] = "- relu"
+
+    def call(self, module, args, shapes):
+        return f"torch.relu({args[0]})"

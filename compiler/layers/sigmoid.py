@@ -1,0 +1,18 @@
+"""sigmoid: Logistic sigmoid, 1 / (1 + exp(-x)), elementwise."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from .base import Layer
+
+
+class Sigmoid(Layer):
+    """Logistic sigmoid, 1 / (1 + exp(-x)), elementwise."""
+
+    type: Literal["sigmoid"]
+
+    doc_example: ClassVar[str] = "- sigmoid"
+
+    def call(self, module, args, shapes):
+        return f"torch.sigmoid({args[0]})"

@@ -1,0 +1,434 @@
+"""The spec language as pydantic models, and the step from located data to a validated `Spec`.
+
+Before validation, bare-string layers (`- relu`) become mappings, and user-defined `blocks:` are
+expanded (with `repeat:` and `$param` substitution) into one flat list of layers, each with a
+name and an explicit `from:`. Every layer remembers where in the file it came from, so
+pydantic's errors are reported at the right line and column, block bodies included.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .layers import LAYERS
+from .layers.base import Pair
+from .load import Source
+
+SPEC_VERSION = 1
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# ----------------------------------------------------------------------------- model inputs
+
+
+class InputSpec(Strict):
+    """One model input; the batch dimension is implicit and dynamic."""
+
+    shape: list[PositiveInt | Identifier] = Field(
+        description="Dimensions without the batch: sizes, or names for dynamic dims (e.g. time)."
+    )
+    dtype: Literal["float32", "int64"] = Field("float32", description="Element type.")
+
+    @field_validator("shape")
+    @classmethod
+    def _no_batch(cls, v):
+        if "batch" in v:
+            raise ValueError("'batch' is implicit; list only the dims after it")
+        return v
+
+
+# ----------------------------------------------------------------------------- layers and blocks
+
+
+class BlockUse(BaseModel):
+    """A use of a block from `blocks:`; its other keys set the block's params."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str
+    name: str | None = None
+    from_: list[str] | None = Field(None, alias="from")
+    repeat: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _expanded(self):  # block uses are expanded before validation; one left here is unknown
+        raise ValueError(f"unknown layer type '{self.type}'")
+
+
+def _layer_tag(v: Any) -> str:
+    t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
+    return t if t in LAYERS else "block"
+
+
+LayerSpec = Annotated[
+    Union[tuple(Annotated[cls, Tag(tag)] for tag, cls in LAYERS.items()) + (Annotated[BlockUse, Tag("block")],)],  # noqa: UP007
+    Discriminator(_layer_tag),
+]
+
+
+class BlockDef(Strict):
+    """A reusable group of layers; `$name` in its layers is replaced by the use's value."""
+
+    params: dict[Identifier, Any] = Field(default_factory=dict, description="Parameters and their defaults.")
+    layers: list[Any] = Field(min_length=1, description="Layers; `from: input` names the block's input.")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class DataBase(Strict):
+    val_split: float = Field(0.2, ge=0.0, le=0.9, description="Fraction held out for validation (0: validate on train).")
+    standardize: bool = Field(False, description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).")
+
+
+class BuiltinData(DataBase):
+    type: Literal["builtin"]
+    name: Literal["digits", "iris", "wine", "breast_cancer", "xor"] = Field(description="Offline dataset shipped with scikit-learn (or xor).")
+    resize: Pair | None = Field(None, description="Resize images to [height, width] (digits: 8x8 originals).")
+
+
+class NpzData(DataBase):
+    type: Literal["npz"]
+    path: str = Field(description="Path to a .npz file, relative to the spec.")
+    x: str = Field("x", description="Array of inputs.")
+    y: str = Field("y", description="Array of targets.")
+
+
+class CsvData(DataBase):
+    type: Literal["csv"]
+    path: str = Field(description="Path to a .csv file with a header row, relative to the spec.")
+    label: str = Field(description="Column holding the target.")
+    features: list[str] | None = Field(None, description="Input columns (default: all but the label).")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+
+
+DataSpec = Annotated[Union[BuiltinData, NpzData, CsvData], Field(discriminator="type")]  # noqa: UP007
+
+
+# ----------------------------------------------------------------------------- training and export
+
+
+class Optimizer(Strict):
+    type: Literal["sgd", "adam"] = Field("adam", description="sgd (with momentum) or adam.")
+    lr: PositiveFloat = Field(1e-3, description="Learning rate.")
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum.")
+    weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty.")
+
+
+class TrainSpec(Strict):
+    epochs: PositiveInt = Field(10, description="Passes over the training split.")
+    batch_size: PositiveInt = Field(32, description="Examples per step.")
+    seed: int = Field(0, ge=0, description="Seeds weights, split and order.")
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    loss: Literal["auto", "cross_entropy", "mse", "l1", "bce_with_logits"] = Field(
+        "auto", description="auto: cross_entropy for classification, mse for regression."
+    )
+    target_accuracy: float | None = Field(None, ge=0, le=1, description="Fail the run if validation accuracy ends below this.")
+
+
+class ExportSpec(Strict):
+    opset: int = Field(20, ge=18, le=23, description="ONNX opset version.")
+    tolerance: PositiveFloat = Field(1e-4, description="Max abs difference allowed between ONNX Runtime and PyTorch.")
+    parity_batch_sizes: list[PositiveInt] = Field([1, 5, 64], min_length=1, description="Batch sizes of the parity check.")
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+class Spec(Strict):
+    """A specc model spec (language version 1)."""
+
+    specc: Literal[1] = Field(description="Spec language version.")
+    name: str = Field(min_length=1, max_length=200, description="Model name (class and folder names derive from it).")
+    description: str | None = Field(None, description="Free text, copied into generated comments.")
+    task: Literal["classification", "regression"] = Field(description="How the model trains and serves.")
+    inputs: dict[Identifier, InputSpec] = Field(min_length=1, description="Model inputs by name.")
+    output: Identifier | None = Field(None, description="Name of the model output (default: logits / prediction).")
+    labels: list[str] | None = Field(None, description="Class labels, in class-index order.")
+    blocks: dict[Identifier, BlockDef] = Field(default_factory=dict, description="Reusable layer groups.")
+    model: list[LayerSpec] = Field(min_length=1, description="Layers, in order.")
+    data: DataSpec | None = Field(None, description="Training data.")
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    export: ExportSpec = Field(default_factory=ExportSpec)
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an expanded layer was written, and the block use that produced it, if any."""
+
+    path: tuple
+    block_use: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    spec: Spec
+    origins: tuple[Origin, ...]
+    source: Source
+
+
+STRUCTURAL = ("type", "name", "from", "repeat")
+
+
+def parse(src: Source) -> Parsed:
+    """Located data -> validated Spec (all errors of the file reported together)."""
+    raw = copy.deepcopy(src.data)
+    errors: list[Diagnostic] = []
+    if isinstance(raw.get("data"), str):
+        raw["data"] = {"type": "builtin", "name": raw["data"]}
+    if isinstance(raw.get("train"), dict) and isinstance(raw["train"].get("optimizer"), str):
+        raw["train"]["optimizer"] = {"type": raw["train"]["optimizer"]}
+    origins: list[Origin] = []
+    if isinstance(raw.get("model"), list):
+        raw["model"], origins = _Expander(raw, src, errors).run()
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as e:
+        errors.extend(_diagnostics(e, raw, src, origins))
+        spec = None
+    if errors:
+        raise SpecError(_sorted(errors))
+    return Parsed(spec, tuple(origins), src)
+
+
+def _sorted(errors: list[Diagnostic]) -> list[Diagnostic]:
+    unique = list(dict.fromkeys(errors))
+    return sorted(unique, key=lambda d: (d.pos.line, d.pos.col) if d.pos else (0, 0))
+
+
+class _Expander:
+    def __init__(self, raw: dict, src: Source, errors: list[Diagnostic]):
+        self.raw, self.src, self.errors = raw, src, errors
+        blocks = raw.get("blocks")
+        self.blocks = blocks if isinstance(blocks, dict) else {}
+        inputs = raw.get("inputs")
+        self.inputs = list(inputs) if isinstance(inputs, dict) else []
+        self.counters: dict[str, int] = defaultdict(int)
+        self.out: list[dict] = []
+        self.origins: list[Origin] = []
+        self.aliases: dict[str, str] = {}  # block instance name -> its last layer
+
+    def run(self):
+        for name in self.blocks:
+            if name in LAYERS:
+                self.errors.append(self.src.error(("blocks", name), f"block name '{name}' is a built-in layer type", at_key=True))
+        prev = self.inputs[0] if len(self.inputs) == 1 else None
+        self.emit(self.raw["model"], ("model",), scope=None, prefix="", prev=prev, params=None, stack=(), use=None)
+        for layer in self.out:
+            if isinstance(layer.get("from"), list):
+                layer["from"] = [self.aliases.get(n, n) if isinstance(n, str) else n for n in layer["from"]]
+        return self.out, self.origins
+
+    def auto_name(self, kind: str, prefix: str) -> str:
+        self.counters[prefix + kind] += 1
+        return f"{prefix}{kind}_{self.counters[prefix + kind]}"
+
+    def emit(self, items, path, scope, prefix, prev, params, stack, use):
+        """Append `items` (a layer list at `path`) to the flat list; return the last layer name."""
+        if not isinstance(items, list):
+            return prev
+        for i, item in enumerate(items):
+            ipath = path + (i,)
+            if isinstance(item, str):
+                item = {"type": item}
+            if not isinstance(item, dict):
+                self.errors.append(self.src.error(ipath, "a layer is a mapping with a 'type:' key, or a layer type name"))
+                continue
+            if params is not None:
+                item = self.substitute(item, params, ipath)
+            kind = item.get("type")
+            if not isinstance(kind, str):
+                self.errors.append(self.src.error(ipath, "layer has no 'type:'", did_you_mean("relu", [])))
+                continue
+            repeat = item.get("repeat", 1)
+            if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+                self.errors.append(self.src.error(ipath + ("repeat",), f"repeat must be a positive integer, got {repeat!r}"))
+                continue
+            refs = self.refs(item.get("from"), scope, ipath)
+            if kind in LAYERS:
+                prev = self.emit_layer(item, kind, repeat, refs, ipath, scope, prefix, prev, use)
+            elif kind in self.blocks:
+                prev = self.emit_block(item, kind, repeat, refs, ipath, scope, prefix, prev, stack, use)
+            else:
+                hint = did_you_mean(kind, list(LAYERS) + list(self.blocks))
+                self.errors.append(self.src.error(ipath + ("type",), f"unknown layer type '{kind}'", hint))
+        return prev
+
+    def refs(self, value, scope, ipath):
+        if value is None:
+            return None
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return value  # pydantic reports the type error
+        if scope is None:
+            return list(names)
+        return [scope.get(n, n) if isinstance(n, str) else n for n in names]
+
+    def emit_layer(self, item, kind, repeat, refs, ipath, scope, prefix, prev, use):
+        local = item.get("name")
+        base = f"{prefix}{local}" if isinstance(local, str) else None
+        for r in range(repeat):
+            layer = {k: v for k, v in item.items() if k != "repeat"}
+            name = base if base is not None else self.auto_name(kind, prefix)
+            if base is not None and repeat > 1:
+                name = f"{base}_{r + 1}"
+            layer["name"] = name
+            if r == 0 and refs is not None:
+                layer["from"] = refs
+            elif prev is not None:
+                layer["from"] = [prev]
+            else:
+                self.errors.append(self.src.error(ipath, f"this layer must say which input it reads with 'from:' (the model has inputs {', '.join(self.inputs) or 'none'})"))
+                layer["from"] = []
+            self.out.append(layer)
+            self.origins.append(Origin(ipath, use))
+            prev = name
+        if scope is not None and isinstance(local, str):
+            scope[local] = prev
+        return prev
+
+    def emit_block(self, item, kind, repeat, refs, ipath, scope, prefix, prev, stack, use):
+        if kind in stack:
+            self.errors.append(self.src.error(ipath + ("type",), f"block '{kind}' uses itself (through {' -> '.join(stack + (kind,))})"))
+            return prev
+        block = self.blocks[kind]
+        if not isinstance(block, dict):
+            return prev  # pydantic reports the malformed block
+        declared = block.get("params") if isinstance(block.get("params"), dict) else {}
+        params = dict(declared)
+        for key, value in item.items():
+            if key in STRUCTURAL:
+                continue
+            if key not in declared:
+                hint = did_you_mean(key, declared) or (f"block '{kind}' takes: {', '.join(declared)}" if declared else f"block '{kind}' declares no params")
+                self.errors.append(self.src.error(ipath + (key,), f"block '{kind}' has no parameter '{key}'", hint, at_key=True))
+            params[key] = value
+        if refs is not None and len(refs) != 1:
+            self.errors.append(self.src.error(ipath + ("from",), "a block reads exactly one input"))
+            return prev
+        if refs is not None:
+            prev = refs[0]
+        local = item.get("name")
+        for r in range(repeat):
+            inst = local if isinstance(local, str) else self.auto_name(kind, prefix)[len(prefix):]
+            if isinstance(local, str) and repeat > 1:
+                inst = f"{local}_{r + 1}"
+            inner_scope = {"input": prev}
+            prev = self.emit(block.get("layers"), ("blocks", kind, "layers"), inner_scope, f"{prefix}{inst}_", prev, params, stack + (kind,), use or ipath)
+            self.aliases[f"{prefix}{inst}"] = prev
+        if scope is not None and isinstance(local, str):
+            scope[local] = prev
+        return prev
+
+    def substitute(self, value, params, path):
+        if isinstance(value, str) and value.startswith("$"):
+            key = value[1:]
+            if key in params:
+                return params[key]
+            self.errors.append(self.src.error(path, f"'{value}' is not a parameter of this block", did_you_mean(key, params)))
+            return value
+        if isinstance(value, dict):
+            return {k: self.substitute(v, params, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v, params, path + (i,)) for i, v in enumerate(value)]
+        return value
+
+
+# ----------------------------------------------------------------------------- pydantic errors -> diagnostics
+
+
+def _walk(raw, loc) -> tuple[tuple, object, bool]:
+    """Follow a pydantic loc through the data, dropping union tags. Returns (path, node, found)."""
+    node, path = raw, []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and (part == node.get("type") or part in ("block", "function-after[_expanded(), BlockUse]")):
+            continue
+        elif isinstance(part, str) and part.startswith(("function-", "[key]")):
+            continue
+        else:
+            path.append(part)
+            return tuple(path), None, False
+    return tuple(path), node, True
+
+
+def _section_fields(path: tuple, raw) -> set[str]:
+    """Keys allowed where `path` points, for 'did you mean' hints."""
+    if len(path) >= 2 and path[0] == "model" and isinstance(path[1], int):
+        layer = raw["model"][path[1]]
+        cls = LAYERS.get(layer.get("type")) if isinstance(layer, dict) else None
+        return {f.alias or k for k, f in cls.model_fields.items()} if cls else set()
+    models = {(): Spec, ("train",): TrainSpec, ("export",): ExportSpec, ("train", "optimizer"): Optimizer}
+    if len(path) == 2 and path[0] == "inputs":
+        return set(InputSpec.model_fields)
+    if len(path) == 2 and path[0] == "blocks":
+        return set(BlockDef.model_fields)
+    if path == ("data",):
+        data = raw.get("data")
+        cls = {"builtin": BuiltinData, "npz": NpzData, "csv": CsvData}.get(data.get("type")) if isinstance(data, dict) else None
+        return set(cls.model_fields) if cls else {"type"}
+    cls = models.get(path)
+    return set(cls.model_fields) if cls else set()
+
+
+def _diagnostics(exc: ValidationError, raw: dict, src: Source, origins: list[Origin]) -> list[Diagnostic]:
+    out = []
+    for err in exc.errors():
+        path, _, found = _walk(raw, err["loc"])
+        where = path
+        note = None
+        if len(path) >= 2 and path[0] == "model" and isinstance(path[1], int) and path[1] < len(origins):
+            origin = origins[path[1]]
+            where = origin.path + path[2:]
+            if origin.block_use is not None:
+                use_pos = src.pos(origin.block_use)
+                note = f"in a block used at line {use_pos.line}" if use_pos else None
+        kind = err["type"]
+        key = path[-1] if path else None
+        if kind == "missing":
+            parent = where[:-1]
+            message = f"missing required key '{key}'"
+            diag = src.error(parent, message, note)
+        elif kind == "extra_forbidden":
+            message = f"unknown key '{key}'"
+            hint = did_you_mean(key, _section_fields(path[:-1], raw)) or note
+            diag = src.error(where, message, hint, at_key=True)
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            msg = msg[:1].lower() + msg[1:]
+            label = f"'{key}'" if isinstance(key, str) else "this value"
+            shown = repr(err.get("input"))
+            if kind.endswith(("_type", "_parsing")) and len(shown) < 60:
+                msg += f", got {shown}"
+            diag = src.error(where, f"invalid {label}: {msg}", note)
+        out.append(diag)
+    return out
