@@ -1,0 +1,165 @@
+"""The `specc` command line. Heavy imports (torch, onnx) happen inside the commands that need them,
+so `specc check` stays fast. Every user mistake ends as a short message and a non-zero exit;
+a Python traceback appears only with SPECC_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .diagnostics import SpecError, UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="specc: declarative model specs -> checked shapes -> readable PyTorch -> ONNX -> ONNX Runtime.",
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="A .yaml/.yml or .toml spec file.", show_default=False)]
+
+
+def _compile(spec: Path):
+    from .pipeline import compile_file
+
+    return compile_file(spec)
+
+
+@app.command()
+def check(spec: SpecArg, as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False):
+    """Validate a spec and infer every shape (no torch involved)."""
+    from .layers.base import fmt_shape
+
+    compiled = _compile(spec)
+    sp, inf = compiled.spec, compiled.inferred
+    rows = []
+    for name, inp in sp.inputs.items():
+        rows.append({"name": name, "type": "input", "output_shape": ["batch", *inp.shape], "params": 0})
+    for i in inf.order:
+        layer = sp.model[i]
+        rows.append({"name": layer.name, "type": layer.type, "output_shape": ["batch", *inf.out_shapes[layer.name]], "params": inf.params[i]})
+    if as_json:
+        print(json.dumps({"layers": rows, "total_params": inf.total_params}, indent=2))
+        return
+    table = [("layer", "type", "output shape", "params")] + [
+        (r["name"], r["type"], fmt_shape(tuple(r["output_shape"][1:])), f"{r['params']:,}") for r in rows
+    ]
+    widths = [max(len(row[c]) for row in table) for c in range(4)]
+    for k, row in enumerate(table):
+        print("  ".join(cell.ljust(w) if c < 3 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"total parameters: {inf.total_params:,}")
+    print(f"{spec}: ok")
+
+
+@app.command()
+def build(
+    spec: SpecArg,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default: build/<name>/).")] = None,
+    verify: Annotated[bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")] = True,
+):
+    """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
+    from . import driver
+
+    compiled = _compile(spec)
+    driver.build(compiled, out or driver.default_out(compiled, "build"), verify=verify)
+
+
+@app.command()
+def train(
+    spec: SpecArg,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")] = False,
+):
+    """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
+    from . import driver
+
+    compiled = _compile(spec)
+    report = driver.train(compiled, out or driver.default_out(compiled, "runs"), quiet=quiet, epochs=epochs)
+    final = report["final"]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith(("train_", "val_")))
+    print(f"done in {report['wall_seconds']:.1f}s: {shown}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model.onnx, or a folder written by `specc train`.", show_default=False)],
+    input: Annotated[Path, typer.Option("--input", "-i", help="A .npy array of inputs (with the batch dimension).")],
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """Run a model through ONNX Runtime on a .npy file and print the predictions."""
+    import numpy as np
+
+    import specc.runtime as sr
+
+    try:
+        x = np.load(input, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {input}") from None
+    except ValueError as e:
+        raise UserError(f"{input} is not a .npy array: {e}") from None
+    m = sr.load(model, device=device)
+    result = m.predict(x)
+    if isinstance(result, sr.Prediction):
+        rows = [
+            {"index": i, "class": int(c), "label": lab, "probability": float(result.probabilities[i, c])}
+            for i, (c, lab) in enumerate(zip(result.classes, result.labels, strict=True))
+        ]
+        if as_json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{r['index']}\t{r['label']}\t{r['probability']:.4f}")
+    else:
+        values = np.asarray(result)
+        print(json.dumps(values.tolist()) if as_json else "\n".join(" ".join(f"{v:.6g}" for v in np.ravel(row)) for row in values))
+
+
+@app.command()
+def schema():
+    """Print the spec language's JSON Schema (for editor completion and validation)."""
+    from .spec import Spec
+
+    doc = Spec.model_json_schema(by_alias=True)
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "specc model spec (version 1)"
+    print(json.dumps(doc, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps every error to a message and an exit code (1 user error, 2 usage, 3 internal)."""
+    debug = os.environ.get("SPECC_DEBUG") == "1"
+    try:
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="specc")  # usage errors exit 2 here
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if debug:
+            raise
+        from specc.runtime.errors import SpeccRuntimeError
+
+        if isinstance(e, SpecError):
+            print(str(e), file=sys.stderr)
+            return 1
+        if isinstance(e, UserError | SpeccRuntimeError):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"internal error: {type(e).__name__}: {e}\n(rerun with SPECC_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

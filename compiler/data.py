@@ -1,0 +1,135 @@
+"""The data stage: a spec's `data:` section -> one `data.npz` (x, y, labels) that train.py reads.
+
+Built-in datasets come from scikit-learn's bundled files (no network), or are made here (xor).
+A problem with the data (missing file or column, wrong shape, label out of range) is a located
+error before any training starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .diagnostics import SpecError
+from .pipeline import Compiled
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray
+    labels: list[str] | None
+
+
+def prepare(compiled: Compiled) -> Dataset:
+    spec, src = compiled.spec, compiled.parsed.source
+    data = spec.data
+    if data is None:
+        raise SpecError([src.error((), "this spec has no 'data:' section to train on", "add e.g. data: {type: builtin, name: digits}")])
+    base = compiled.path.resolve().parent
+    if data.type == "builtin":
+        ds = _builtin(data.name, data.resize)
+    elif data.type == "npz":
+        ds = _npz(base / data.path, data, src)
+    else:
+        ds = _csv(base / data.path, data, spec.task, src)
+    return _fit(ds, compiled)
+
+
+def _builtin(name: str, resize) -> Dataset:
+    if name == "xor":
+        x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+        return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
+    import sklearn.datasets as skd
+
+    loader = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer}[name]
+    bunch = loader()
+    if name == "digits":
+        x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
+        if resize is not None:
+            import torch
+
+            x = torch.nn.functional.interpolate(torch.from_numpy(x), size=tuple(resize), mode="bilinear", align_corners=False).numpy()
+    else:
+        x = bunch.data.astype(np.float32)
+    return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
+
+
+def _npz(path: Path, data, src) -> Dataset:
+    if not path.is_file():
+        raise SpecError([src.error(("data", "path"), f"data file not found: {path}")])
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in (data.x, data.y) if k not in f.files]
+            if missing:
+                field = "x" if data.x in missing else "y"
+                raise SpecError([src.error(("data", field), f"{path.name} has no array '{missing[0]}'", f"it holds: {', '.join(f.files)}")])
+            x, y = f[data.x], f[data.y]
+            labels = [str(v) for v in f["labels"]] if "labels" in f.files else None
+    except (OSError, ValueError) as e:
+        raise SpecError([src.error(("data", "path"), f"cannot read {path.name} as .npz: {e}")]) from None
+    return Dataset(x, y, labels)
+
+
+def _csv(path: Path, data, task: str, src) -> Dataset:
+    if not path.is_file():
+        raise SpecError([src.error(("data", "path"), f"data file not found: {path}")])
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter=data.delimiter))
+    if len(rows) < 2:
+        raise SpecError([src.error(("data", "path"), f"{path.name} has no data rows")])
+    header, body = rows[0], rows[1:]
+    if data.label not in header:
+        from .diagnostics import did_you_mean
+
+        raise SpecError([src.error(("data", "label"), f"{path.name} has no column '{data.label}'", did_you_mean(data.label, header) or f"columns: {', '.join(header)}")])
+    features = data.features or [c for c in header if c != data.label]
+    unknown = [c for c in features if c not in header]
+    if unknown:
+        raise SpecError([src.error(("data", "features"), f"{path.name} has no column '{unknown[0]}'")])
+    cols = [header.index(c) for c in features]
+    try:
+        x = np.array([[float(r[c]) for c in cols] for r in body], dtype=np.float32)
+    except (ValueError, IndexError) as e:
+        raise SpecError([src.error(("data", "path"), f"{path.name}: a feature value is not a number ({e})")]) from None
+    raw = [r[header.index(data.label)] for r in body]
+    if task == "regression":
+        return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
+    labels = sorted(set(raw), key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+    index = {v: i for i, v in enumerate(labels)}
+    return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), labels)
+
+
+def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
+    """Reshape to the model's input shape and check targets against the model's output."""
+    spec, src, ir = compiled.spec, compiled.parsed.source, compiled.ir
+    (name, inp), *_ = spec.inputs.items()
+    want = tuple(inp.shape)
+    if all(isinstance(d, int) for d in want) and ds.x.shape[1:] != want:
+        if math.prod(ds.x.shape[1:]) == math.prod(want):
+            ds.x = ds.x.reshape((len(ds.x), *want))
+        else:
+            raise SpecError([src.error(("data",), f"the data's examples have shape {tuple(ds.x.shape[1:])}, but input '{name}' is {want}", "change the input shape, or the data's resize:")])
+    if len(ds.x) != len(ds.y):
+        raise SpecError([src.error(("data",), f"{len(ds.x)} inputs but {len(ds.y)} targets")])
+    if spec.task == "classification":
+        if not np.issubdtype(ds.y.dtype, np.integer):
+            raise SpecError([src.error(("data",), "classification targets must be integer class indices")])
+        n = ir.num_classes
+        if n is not None and (ds.y.min() < 0 or ds.y.max() >= n):
+            raise SpecError([src.error(("data",), f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})")])
+    if spec.labels:
+        ds.labels = list(spec.labels)
+    return ds
+
+
+def save(ds: Dataset, path: Path) -> None:
+    arrays = {"x": ds.x, "y": ds.y}
+    if ds.labels:
+        arrays["labels"] = np.array(ds.labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)

@@ -1,0 +1,241 @@
+"""Export a generated model to ONNX and prove ONNX Runtime computes what PyTorch computes.
+
+Uses torch (import this module explicitly; `specc.runtime` itself never imports torch).
+The export uses the dynamo exporter with dynamic axes from the spec (batch plus named dims),
+stamps specc metadata into the file, runs onnx's full checker, and then the parity gate runs
+ONNX Runtime and PyTorch side by side at batch sizes other than the export example's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import sys
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from .errors import SpeccRuntimeError
+
+OTHER_DYNAMIC_SIZE = 11  # a named dim's size in parity runs (the export example uses 8)
+
+
+class ExportError(SpeccRuntimeError):
+    """The model could not be exported, or ONNX Runtime disagreed with PyTorch."""
+
+
+def load_generated(model_dir: Path):
+    """Import a generated model.py from its folder under a private module name."""
+    path = Path(model_dir) / "model.py"
+    name = f"specc_generated_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def instantiate(model_dir: Path, checkpoint: Path | None = None) -> torch.nn.Module:
+    module = load_generated(model_dir)
+    model = module.Model()
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ExportError(f"no checkpoint at {path}") from None
+    except Exception as e:
+        raise ExportError(f"checkpoint {path} is corrupt or not a specc checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ExportError(f"checkpoint {path} holds no model weights")
+    return state
+
+
+def example_feeds(ir, batch: int, dynamic_size: int, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for inp in ir.inputs:
+        shape = [batch] + [d if isinstance(d, int) else dynamic_size for d in inp.dims[1:]]
+        if inp.dtype == "int64":
+            out[inp.name] = torch.randint(0, 2, shape, generator=g)
+        else:
+            out[inp.name] = torch.randn(shape, generator=g)
+    return out
+
+
+def _dynamic_shapes(ir) -> dict:
+    dims = {name: torch.export.Dim(name, min=1, max=1 << 20) for name in ir.dynamic_dims}
+    return {inp.var: {axis: dims[d] for axis, d in enumerate(inp.dims) if isinstance(d, str)} for inp in ir.inputs}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter prints progress and warnings; a user sees them only on failure (SPECC_DEBUG)."""
+    buf = io.StringIO()
+    level = logging.getLogger("torch").level
+    logging.getLogger("torch").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        warnings.simplefilter("ignore")
+        try:
+            yield buf
+        finally:
+            logging.getLogger("torch").setLevel(level)
+
+
+def export(model: torch.nn.Module, ir, path: Path, opset: int = 20, labels: list[str] | None = None) -> Path:
+    """torch -> single-file ONNX with dynamic axes and specc metadata; raises ExportError."""
+    model = model.eval()
+    feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
+    args = tuple(feeds[i.name] for i in ir.inputs)
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                model,
+                args,
+                dynamo=True,
+                opset_version=opset,
+                input_names=[i.name for i in ir.inputs],
+                output_names=[ir.output_name],
+                dynamic_shapes=_dynamic_shapes(ir),
+                external_data=False,
+                verbose=False,
+                optimize=True,
+            )
+    except Exception as e:
+        raise ExportError(f"torch.onnx.export failed: {_short(e)}") from e
+    proto = program.model_proto
+    _stamp(proto, ir, labels)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save_model(proto, tmp)
+    try:
+        onnx.checker.check_model(str(tmp), full_check=True)
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"the exported graph fails onnx.checker: {_short(e)}") from e
+    tmp.replace(path)
+    return path
+
+
+def _short(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300]
+
+
+def _stamp(proto, ir, labels):
+    from specc.compiler import __version__
+
+    meta = {
+        "specc.version": __version__,
+        "specc.spec_name": ir.spec_name,
+        "specc.spec_sha256": ir.sha256,
+        "specc.task": ir.task,
+        "specc.output_kind": ir.output_kind,
+        "specc.inputs": json.dumps([{"name": i.name, "dims": list(i.dims), "dtype": i.dtype} for i in ir.inputs]),
+        "specc.outputs": json.dumps([{"name": ir.output_name, "dims": list(ir.output_dims)}]),
+    }
+    if ir.num_classes is not None:
+        meta["specc.num_classes"] = str(ir.num_classes)
+    if labels:
+        meta["specc.labels"] = json.dumps(list(labels))
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "specc"
+    proto.producer_version = __version__
+    proto.doc_string = f"{ir.spec_name} (spec sha256 {ir.sha256})"
+
+
+@dataclass
+class Parity:
+    tolerance: float
+    runs: list[dict] = field(default_factory=list)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((r["max_abs_diff"] for r in self.runs), default=0.0)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and self.max_abs_diff <= self.tolerance
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "tolerance": self.tolerance, "max_abs_diff": self.max_abs_diff, "runs": self.runs}
+
+
+def parity(model: torch.nn.Module, onnx_path: Path, ir, batch_sizes, tolerance: float, real_x: np.ndarray | None = None) -> Parity:
+    """ONNX Runtime vs PyTorch eval at several batch sizes (and named-dim sizes) other than the export example's."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    model = model.eval()
+    result = Parity(tolerance)
+    cases = [(b, OTHER_DYNAMIC_SIZE, "random") for b in batch_sizes]
+    if real_x is not None and len(ir.inputs) == 1:
+        cases.append((min(len(real_x), max(batch_sizes)), None, "data"))
+    for k, (batch, dyn, source) in enumerate(cases):
+        if source == "data":
+            feeds = {ir.inputs[0].name: torch.from_numpy(np.ascontiguousarray(real_x[:batch]))}
+        else:
+            feeds = example_feeds(ir, batch, dyn, seed=100 + k)
+        with torch.no_grad():
+            expected = model(*[feeds[i.name] for i in ir.inputs]).numpy()
+        got = session.run(None, {n: t.numpy() for n, t in feeds.items()})[0]
+        if got.shape != expected.shape:
+            raise ExportError(f"ONNX Runtime returned shape {got.shape}, PyTorch {expected.shape} (batch {batch})")
+        diff = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if expected.size else 0.0
+        result.runs.append({"batch": batch, "inputs": source, "shape": list(expected.shape), "max_abs_diff": diff})
+    return result
+
+
+def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
+    """After a failed export/parity: the first layer that fails on its own, as 'name (type): why'."""
+    captured: dict[str, tuple] = {}
+    hooks = []
+    for node in ir.nodes:
+        if node.attr:
+            sub = getattr(model, node.attr)
+            hooks.append(sub.register_forward_hook(lambda m, a, o, _n=node: captured.setdefault(_n.attr, a)))
+    feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
+    try:
+        with torch.no_grad():
+            model.eval()(*[feeds[i.name] for i in ir.inputs])
+    except Exception as e:
+        return f"the model fails in PyTorch itself: {_short(e)}"
+    finally:
+        for h in hooks:
+            h.remove()
+    import onnxruntime as ort
+
+    for node in ir.nodes:
+        if not node.attr or node.attr not in captured:
+            continue
+        sub, args = getattr(model, node.attr), captured[node.attr]
+        try:
+            with _quiet():
+                prog = torch.onnx.export(sub, args, dynamo=True, opset_version=opset, external_data=False, verbose=False)
+            session = ort.InferenceSession(prog.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+            names = [i.name for i in session.get_inputs()]
+            got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=False)})[0]
+            with torch.no_grad():
+                want = sub(*args).numpy()
+            if got.shape != want.shape or not np.allclose(got, want, atol=1e-4, rtol=1e-4):
+                return f"layer '{node.name}' ({node.kind}) computes different values in ONNX Runtime"
+        except Exception as e:
+            return f"layer '{node.name}' ({node.kind}) cannot be exported: {_short(e)}"
+    return None
