@@ -24,12 +24,14 @@ def check(parsed: Parsed) -> list[int]:
         else:
             first_seen[layer.name] = i
     known = set(first_seen) | set(spec.inputs)
+    duplicates = {i for i, layer in enumerate(spec.model) if first_seen.get(layer.name) != i}
     for i, layer in enumerate(spec.model):
+        if i in duplicates:
+            continue
         for j, ref in enumerate(layer.from_ or []):
             if ref not in known:
-                path = origins[i].path + ("from",)
-                loc = path + (j,) if src.pos(path + (j,)) != src.pos(path) or j else path
-                errors.append(src.error(loc, f"'from: {ref}' names no layer or input", did_you_mean(ref, known)))
+                where = origins[i].path + ("from", j)  # falls back to the key when from: is a bare string
+                errors.append(src.error(where, f"'from: {ref}' names no layer or input", did_you_mean(ref, known)))
             elif ref == layer.name:
                 errors.append(src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output"))
     errors += _task_rules(parsed)

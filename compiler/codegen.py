@@ -37,7 +37,7 @@ def ruff_format(code: str) -> str:
     from ruff.__main__ import find_ruff_bin
 
     proc = subprocess.run(
-        [find_ruff_bin(), "format", "--isolated", "--line-length", "100", "--stdin-filename", "generated.py", "-"],
+        [find_ruff_bin(), "format", "--isolated", "--line-length", "120", "--stdin-filename", "generated.py", "-"],
         input=code.encode(),
         capture_output=True,
         check=False,

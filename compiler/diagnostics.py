@@ -49,5 +49,5 @@ class SpecError(UserError):
 
 def did_you_mean(word: str, choices) -> str | None:
     """A 'did you mean' hint for a misspelled key, layer type or name, or None."""
-    close = difflib.get_close_matches(str(word), sorted(map(str, choices)), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word), sorted(map(str, choices)), n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'?" if close else None

@@ -414,6 +414,9 @@ def _diagnostics(exc: ValidationError, raw: dict, src: Source, origins: list[Ori
                 note = f"in a block used at line {use_pos.line}" if use_pos else None
         kind = err["type"]
         key = path[-1] if path else None
+        if path == ("specc",) and kind != "missing":
+            out.append(src.error(path, f"unsupported spec language version {err.get('input')!r}; this specc reads 'specc: {SPEC_VERSION}'"))
+            continue
         if kind == "missing":
             parent = where[:-1]
             message = f"missing required key '{key}'"

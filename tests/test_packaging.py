@@ -1,0 +1,48 @@
+"""The installed package: names, extras, and what importing it pulls in."""
+
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.parametrize("name", ["compiler", "runtime", "templates"])
+def test_generic_top_level_names_are_not_importable(name, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
+
+
+def test_specc_packages_import(tmp_path):
+    code = "import specc.compiler, specc.runtime, specc.templates; print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_runtime_never_imports_torch(tmp_path):
+    code = "import sys, specc.runtime; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_check_path_never_imports_torch(tmp_path):
+    code = (
+        "import sys; from specc.compiler.pipeline import compile_file; "
+        f"compile_file({str(Path(__file__).parent.parent / 'specs' / 'lenet5.yaml')!r}); print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_one_onnxruntime_flavour():
+    dists = {d.metadata["Name"].lower() for d in metadata.distributions()}
+    assert ("onnxruntime" in dists) != ("onnxruntime-gpu" in dists)
+
+
+def test_extras_keep_the_two_onnxruntime_flavours_apart():
+    requires = metadata.requires("specc") or []
+    base = [r for r in requires if "extra ==" not in r]
+    assert not any(r.startswith("onnxruntime") for r in base)
+    assert any(r.startswith("onnxruntime-gpu") and 'extra == "gpu"' in r for r in requires)
+    assert any(r.startswith("onnxruntime>") and 'extra == "cpu"' in r for r in requires)
