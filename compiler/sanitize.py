@@ -13,40 +13,25 @@ import math
 import re
 import unicodedata
 
-# Names the generated files use themselves; a spec's names must never shadow them.
-RESERVED = (
-    {
-        "self",
-        "torch",
-        "nn",
-        "F",
-        "np",
-        "math",
-        "x",
-        "h",
-        "super",
-        "forward",
-        "model",
-        "Model",
-        "json",
-        "os",
-        "sys",
-        "time",
-        "argparse",
-        "Path",
-        "batch",
-        "config",
-        "CONFIG",
-        "INPUTS",
-        "OUTPUT",
-        "main",
-        "training",
-        "device",
-    }
-    | set(dir(builtins))
-    | set(keyword.kwlist)
-    | set(getattr(keyword, "softkwlist", []))
+# Public attributes of torch.nn.Module (torch 2.13): a layer called `train` or `to` must not
+# replace the method of that name on the generated model.
+MODULE_ATTRS = set(
+    "add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches "
+    "eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu "
+    "load_state_dict modules mtia named_buffers named_children named_modules named_parameters "
+    "parameters register_backward_hook register_buffer register_forward_hook register_forward_pre_hook "
+    "register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook "
+    "register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook "
+    "register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict "
+    "to to_empty train training type xpu zero_grad T_destination".split()
 )
+
+# Names the generated files use themselves; a spec's names must never shadow them.
+GENERATED_NAMES = set(
+    "self torch nn F np math x h super model Model json os sys time argparse Path batch config CONFIG "
+    "INPUTS OUTPUT TASK LABELS main device input_mean input_std example_inputs".split()
+)
+RESERVED = GENERATED_NAMES | MODULE_ATTRS | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
 
 def slug(text: str, fallback: str = "model") -> str:

@@ -206,11 +206,14 @@ def parity(model: torch.nn.Module, onnx_path: Path, ir, batch_sizes, tolerance: 
 def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
     """After a failed export/parity: the first layer that fails on its own, as 'name (type): why'."""
     captured: dict[str, tuple] = {}
-    hooks = []
-    for node in ir.nodes:
-        if node.attr:
-            sub = getattr(model, node.attr)
-            hooks.append(sub.register_forward_hook(lambda m, a, o, _n=node: captured.setdefault(_n.attr, a)))
+
+    def keep_input(attr):
+        def hook(module, args, output):
+            captured.setdefault(attr, args)  # returns None, so the output is left alone
+
+        return hook
+
+    hooks = [getattr(model, n.attr).register_forward_hook(keep_input(n.attr)) for n in ir.nodes if n.attr]
     feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
     try:
         with torch.no_grad():
