@@ -79,8 +79,7 @@ def train(compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | 
     spec = compiled.spec
     model = ex.instantiate(out_dir, out_dir / "checkpoints" / "last.pt")
     onnx_path = ex.export(model, compiled.ir, out_dir / "model.onnx", spec.export.opset, labels=ds.labels)
-    x_val = ds.x[: max(spec.export.parity_batch_sizes)]
-    par = ex.parity(model, onnx_path, compiled.ir, spec.export.parity_batch_sizes, spec.export.tolerance, real_x=x_val)
+    par = ex.parity(model, onnx_path, compiled.ir, spec.export.parity_batch_sizes, spec.export.tolerance, real_x=ds.x)
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,

@@ -112,7 +112,8 @@ def main() -> None:
     model = Model()
     if STANDARDIZE:
         model.input_mean.copy_(x_train.mean(dim=0))
-        model.input_std.copy_(x_train.std(dim=0).clamp_min(1e-6))
+        std = x_train.std(dim=0)
+        model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
     optimizer = make_optimizer(model)
     order = torch.Generator().manual_seed(seed)
     metrics_file = open(args.out / "metrics.jsonl", "w", encoding="utf-8")
