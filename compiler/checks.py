@@ -16,11 +16,18 @@ def check(parsed: Parsed) -> list[int]:
     first_seen: dict[str, int] = {}
     for i, layer in enumerate(spec.model):
         if layer.name in spec.inputs:
-            errors.append(src.error(origins[i].path + ("name",), f"layer name '{layer.name}' is already a model input"))
+            errors.append(
+                src.error(
+                    origins[i].path + ("name",),
+                    f"layer name '{layer.name}' is already a model input",
+                )
+            )
         elif layer.name in first_seen:
             other = src.pos(origins[first_seen[layer.name]].path)
             hint = f"first used at line {other.line}" if other else None
-            errors.append(src.error(origins[i].path + ("name",), f"duplicate layer name '{layer.name}'", hint))
+            errors.append(
+                src.error(origins[i].path + ("name",), f"duplicate layer name '{layer.name}'", hint)
+            )
         else:
             first_seen[layer.name] = i
     known = set(first_seen) | set(spec.inputs)
@@ -30,28 +37,54 @@ def check(parsed: Parsed) -> list[int]:
             continue
         for j, ref in enumerate(layer.from_ or []):
             if ref not in known:
-                where = origins[i].path + ("from", j)  # falls back to the key when from: is a bare string
-                errors.append(src.error(where, f"'from: {ref}' names no layer or input", did_you_mean(ref, known)))
+                where = origins[i].path + (
+                    "from",
+                    j,
+                )  # falls back to the key when from: is a bare string
+                errors.append(
+                    src.error(
+                        where, f"'from: {ref}' names no layer or input", did_you_mean(ref, known)
+                    )
+                )
             elif ref == layer.name:
-                errors.append(src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output"))
+                errors.append(
+                    src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output")
+                )
     errors += _task_rules(parsed)
     if errors:
         raise SpecError(errors)
     return _order(parsed, first_seen)
 
 
-LOSSES = {"classification": ("auto", "cross_entropy", "bce_with_logits"), "regression": ("auto", "mse", "l1")}
+LOSSES = {
+    "classification": ("auto", "cross_entropy", "bce_with_logits"),
+    "regression": ("auto", "mse", "l1"),
+}
 
 
 def _task_rules(parsed: Parsed):
     spec, src = parsed.spec, parsed.source
     errors = []
     if spec.train.loss not in LOSSES[spec.task]:
-        errors.append(src.error(("train", "loss"), f"loss '{spec.train.loss}' does not fit task '{spec.task}'", f"use one of: {', '.join(LOSSES[spec.task])}"))
+        errors.append(
+            src.error(
+                ("train", "loss"),
+                f"loss '{spec.train.loss}' does not fit task '{spec.task}'",
+                f"use one of: {', '.join(LOSSES[spec.task])}",
+            )
+        )
     if spec.data is not None and spec.data.standardize:
         if len(spec.inputs) != 1 or next(iter(spec.inputs.values())).dtype != "float32":
-            errors.append(src.error(("data", "standardize"), "standardize needs a model with one float32 input"))
-    if spec.task == "classification" and spec.labels is not None and len(set(spec.labels)) != len(spec.labels):
+            errors.append(
+                src.error(
+                    ("data", "standardize"), "standardize needs a model with one float32 input"
+                )
+            )
+    if (
+        spec.task == "classification"
+        and spec.labels is not None
+        and len(set(spec.labels)) != len(spec.labels)
+    ):
         errors.append(src.error(("labels",), "labels must be distinct"))
     return errors
 
@@ -70,7 +103,13 @@ def _order(parsed: Parsed, index: dict[str, int]) -> list[int]:
         if state.get(i) == "open":
             cycle = trail[trail.index(i) :] + [i]
             names = " -> ".join(spec.model[k].name for k in cycle)
-            raise SpecError([parsed.source.error(parsed.origins[i].path + ("from",), f"layers form a cycle: {names}")])
+            raise SpecError(
+                [
+                    parsed.source.error(
+                        parsed.origins[i].path + ("from",), f"layers form a cycle: {names}"
+                    )
+                ]
+            )
         state[i] = "open"
         for d in sorted(deps[i]):
             visit(d, trail + [i])

@@ -22,7 +22,9 @@ app = typer.Typer(
     help="specc: declarative model specs -> checked shapes -> readable PyTorch -> ONNX -> ONNX Runtime.",
 )
 
-SpecArg = Annotated[Path, typer.Argument(help="A .yaml/.yml or .toml spec file.", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="A .yaml/.yml or .toml spec file.", show_default=False)
+]
 
 
 def _compile(spec: Path):
@@ -32,7 +34,10 @@ def _compile(spec: Path):
 
 
 @app.command()
-def check(spec: SpecArg, as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False):
+def check(
+    spec: SpecArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+):
     """Validate a spec and infer every shape (no torch involved)."""
     from .layers.base import fmt_shape
 
@@ -40,19 +45,34 @@ def check(spec: SpecArg, as_json: Annotated[bool, typer.Option("--json", help="P
     sp, inf = compiled.spec, compiled.inferred
     rows = []
     for name, inp in sp.inputs.items():
-        rows.append({"name": name, "type": "input", "output_shape": ["batch", *inp.shape], "params": 0})
+        rows.append(
+            {"name": name, "type": "input", "output_shape": ["batch", *inp.shape], "params": 0}
+        )
     for i in inf.order:
         layer = sp.model[i]
-        rows.append({"name": layer.name, "type": layer.type, "output_shape": ["batch", *inf.out_shapes[layer.name]], "params": inf.params[i]})
+        rows.append(
+            {
+                "name": layer.name,
+                "type": layer.type,
+                "output_shape": ["batch", *inf.out_shapes[layer.name]],
+                "params": inf.params[i],
+            }
+        )
     if as_json:
         print(json.dumps({"layers": rows, "total_params": inf.total_params}, indent=2))
         return
     table = [("layer", "type", "output shape", "params")] + [
-        (r["name"], r["type"], fmt_shape(tuple(r["output_shape"][1:])), f"{r['params']:,}") for r in rows
+        (r["name"], r["type"], fmt_shape(tuple(r["output_shape"][1:])), f"{r['params']:,}")
+        for r in rows
     ]
     widths = [max(len(row[c]) for row in table) for c in range(4)]
     for k, row in enumerate(table):
-        print("  ".join(cell.ljust(w) if c < 3 else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                cell.ljust(w) if c < 3 else cell.rjust(w)
+                for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if k == 0:
             print("  ".join("-" * w for w in widths))
     print(f"total parameters: {inf.total_params:,}")
@@ -62,8 +82,12 @@ def check(spec: SpecArg, as_json: Annotated[bool, typer.Option("--json", help="P
 @app.command()
 def build(
     spec: SpecArg,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default: build/<name>/).")] = None,
-    verify: Annotated[bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")] = True,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Output folder (default: build/<name>/).")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")
+    ] = True,
 ):
     """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
     from . import driver
@@ -75,7 +99,9 @@ def build(
 @app.command()
 def train(
     spec: SpecArg,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")] = False,
 ):
@@ -83,7 +109,9 @@ def train(
     from . import driver
 
     compiled = _compile(spec)
-    report = driver.train(compiled, out or driver.default_out(compiled, "runs"), quiet=quiet, epochs=epochs)
+    report = driver.train(
+        compiled, out or driver.default_out(compiled, "runs"), quiet=quiet, epochs=epochs
+    )
     final = report["final"]
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith(("train_", "val_")))
     print(f"done in {report['wall_seconds']:.1f}s: {shown}")
@@ -91,14 +119,21 @@ def train(
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="A model.onnx, or a folder written by `specc train`.", show_default=False)],
-    input: Annotated[Path, typer.Option("--input", "-i", help="A .npy array of inputs (with the batch dimension).")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model.onnx, or a folder written by `specc train`.", show_default=False
+        ),
+    ],
+    input: Annotated[
+        Path,
+        typer.Option("--input", "-i", help="A .npy array of inputs (with the batch dimension)."),
+    ],
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Run a model through ONNX Runtime on a .npy file and print the predictions."""
     import numpy as np
-
     import specc.runtime as sr
 
     try:
@@ -111,7 +146,12 @@ def predict(
     result = m.predict(x)
     if isinstance(result, sr.Prediction):
         rows = [
-            {"index": i, "class": int(c), "label": lab, "probability": float(result.probabilities[i, c])}
+            {
+                "index": i,
+                "class": int(c),
+                "label": lab,
+                "probability": float(result.probabilities[i, c]),
+            }
             for i, (c, lab) in enumerate(zip(result.classes, result.labels, strict=True))
         ]
         if as_json:
@@ -121,7 +161,11 @@ def predict(
                 print(f"{r['index']}\t{r['label']}\t{r['probability']:.4f}")
     else:
         values = np.asarray(result)
-        print(json.dumps(values.tolist()) if as_json else "\n".join(" ".join(f"{v:.6g}" for v in np.ravel(row)) for row in values))
+        print(
+            json.dumps(values.tolist())
+            if as_json
+            else "\n".join(" ".join(f"{v:.6g}" for v in np.ravel(row)) for row in values)
+        )
 
 
 @app.command()
@@ -139,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every error to a message and an exit code (1 user error, 2 usage, 3 internal)."""
     debug = os.environ.get("SPECC_DEBUG") == "1"
     try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="specc")  # usage errors exit 2 here
+        app(
+            args=argv if argv is not None else sys.argv[1:], prog_name="specc"
+        )  # usage errors exit 2 here
         return 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -157,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, UserError | SpeccRuntimeError):
             print(f"error: {e}", file=sys.stderr)
             return 1
-        print(f"internal error: {type(e).__name__}: {e}\n(rerun with SPECC_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"internal error: {type(e).__name__}: {e}\n(rerun with SPECC_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 3
 
 

@@ -21,7 +21,9 @@ FILES = ("model.py", "train.py")
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: resources.files("specc.templates").joinpath(name).read_text("utf-8")),
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("specc.templates").joinpath(name).read_text("utf-8")
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -37,7 +39,16 @@ def ruff_format(code: str) -> str:
     from ruff.__main__ import find_ruff_bin
 
     proc = subprocess.run(
-        [find_ruff_bin(), "format", "--isolated", "--line-length", "120", "--stdin-filename", "generated.py", "-"],
+        [
+            find_ruff_bin(),
+            "format",
+            "--isolated",
+            "--line-length",
+            "120",
+            "--stdin-filename",
+            "generated.py",
+            "-",
+        ],
         input=code.encode(),
         capture_output=True,
         check=False,

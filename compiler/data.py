@@ -29,7 +29,15 @@ def prepare(compiled: Compiled) -> Dataset:
     spec, src = compiled.spec, compiled.parsed.source
     data = spec.data
     if data is None:
-        raise SpecError([src.error((), "this spec has no 'data:' section to train on", "add e.g. data: {type: builtin, name: digits}")])
+        raise SpecError(
+            [
+                src.error(
+                    (),
+                    "this spec has no 'data:' section to train on",
+                    "add e.g. data: {type: builtin, name: digits}",
+                )
+            ]
+        )
     base = compiled.path.resolve().parent
     if data.type == "builtin":
         ds = _builtin(data.name, data.resize)
@@ -46,14 +54,21 @@ def _builtin(name: str, resize) -> Dataset:
         return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
     import sklearn.datasets as skd
 
-    loader = {"digits": skd.load_digits, "iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer}[name]
+    loader = {
+        "digits": skd.load_digits,
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast_cancer": skd.load_breast_cancer,
+    }[name]
     bunch = loader()
     if name == "digits":
         x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
         if resize is not None:
             import torch
 
-            x = torch.nn.functional.interpolate(torch.from_numpy(x), size=tuple(resize), mode="bilinear", align_corners=False).numpy()
+            x = torch.nn.functional.interpolate(
+                torch.from_numpy(x), size=tuple(resize), mode="bilinear", align_corners=False
+            ).numpy()
     else:
         x = bunch.data.astype(np.float32)
     return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
@@ -67,11 +82,21 @@ def _npz(path: Path, data, src) -> Dataset:
             missing = [k for k in (data.x, data.y) if k not in f.files]
             if missing:
                 field = "x" if data.x in missing else "y"
-                raise SpecError([src.error(("data", field), f"{path.name} has no array '{missing[0]}'", f"it holds: {', '.join(f.files)}")])
+                raise SpecError(
+                    [
+                        src.error(
+                            ("data", field),
+                            f"{path.name} has no array '{missing[0]}'",
+                            f"it holds: {', '.join(f.files)}",
+                        )
+                    ]
+                )
             x, y = f[data.x], f[data.y]
             labels = [str(v) for v in f["labels"]] if "labels" in f.files else None
     except (OSError, ValueError) as e:
-        raise SpecError([src.error(("data", "path"), f"cannot read {path.name} as .npz: {e}")]) from None
+        raise SpecError(
+            [src.error(("data", "path"), f"cannot read {path.name} as .npz: {e}")]
+        ) from None
     return Dataset(x, y, labels)
 
 
@@ -86,20 +111,35 @@ def _csv(path: Path, data, task: str, src) -> Dataset:
     if data.label not in header:
         from .diagnostics import did_you_mean
 
-        raise SpecError([src.error(("data", "label"), f"{path.name} has no column '{data.label}'", did_you_mean(data.label, header) or f"columns: {', '.join(header)}")])
+        raise SpecError(
+            [
+                src.error(
+                    ("data", "label"),
+                    f"{path.name} has no column '{data.label}'",
+                    did_you_mean(data.label, header) or f"columns: {', '.join(header)}",
+                )
+            ]
+        )
     features = data.features or [c for c in header if c != data.label]
     unknown = [c for c in features if c not in header]
     if unknown:
-        raise SpecError([src.error(("data", "features"), f"{path.name} has no column '{unknown[0]}'")])
+        raise SpecError(
+            [src.error(("data", "features"), f"{path.name} has no column '{unknown[0]}'")]
+        )
     cols = [header.index(c) for c in features]
     try:
         x = np.array([[float(r[c]) for c in cols] for r in body], dtype=np.float32)
     except (ValueError, IndexError) as e:
-        raise SpecError([src.error(("data", "path"), f"{path.name}: a feature value is not a number ({e})")]) from None
+        raise SpecError(
+            [src.error(("data", "path"), f"{path.name}: a feature value is not a number ({e})")]
+        ) from None
     raw = [r[header.index(data.label)] for r in body]
     if task == "regression":
         return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
-    labels = sorted(set(raw), key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v))
+    labels = sorted(
+        set(raw),
+        key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v),
+    )
     index = {v: i for i, v in enumerate(labels)}
     return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), labels)
 
@@ -113,15 +153,32 @@ def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if math.prod(ds.x.shape[1:]) == math.prod(want):
             ds.x = ds.x.reshape((len(ds.x), *want))
         else:
-            raise SpecError([src.error(("data",), f"the data's examples have shape {tuple(ds.x.shape[1:])}, but input '{name}' is {want}", "change the input shape, or the data's resize:")])
+            raise SpecError(
+                [
+                    src.error(
+                        ("data",),
+                        f"the data's examples have shape {tuple(ds.x.shape[1:])}, but input '{name}' is {want}",
+                        "change the input shape, or the data's resize:",
+                    )
+                ]
+            )
     if len(ds.x) != len(ds.y):
         raise SpecError([src.error(("data",), f"{len(ds.x)} inputs but {len(ds.y)} targets")])
     if spec.task == "classification":
         if not np.issubdtype(ds.y.dtype, np.integer):
-            raise SpecError([src.error(("data",), "classification targets must be integer class indices")])
+            raise SpecError(
+                [src.error(("data",), "classification targets must be integer class indices")]
+            )
         n = ir.num_classes
         if n is not None and (ds.y.min() < 0 or ds.y.max() >= n):
-            raise SpecError([src.error(("data",), f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})")])
+            raise SpecError(
+                [
+                    src.error(
+                        ("data",),
+                        f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})",
+                    )
+                ]
+            )
     if spec.labels:
         ds.labels = list(spec.labels)
     return ds

@@ -26,7 +26,9 @@ def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> 
     if not verify:
         return {"files": files}
     result = dry_run(compiled, out_dir)
-    log(f"export dry-run: ONNX Runtime matches PyTorch (max abs diff {result['max_abs_diff']:.2e} <= {result['tolerance']:g})")
+    log(
+        f"export dry-run: ONNX Runtime matches PyTorch (max abs diff {result['max_abs_diff']:.2e} <= {result['tolerance']:g})"
+    )
     return {"files": files, "parity": result}
 
 
@@ -39,7 +41,9 @@ def dry_run(compiled: Compiled, out_dir: Path) -> dict:
         onnx_path = Path(tmp) / "model.onnx"
         try:
             ex.export(model, compiled.ir, onnx_path, spec.export.opset)
-            par = ex.parity(model, onnx_path, compiled.ir, spec.export.parity_batch_sizes, spec.export.tolerance)
+            par = ex.parity(
+                model, onnx_path, compiled.ir, spec.export.parity_batch_sizes, spec.export.tolerance
+            )
         except ex.ExportError as e:
             where = ex.localize(model, compiled.ir, spec.export.opset)
             raise UserError(f"{compiled.path}: export dry-run failed: {where or e}") from e
@@ -52,7 +56,9 @@ def dry_run(compiled: Compiled, out_dir: Path) -> dict:
     return par.as_dict()
 
 
-def train(compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | None = None, log=print) -> dict:
+def train(
+    compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | None = None, log=print
+) -> dict:
     """Build, prepare data, run the generated train.py, export, verify, and write report.json."""
     from . import data as data_stage
 
@@ -63,7 +69,14 @@ def train(compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | 
     data_stage.save(ds, out_dir / "data.npz")
     log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
 
-    cmd = [sys.executable, str(out_dir / "train.py"), "--data", str(out_dir / "data.npz"), "--out", str(out_dir)]
+    cmd = [
+        sys.executable,
+        str(out_dir / "train.py"),
+        "--data",
+        str(out_dir / "data.npz"),
+        "--out",
+        str(out_dir),
+    ]
     if epochs is not None:
         cmd += ["--epochs", str(epochs)]
     if quiet:
@@ -71,15 +84,26 @@ def train(compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, env=env, check=False)
     if proc.returncode != 0:
-        raise UserError(f"training failed (train.py exited with {proc.returncode}); the last checkpoint, if any, is in {out_dir / 'checkpoints'}")
+        raise UserError(
+            f"training failed (train.py exited with {proc.returncode}); the last checkpoint, if any, is in {out_dir / 'checkpoints'}"
+        )
     metrics = _last_metrics(out_dir / "metrics.jsonl")
 
     from specc.runtime import export as ex
 
     spec = compiled.spec
     model = ex.instantiate(out_dir, out_dir / "checkpoints" / "last.pt")
-    onnx_path = ex.export(model, compiled.ir, out_dir / "model.onnx", spec.export.opset, labels=ds.labels)
-    par = ex.parity(model, onnx_path, compiled.ir, spec.export.parity_batch_sizes, spec.export.tolerance, real_x=ds.x)
+    onnx_path = ex.export(
+        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, labels=ds.labels
+    )
+    par = ex.parity(
+        model,
+        onnx_path,
+        compiled.ir,
+        spec.export.parity_batch_sizes,
+        spec.export.tolerance,
+        real_x=ds.x,
+    )
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,
@@ -92,12 +116,18 @@ def train(compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | 
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
     atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    log(f"exported {onnx_path}; ONNX Runtime vs PyTorch max abs diff {par.max_abs_diff:.2e} (tolerance {par.tolerance:g})")
+    log(
+        f"exported {onnx_path}; ONNX Runtime vs PyTorch max abs diff {par.max_abs_diff:.2e} (tolerance {par.tolerance:g})"
+    )
     if not par.ok:
-        raise UserError(f"parity check failed: ONNX Runtime differs from PyTorch by {par.max_abs_diff:.3g} > {par.tolerance:g} (see {out_dir / 'report.json'})")
+        raise UserError(
+            f"parity check failed: ONNX Runtime differs from PyTorch by {par.max_abs_diff:.3g} > {par.tolerance:g} (see {out_dir / 'report.json'})"
+        )
     target = spec.train.target_accuracy
     if target is not None and metrics.get("val_accuracy", 0.0) < target:
-        raise UserError(f"validation accuracy {metrics.get('val_accuracy', 0.0):.4f} is below train.target_accuracy {target}")
+        raise UserError(
+            f"validation accuracy {metrics.get('val_accuracy', 0.0):.4f} is below train.target_accuracy {target}"
+        )
     return report
 
 

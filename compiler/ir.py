@@ -113,13 +113,28 @@ def build_ir(parsed: Parsed, inferred: Inferred, sha256: str, source_file: str) 
         args = [var_of[r] for r in layer.from_ or []]
         call = layer.call(f"self.{ident}" if module else None, args, shapes)
         out_shape = inferred.out_shapes[layer.name]
-        nodes.append(NodeIR(comment_text(layer.name, 60), layer.type, ident if module else None, module, var, call, fmt_shape(out_shape), inferred.params[i]))
+        nodes.append(
+            NodeIR(
+                comment_text(layer.name, 60),
+                layer.type,
+                ident if module else None,
+                module,
+                var,
+                call,
+                fmt_shape(out_shape),
+                inferred.params[i],
+            )
+        )
         var_of[layer.name] = var
     out_shape = inferred.out_shapes[last.name]
     kind = output_kind(spec.task, last.type, out_shape)
     num_classes = None
     if spec.task == "classification":
-        num_classes = 2 if kind.startswith("binary") else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
+        num_classes = (
+            2
+            if kind.startswith("binary")
+            else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
+        )
     standardize = bool(spec.data and spec.data.standardize)
     train = spec.train.model_dump(mode="json")
     return ModelIR(

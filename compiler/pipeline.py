@@ -33,4 +33,6 @@ def compile_file(path: str | Path) -> Compiled:
     order = check(parsed)
     inferred = infer(parsed, order)
     sha = hashlib.sha256(src.text.encode("utf-8")).hexdigest()
-    return Compiled(Path(path), sha, parsed, inferred, build_ir(parsed, inferred, sha, Path(path).name))
+    return Compiled(
+        Path(path), sha, parsed, inferred, build_ir(parsed, inferred, sha, Path(path).name)
+    )

@@ -31,7 +31,13 @@ GENERATED_NAMES = set(
     "self torch nn F np math x h super model Model json os sys time argparse Path batch config CONFIG "
     "INPUTS OUTPUT TASK LABELS main device input_mean input_std example_inputs".split()
 )
-RESERVED = GENERATED_NAMES | MODULE_ATTRS | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
+RESERVED = (
+    GENERATED_NAMES
+    | MODULE_ATTRS
+    | set(dir(builtins))
+    | set(keyword.kwlist)
+    | set(keyword.softkwlist)
+)
 
 
 def slug(text: str, fallback: str = "model") -> str:

@@ -36,7 +36,12 @@ def infer(parsed: Parsed, order: list[int]) -> Inferred:
             continue  # an earlier error already explains it
         got = [shapes[r] for r in refs]
         if layer.arity == "one" and len(got) != 1:
-            errors.append(src.error(origins[i].path + ("from",), f"{layer.type} reads exactly one input, got {len(got)}"))
+            errors.append(
+                src.error(
+                    origins[i].path + ("from",),
+                    f"{layer.type} reads exactly one input, got {len(got)}",
+                )
+            )
             continue
         try:
             out = layer.infer(got)

@@ -82,7 +82,10 @@ def _layer_tag(v: Any) -> str:
 
 
 LayerSpec = Annotated[
-    Union[tuple(Annotated[cls, Tag(tag)] for tag, cls in LAYERS.items()) + (Annotated[BlockUse, Tag("block")],)],  # noqa: UP007
+    Union[
+        tuple(Annotated[cls, Tag(tag)] for tag, cls in LAYERS.items())
+        + (Annotated[BlockUse, Tag("block")],)
+    ],  # noqa: UP007
     Discriminator(_layer_tag),
 ]
 
@@ -90,22 +93,35 @@ LayerSpec = Annotated[
 class BlockDef(Strict):
     """A reusable group of layers; `$name` in its layers is replaced by the use's value."""
 
-    params: dict[Identifier, Any] = Field(default_factory=dict, description="Parameters and their defaults.")
-    layers: list[Any] = Field(min_length=1, description="Layers; `from: input` names the block's input.")
+    params: dict[Identifier, Any] = Field(
+        default_factory=dict, description="Parameters and their defaults."
+    )
+    layers: list[Any] = Field(
+        min_length=1, description="Layers; `from: input` names the block's input."
+    )
 
 
 # ----------------------------------------------------------------------------- data
 
 
 class DataBase(Strict):
-    val_split: float = Field(0.2, ge=0.0, le=0.9, description="Fraction held out for validation (0: validate on train).")
-    standardize: bool = Field(False, description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).")
+    val_split: float = Field(
+        0.2, ge=0.0, le=0.9, description="Fraction held out for validation (0: validate on train)."
+    )
+    standardize: bool = Field(
+        False,
+        description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).",
+    )
 
 
 class BuiltinData(DataBase):
     type: Literal["builtin"]
-    name: Literal["digits", "iris", "wine", "breast_cancer", "xor"] = Field(description="Offline dataset shipped with scikit-learn (or xor).")
-    resize: Pair | None = Field(None, description="Resize images to [height, width] (digits: 8x8 originals).")
+    name: Literal["digits", "iris", "wine", "breast_cancer", "xor"] = Field(
+        description="Offline dataset shipped with scikit-learn (or xor)."
+    )
+    resize: Pair | None = Field(
+        None, description="Resize images to [height, width] (digits: 8x8 originals)."
+    )
 
 
 class NpzData(DataBase):
@@ -119,7 +135,9 @@ class CsvData(DataBase):
     type: Literal["csv"]
     path: str = Field(description="Path to a .csv file with a header row, relative to the spec.")
     label: str = Field(description="Column holding the target.")
-    features: list[str] | None = Field(None, description="Input columns (default: all but the label).")
+    features: list[str] | None = Field(
+        None, description="Input columns (default: all but the label)."
+    )
     delimiter: str = Field(",", min_length=1, max_length=1)
 
 
@@ -144,13 +162,19 @@ class TrainSpec(Strict):
     loss: Literal["auto", "cross_entropy", "mse", "l1", "bce_with_logits"] = Field(
         "auto", description="auto: cross_entropy for classification, mse for regression."
     )
-    target_accuracy: float | None = Field(None, ge=0, le=1, description="Fail the run if validation accuracy ends below this.")
+    target_accuracy: float | None = Field(
+        None, ge=0, le=1, description="Fail the run if validation accuracy ends below this."
+    )
 
 
 class ExportSpec(Strict):
     opset: int = Field(20, ge=18, le=23, description="ONNX opset version.")
-    tolerance: PositiveFloat = Field(1e-4, description="Max abs difference allowed between ONNX Runtime and PyTorch.")
-    parity_batch_sizes: list[PositiveInt] = Field([1, 5, 64], min_length=1, description="Batch sizes of the parity check.")
+    tolerance: PositiveFloat = Field(
+        1e-4, description="Max abs difference allowed between ONNX Runtime and PyTorch."
+    )
+    parity_batch_sizes: list[PositiveInt] = Field(
+        [1, 5, 64], min_length=1, description="Batch sizes of the parity check."
+    )
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -160,13 +184,23 @@ class Spec(Strict):
     """A specc model spec (language version 1)."""
 
     specc: Literal[1] = Field(description="Spec language version.")
-    name: str = Field(min_length=1, max_length=200, description="Model name (class and folder names derive from it).")
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Model name (class and folder names derive from it).",
+    )
     description: str | None = Field(None, description="Free text, copied into generated comments.")
-    task: Literal["classification", "regression"] = Field(description="How the model trains and serves.")
+    task: Literal["classification", "regression"] = Field(
+        description="How the model trains and serves."
+    )
     inputs: dict[Identifier, InputSpec] = Field(min_length=1, description="Model inputs by name.")
-    output: Identifier | None = Field(None, description="Name of the model output (default: logits / prediction).")
+    output: Identifier | None = Field(
+        None, description="Name of the model output (default: logits / prediction)."
+    )
     labels: list[str] | None = Field(None, description="Class labels, in class-index order.")
-    blocks: dict[Identifier, BlockDef] = Field(default_factory=dict, description="Reusable layer groups.")
+    blocks: dict[Identifier, BlockDef] = Field(
+        default_factory=dict, description="Reusable layer groups."
+    )
     model: list[LayerSpec] = Field(min_length=1, description="Layers, in order.")
     data: DataSpec | None = Field(None, description="Training data.")
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -235,12 +269,29 @@ class _Expander:
     def run(self):
         for name in self.blocks:
             if name in LAYERS:
-                self.errors.append(self.src.error(("blocks", name), f"block name '{name}' is a built-in layer type", at_key=True))
+                self.errors.append(
+                    self.src.error(
+                        ("blocks", name),
+                        f"block name '{name}' is a built-in layer type",
+                        at_key=True,
+                    )
+                )
         prev = self.inputs[0] if len(self.inputs) == 1 else None
-        self.emit(self.raw["model"], ("model",), scope=None, prefix="", prev=prev, params=None, stack=(), use=None)
+        self.emit(
+            self.raw["model"],
+            ("model",),
+            scope=None,
+            prefix="",
+            prev=prev,
+            params=None,
+            stack=(),
+            use=None,
+        )
         for layer in self.out:
             if isinstance(layer.get("from"), list):
-                layer["from"] = [self.aliases.get(n, n) if isinstance(n, str) else n for n in layer["from"]]
+                layer["from"] = [
+                    self.aliases.get(n, n) if isinstance(n, str) else n for n in layer["from"]
+                ]
         return self.out, self.origins
 
     def auto_name(self, kind: str, prefix: str) -> str:
@@ -256,26 +307,40 @@ class _Expander:
             if isinstance(item, str):
                 item = {"type": item}
             if not isinstance(item, dict):
-                self.errors.append(self.src.error(ipath, "a layer is a mapping with a 'type:' key, or a layer type name"))
+                self.errors.append(
+                    self.src.error(
+                        ipath, "a layer is a mapping with a 'type:' key, or a layer type name"
+                    )
+                )
                 continue
             if params is not None:
                 item = self.substitute(item, params, ipath)
             kind = item.get("type")
             if not isinstance(kind, str):
-                self.errors.append(self.src.error(ipath, "layer has no 'type:'", did_you_mean("relu", [])))
+                self.errors.append(
+                    self.src.error(ipath, "layer has no 'type:'", did_you_mean("relu", []))
+                )
                 continue
             repeat = item.get("repeat", 1)
             if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-                self.errors.append(self.src.error(ipath + ("repeat",), f"repeat must be a positive integer, got {repeat!r}"))
+                self.errors.append(
+                    self.src.error(
+                        ipath + ("repeat",), f"repeat must be a positive integer, got {repeat!r}"
+                    )
+                )
                 continue
             refs = self.refs(item.get("from"), scope, ipath)
             if kind in LAYERS:
                 prev = self.emit_layer(item, kind, repeat, refs, ipath, scope, prefix, prev, use)
             elif kind in self.blocks:
-                prev = self.emit_block(item, kind, repeat, refs, ipath, scope, prefix, prev, stack, use)
+                prev = self.emit_block(
+                    item, kind, repeat, refs, ipath, scope, prefix, prev, stack, use
+                )
             else:
                 hint = did_you_mean(kind, list(LAYERS) + list(self.blocks))
-                self.errors.append(self.src.error(ipath + ("type",), f"unknown layer type '{kind}'", hint))
+                self.errors.append(
+                    self.src.error(ipath + ("type",), f"unknown layer type '{kind}'", hint)
+                )
         return prev
 
     def refs(self, value, scope, ipath):
@@ -302,7 +367,12 @@ class _Expander:
             elif prev is not None:
                 layer["from"] = [prev]
             else:
-                self.errors.append(self.src.error(ipath, f"this layer must say which input it reads with 'from:' (the model has inputs {', '.join(self.inputs) or 'none'})"))
+                self.errors.append(
+                    self.src.error(
+                        ipath,
+                        f"this layer must say which input it reads with 'from:' (the model has inputs {', '.join(self.inputs) or 'none'})",
+                    )
+                )
                 layer["from"] = []
             self.out.append(layer)
             self.origins.append(Origin(ipath, use))
@@ -313,7 +383,12 @@ class _Expander:
 
     def emit_block(self, item, kind, repeat, refs, ipath, scope, prefix, prev, stack, use):
         if kind in stack:
-            self.errors.append(self.src.error(ipath + ("type",), f"block '{kind}' uses itself (through {' -> '.join(stack + (kind,))})"))
+            self.errors.append(
+                self.src.error(
+                    ipath + ("type",),
+                    f"block '{kind}' uses itself (through {' -> '.join(stack + (kind,))})",
+                )
+            )
             return prev
         block = self.blocks[kind]
         if not isinstance(block, dict):
@@ -324,8 +399,19 @@ class _Expander:
             if key in STRUCTURAL:
                 continue
             if key not in declared:
-                hint = did_you_mean(key, declared) or (f"block '{kind}' takes: {', '.join(declared)}" if declared else f"block '{kind}' declares no params")
-                self.errors.append(self.src.error(ipath + (key,), f"block '{kind}' has no parameter '{key}'", hint, at_key=True))
+                hint = did_you_mean(key, declared) or (
+                    f"block '{kind}' takes: {', '.join(declared)}"
+                    if declared
+                    else f"block '{kind}' declares no params"
+                )
+                self.errors.append(
+                    self.src.error(
+                        ipath + (key,),
+                        f"block '{kind}' has no parameter '{key}'",
+                        hint,
+                        at_key=True,
+                    )
+                )
             params[key] = value
         if refs is not None and len(refs) != 1:
             self.errors.append(self.src.error(ipath + ("from",), "a block reads exactly one input"))
@@ -334,11 +420,20 @@ class _Expander:
             prev = refs[0]
         local = item.get("name")
         for r in range(repeat):
-            inst = local if isinstance(local, str) else self.auto_name(kind, prefix)[len(prefix):]
+            inst = local if isinstance(local, str) else self.auto_name(kind, prefix)[len(prefix) :]
             if isinstance(local, str) and repeat > 1:
                 inst = f"{local}_{r + 1}"
             inner_scope = {"input": prev}
-            prev = self.emit(block.get("layers"), ("blocks", kind, "layers"), inner_scope, f"{prefix}{inst}_", prev, params, stack + (kind,), use or ipath)
+            prev = self.emit(
+                block.get("layers"),
+                ("blocks", kind, "layers"),
+                inner_scope,
+                f"{prefix}{inst}_",
+                prev,
+                params,
+                stack + (kind,),
+                use or ipath,
+            )
             self.aliases[f"{prefix}{inst}"] = prev
         if scope is not None and isinstance(local, str):
             scope[local] = prev
@@ -349,7 +444,11 @@ class _Expander:
             key = value[1:]
             if key in params:
                 return params[key]
-            self.errors.append(self.src.error(path, f"'{value}' is not a parameter of this block", did_you_mean(key, params)))
+            self.errors.append(
+                self.src.error(
+                    path, f"'{value}' is not a parameter of this block", did_you_mean(key, params)
+                )
+            )
             return value
         if isinstance(value, dict):
             return {k: self.substitute(v, params, path + (k,)) for k, v in value.items()}
@@ -371,7 +470,14 @@ def _walk(raw, loc) -> tuple[tuple, object, bool]:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
             path.append(part)
-        elif isinstance(node, dict) and isinstance(part, str) and (part == node.get("type") or part in ("block", "function-after[_expanded(), BlockUse]")):
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and (
+                part == node.get("type")
+                or part in ("block", "function-after[_expanded(), BlockUse]")
+            )
+        ):
             continue
         elif isinstance(part, str) and part.startswith(("function-", "[key]")):
             continue
@@ -387,26 +493,42 @@ def _section_fields(path: tuple, raw) -> set[str]:
         layer = raw["model"][path[1]]
         cls = LAYERS.get(layer.get("type")) if isinstance(layer, dict) else None
         return {f.alias or k for k, f in cls.model_fields.items()} if cls else set()
-    models = {(): Spec, ("train",): TrainSpec, ("export",): ExportSpec, ("train", "optimizer"): Optimizer}
+    models = {
+        (): Spec,
+        ("train",): TrainSpec,
+        ("export",): ExportSpec,
+        ("train", "optimizer"): Optimizer,
+    }
     if len(path) == 2 and path[0] == "inputs":
         return set(InputSpec.model_fields)
     if len(path) == 2 and path[0] == "blocks":
         return set(BlockDef.model_fields)
     if path == ("data",):
         data = raw.get("data")
-        cls = {"builtin": BuiltinData, "npz": NpzData, "csv": CsvData}.get(data.get("type")) if isinstance(data, dict) else None
+        cls = (
+            {"builtin": BuiltinData, "npz": NpzData, "csv": CsvData}.get(data.get("type"))
+            if isinstance(data, dict)
+            else None
+        )
         return set(cls.model_fields) if cls else {"type"}
     cls = models.get(path)
     return set(cls.model_fields) if cls else set()
 
 
-def _diagnostics(exc: ValidationError, raw: dict, src: Source, origins: list[Origin]) -> list[Diagnostic]:
+def _diagnostics(
+    exc: ValidationError, raw: dict, src: Source, origins: list[Origin]
+) -> list[Diagnostic]:
     out = []
     for err in exc.errors():
         path, _, found = _walk(raw, err["loc"])
         where = path
         note = None
-        if len(path) >= 2 and path[0] == "model" and isinstance(path[1], int) and path[1] < len(origins):
+        if (
+            len(path) >= 2
+            and path[0] == "model"
+            and isinstance(path[1], int)
+            and path[1] < len(origins)
+        ):
             origin = origins[path[1]]
             where = origin.path + path[2:]
             if origin.block_use is not None:
@@ -415,7 +537,12 @@ def _diagnostics(exc: ValidationError, raw: dict, src: Source, origins: list[Ori
         kind = err["type"]
         key = path[-1] if path else None
         if path == ("specc",) and kind != "missing":
-            out.append(src.error(path, f"unsupported spec language version {err.get('input')!r}; this specc reads 'specc: {SPEC_VERSION}'"))
+            out.append(
+                src.error(
+                    path,
+                    f"unsupported spec language version {err.get('input')!r}; this specc reads 'specc: {SPEC_VERSION}'",
+                )
+            )
             continue
         if kind == "missing":
             parent = where[:-1]

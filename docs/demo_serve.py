@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import specc.runtime as sr
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/lenet5")
@@ -25,7 +24,11 @@ report = json.loads((run / "report.json").read_text())
 
 print(f"\nfirst predictions on held-out digits (device: {model.device}):")
 for i in range(8):
-    print(f"  example {val[i]:4d}: true {y_val[i]}  predicted {pred.labels[i]}  p={pred.probabilities[i, pred.classes[i]]:.3f}")
+    print(
+        f"  example {val[i]:4d}: true {y_val[i]}  predicted {pred.labels[i]}  p={pred.probabilities[i, pred.classes[i]]:.3f}"
+    )
 print(f"\nONNX Runtime validation accuracy: {accuracy:.4f} on {len(y_val)} held-out examples")
 print(f"PyTorch validation accuracy:      {report['final']['val_accuracy']:.4f}")
-print(f"max |ONNX Runtime - PyTorch| on logits: {report['parity']['max_abs_diff']:.2e} (tolerance {report['parity']['tolerance']:g})")
+print(
+    f"max |ONNX Runtime - PyTorch| on logits: {report['parity']['max_abs_diff']:.2e} (tolerance {report['parity']['tolerance']:g})"
+)

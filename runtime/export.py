@@ -58,7 +58,9 @@ def load_checkpoint(path: Path) -> dict:
     except FileNotFoundError:
         raise ExportError(f"no checkpoint at {path}") from None
     except Exception as e:
-        raise ExportError(f"checkpoint {path} is corrupt or not a specc checkpoint ({type(e).__name__})") from None
+        raise ExportError(
+            f"checkpoint {path} is corrupt or not a specc checkpoint ({type(e).__name__})"
+        ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise ExportError(f"checkpoint {path} holds no model weights")
     return state
@@ -78,7 +80,10 @@ def example_feeds(ir, batch: int, dynamic_size: int, seed: int) -> dict[str, tor
 
 def _dynamic_shapes(ir) -> dict:
     dims = {name: torch.export.Dim(name, min=1, max=1 << 20) for name in ir.dynamic_dims}
-    return {inp.var: {axis: dims[d] for axis, d in enumerate(inp.dims) if isinstance(d, str)} for inp in ir.inputs}
+    return {
+        inp.var: {axis: dims[d] for axis, d in enumerate(inp.dims) if isinstance(d, str)}
+        for inp in ir.inputs
+    }
 
 
 @contextlib.contextmanager
@@ -87,7 +92,11 @@ def _quiet():
     buf = io.StringIO()
     level = logging.getLogger("torch").level
     logging.getLogger("torch").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(buf),
+        contextlib.redirect_stderr(buf),
+    ):
         warnings.simplefilter("ignore")
         try:
             yield buf
@@ -95,7 +104,9 @@ def _quiet():
             logging.getLogger("torch").setLevel(level)
 
 
-def export(model: torch.nn.Module, ir, path: Path, opset: int = 20, labels: list[str] | None = None) -> Path:
+def export(
+    model: torch.nn.Module, ir, path: Path, opset: int = 20, labels: list[str] | None = None
+) -> Path:
     """torch -> single-file ONNX with dynamic axes and specc metadata; raises ExportError."""
     model = model.eval()
     feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
@@ -145,7 +156,9 @@ def _stamp(proto, ir, labels):
         "specc.spec_sha256": ir.sha256,
         "specc.task": ir.task,
         "specc.output_kind": ir.output_kind,
-        "specc.inputs": json.dumps([{"name": i.name, "dims": list(i.dims), "dtype": i.dtype} for i in ir.inputs]),
+        "specc.inputs": json.dumps(
+            [{"name": i.name, "dims": list(i.dims), "dtype": i.dtype} for i in ir.inputs]
+        ),
         "specc.outputs": json.dumps([{"name": ir.output_name, "dims": list(ir.output_dims)}]),
     }
     if ir.num_classes is not None:
@@ -175,10 +188,22 @@ class Parity:
         return bool(self.runs) and self.max_abs_diff <= self.tolerance
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "tolerance": self.tolerance, "max_abs_diff": self.max_abs_diff, "runs": self.runs}
+        return {
+            "ok": self.ok,
+            "tolerance": self.tolerance,
+            "max_abs_diff": self.max_abs_diff,
+            "runs": self.runs,
+        }
 
 
-def parity(model: torch.nn.Module, onnx_path: Path, ir, batch_sizes, tolerance: float, real_x: np.ndarray | None = None) -> Parity:
+def parity(
+    model: torch.nn.Module,
+    onnx_path: Path,
+    ir,
+    batch_sizes,
+    tolerance: float,
+    real_x: np.ndarray | None = None,
+) -> Parity:
     """ONNX Runtime vs PyTorch eval at batch sizes (and named-dim sizes) other than the export example's.
 
     With data (`real_x`, single-input models) the inputs are real examples, so a model that
@@ -200,9 +225,22 @@ def parity(model: torch.nn.Module, onnx_path: Path, ir, batch_sizes, tolerance: 
             expected = model(*[feeds[i.name] for i in ir.inputs]).numpy()
         got = session.run(None, {n: t.numpy() for n, t in feeds.items()})[0]
         if got.shape != expected.shape:
-            raise ExportError(f"ONNX Runtime returned shape {got.shape}, PyTorch {expected.shape} (batch {batch})")
-        diff = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64)))) if expected.size else 0.0
-        result.runs.append({"batch": batch, "inputs": "data" if use_data else "random", "shape": list(expected.shape), "max_abs_diff": diff})
+            raise ExportError(
+                f"ONNX Runtime returned shape {got.shape}, PyTorch {expected.shape} (batch {batch})"
+            )
+        diff = (
+            float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+            if expected.size
+            else 0.0
+        )
+        result.runs.append(
+            {
+                "batch": batch,
+                "inputs": "data" if use_data else "random",
+                "shape": list(expected.shape),
+                "max_abs_diff": diff,
+            }
+        )
     return result
 
 
@@ -216,7 +254,9 @@ def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
 
         return hook
 
-    hooks = [getattr(model, n.attr).register_forward_hook(keep_input(n.attr)) for n in ir.nodes if n.attr]
+    hooks = [
+        getattr(model, n.attr).register_forward_hook(keep_input(n.attr)) for n in ir.nodes if n.attr
+    ]
     feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
     try:
         with torch.no_grad():
@@ -234,14 +274,20 @@ def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
         sub, args = getattr(model, node.attr), captured[node.attr]
         try:
             with _quiet():
-                prog = torch.onnx.export(sub, args, dynamo=True, opset_version=opset, external_data=False, verbose=False)
-            session = ort.InferenceSession(prog.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+                prog = torch.onnx.export(
+                    sub, args, dynamo=True, opset_version=opset, external_data=False, verbose=False
+                )
+            session = ort.InferenceSession(
+                prog.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+            )
             names = [i.name for i in session.get_inputs()]
             got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=False)})[0]
             with torch.no_grad():
                 want = sub(*args).numpy()
             if got.shape != want.shape or not np.allclose(got, want, atol=1e-4, rtol=1e-4):
-                return f"layer '{node.name}' ({node.kind}) computes different values in ONNX Runtime"
+                return (
+                    f"layer '{node.name}' ({node.kind}) computes different values in ONNX Runtime"
+                )
         except Exception as e:
             return f"layer '{node.name}' ({node.kind}) cannot be exported: {_short(e)}"
     return None

@@ -13,7 +13,12 @@ import numpy as np
 
 from .errors import DeviceError, InputError, ModelLoadError
 
-_DTYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(double)": np.float64, "tensor(int32)": np.int32}
+_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(int64)": np.int64,
+    "tensor(double)": np.float64,
+    "tensor(int32)": np.int32,
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,9 @@ def _import_ort():
     try:
         import onnxruntime as ort
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ModelLoadError("onnxruntime is not installed: pip install 'specc[cpu]' (or 'specc[gpu]' for CUDA)") from e
+        raise ModelLoadError(
+            "onnxruntime is not installed: pip install 'specc[cpu]' (or 'specc[gpu]' for CUDA)"
+        ) from e
     return ort
 
 
@@ -46,7 +53,10 @@ def _resolve(path: str | Path) -> Path:
     if p.is_dir():
         p = p / "model.onnx"
     if not p.is_file():
-        raise ModelLoadError(f"no model at {path}" + (" (expected model.onnx in that folder)" if Path(path).is_dir() else ""))
+        raise ModelLoadError(
+            f"no model at {path}"
+            + (" (expected model.onnx in that folder)" if Path(path).is_dir() else "")
+        )
     return p
 
 
@@ -63,7 +73,9 @@ def providers_for(device: str, available: list[str]) -> list[str]:
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     if device == "auto":
-        return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+        return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + [
+            "CPUExecutionProvider"
+        ]
     raise DeviceError(f"unknown device '{device}': use 'auto', 'cpu' or 'cuda'")
 
 
@@ -79,12 +91,18 @@ class Model:
         options.log_severity_level = 3
         wanted = providers_for(device, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=wanted)
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=wanted
+            )
         except Exception as e:  # onnxruntime raises its own types for unreadable or invalid files
-            raise ModelLoadError(f"cannot load {self.path}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from e
+            raise ModelLoadError(
+                f"cannot load {self.path}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
+            ) from e
         active = self.session.get_providers()
         if device == "cuda" and active[0] != "CUDAExecutionProvider":
-            raise DeviceError(f"the CUDA provider did not initialise (active: {', '.join(active)}); check the CUDA and cuDNN libraries that onnxruntime-gpu needs")
+            raise DeviceError(
+                f"the CUDA provider did not initialise (active: {', '.join(active)}); check the CUDA and cuDNN libraries that onnxruntime-gpu needs"
+            )
         self.device = "cuda" if active[0] == "CUDAExecutionProvider" else "cpu"
         meta = self.session.get_modelmeta().custom_metadata_map
         self.metadata = dict(meta)
@@ -118,21 +136,32 @@ class Model:
                 parts.append(f"unknown input {', '.join(map(repr, unknown))}")
             if missing:
                 parts.append(f"missing input {', '.join(map(repr, missing))}")
-            raise InputError("; ".join(parts) + f"; the model takes {', '.join(f'{n}: {i.describe()}' for n, i in expected.items())}")
+            raise InputError(
+                "; ".join(parts)
+                + f"; the model takes {', '.join(f'{n}: {i.describe()}' for n, i in expected.items())}"
+            )
         out = {}
         for name, info in expected.items():
             arr = np.asarray(feeds[name])
             want = np.dtype(info.dtype)
             if arr.dtype != want:
-                same_kind = (np.issubdtype(arr.dtype, np.floating) and np.issubdtype(want, np.floating)) or (
-                    np.issubdtype(arr.dtype, np.integer) and np.issubdtype(want, np.integer)
-                )
+                same_kind = (
+                    np.issubdtype(arr.dtype, np.floating) and np.issubdtype(want, np.floating)
+                ) or (np.issubdtype(arr.dtype, np.integer) and np.issubdtype(want, np.integer))
                 if not same_kind:
-                    raise InputError(f"input '{name}': expected {info.describe()}, got a {arr.dtype} array")
+                    raise InputError(
+                        f"input '{name}': expected {info.describe()}, got a {arr.dtype} array"
+                    )
                 arr = arr.astype(want)
-            if arr.ndim != len(info.shape) or any(isinstance(d, int) and d != a for d, a in zip(info.shape, arr.shape, strict=False)):
-                hint = "; add a batch dimension (x[None])" if arr.ndim == len(info.shape) - 1 else ""
-                raise InputError(f"input '{name}': expected shape ({', '.join(map(str, info.shape))}), got {tuple(arr.shape)}{hint}")
+            if arr.ndim != len(info.shape) or any(
+                isinstance(d, int) and d != a for d, a in zip(info.shape, arr.shape, strict=False)
+            ):
+                hint = (
+                    "; add a batch dimension (x[None])" if arr.ndim == len(info.shape) - 1 else ""
+                )
+                raise InputError(
+                    f"input '{name}': expected shape ({', '.join(map(str, info.shape))}), got {tuple(arr.shape)}{hint}"
+                )
             if arr.shape[0] == 0:
                 raise InputError(f"input '{name}': the batch is empty")
             out[name] = np.ascontiguousarray(arr)
@@ -149,7 +178,11 @@ class Model:
     def __call__(self, *args, **inputs):
         if args:
             if len(args) != 1 or len(self.inputs) != 1 or inputs:
-                raise InputError("pass inputs by name: model(" + ", ".join(f"{i.name}=..." for i in self.inputs) + ")")
+                raise InputError(
+                    "pass inputs by name: model("
+                    + ", ".join(f"{i.name}=..." for i in self.inputs)
+                    + ")"
+                )
             inputs = {self.inputs[0].name: args[0]}
         out = self.run(**inputs)
         return out[self.outputs[0].name] if len(out) == 1 else out
@@ -157,7 +190,9 @@ class Model:
     def probabilities(self, x) -> np.ndarray:
         """Class probabilities (N, C) for a classifier, whatever its output layer."""
         if self.task != "classification":
-            raise InputError(f"probabilities() is for classifiers; this model's task is '{self.task}'")
+            raise InputError(
+                f"probabilities() is for classifiers; this model's task is '{self.task}'"
+            )
         out = np.asarray(self(x), dtype=np.float64)
         kind = self.output_kind
         if kind == "logits":

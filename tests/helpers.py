@@ -17,7 +17,14 @@ LOCATED = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+):(?P<col>\d+): error: (?P
 def run_specc(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "SPECC_DEBUG"}
     full_env.update(env or {})
-    return subprocess.run([SPECC, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout)
+    return subprocess.run(
+        [SPECC, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def errors_of(proc: subprocess.CompletedProcess) -> list[dict]:

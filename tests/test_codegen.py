@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import REPO, SPECS, run_specc
-
 from specc.compiler.codegen import render
 from specc.compiler.pipeline import compile_file
 from specc.runtime import export as ex
@@ -23,7 +22,9 @@ def test_generated_code_matches_golden(spec):
     golden = REPO / "tests" / "golden" / spec.stem
     for name in ("model.py", "train.py"):
         expected = (golden / name).read_text(encoding="utf-8")
-        assert files[name] == expected, f"{spec.name}: {name} differs from golden (make golden regenerates it)"
+        assert files[name] == expected, (
+            f"{spec.name}: {name} differs from golden (make golden regenerates it)"
+        )
 
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=lambda p: p.name)
@@ -31,9 +32,28 @@ def test_generated_code_is_standalone_and_formatted(spec):
     files = render(compile_file(spec))
     for name in ("model.py", "train.py"):
         tree = ast.parse(files[name])
-        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-        assert imported <= {"torch", "numpy", "argparse", "json", "os", "sys", "time", "pathlib", "model"}, imported
+        imported = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        imported |= {
+            n.module.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module
+        }
+        assert imported <= {
+            "torch",
+            "numpy",
+            "argparse",
+            "json",
+            "os",
+            "sys",
+            "time",
+            "pathlib",
+            "model",
+        }, imported
         assert "specc" not in imported
     forward = files["model.py"].split("def forward", 1)[1].split("return", 1)[0]
     for line in forward.splitlines()[1:]:
@@ -59,7 +79,14 @@ def test_yaml_and_toml_spellings_compile_to_identical_code(tmp_path):
     yaml_spec = tmp_path / "mlp_digits.toml.yaml"
     yaml_spec.write_text(yaml.safe_dump(data, sort_keys=False))
     a, b = render(compile_file(toml_spec)), render(compile_file(yaml_spec))
-    strip = lambda s: "\n".join(ln for ln in s.splitlines() if "sha256" not in ln and "Source:" not in ln and "SPEC_SHA256" not in ln)  # noqa: E731
+
+    def strip(text):
+        return [
+            ln
+            for ln in text.splitlines()
+            if "sha256" not in ln and "Source:" not in ln and "SPEC_SHA256" not in ln
+        ]
+
     for name in ("model.py", "train.py"):
         assert strip(a[name]) == strip(b[name])
     assert json.loads(a["spec.json"])["spec"] == json.loads(b["spec.json"])["spec"]
@@ -103,17 +130,34 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
     for name in ("model.py", "train.py"):
         tree = ast.parse((out / name).read_text())
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        assert not names & {"__import__", "eval", "exec", "system", "compile", "open"} - ({"open"} if name == "train.py" else set())
+        assert not names & {"__import__", "eval", "exec", "system", "compile", "open"} - (
+            {"open"} if name == "train.py" else set()
+        )
         attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
         assert "system" not in attrs
         if name == "model.py":
-            imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+            imports = {
+                a.name
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Import | ast.ImportFrom)
+                for a in n.names
+            }
             assert imports == {"torch", "torch.nn.functional", "nn"}, imports
         allowed = (ast.Import, ast.ImportFrom, ast.Assign, ast.ClassDef, ast.FunctionDef, ast.If)
         top = tree.body[1:]  # after the module docstring
         odd = [ast.unparse(st) for st in top if not isinstance(st, allowed)]
-        assert odd == ([] if name == "model.py" else ["sys.path.insert(0, str(Path(__file__).resolve().parent))"]), odd
-        names = [t.attr for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Attribute)]
+        assert odd == (
+            []
+            if name == "model.py"
+            else ["sys.path.insert(0, str(Path(__file__).resolve().parent))"]
+        ), odd
+        names = [
+            t.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Attribute)
+        ]
         assert all(n.isidentifier() for n in names)
     # the model still works: layer names became distinct identifiers, nothing shadowed
     model = ex.instantiate(out)
@@ -123,7 +167,9 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
 
 def test_default_build_folder_is_a_slug_inside_build(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text('specc: 1\nname: "../../escape me"\ntask: regression\ninputs: {x: {shape: [2]}}\nmodel: [{type: linear, out_features: 1}]\n')
+    spec.write_text(
+        'specc: 1\nname: "../../escape me"\ntask: regression\ninputs: {x: {shape: [2]}}\nmodel: [{type: linear, out_features: 1}]\n'
+    )
     proc = run_specc("build", spec, "--no-verify", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "build" / "escape_me" / "model.py").exists()
@@ -142,14 +188,20 @@ def test_build_fails_early_naming_the_layer_that_cannot_export(tmp_path, monkeyp
     from specc.compiler.diagnostics import UserError
 
     path = tmp_path / "g.yaml"
-    path.write_text("specc: 1\nname: g\ntask: regression\ninputs: {x: {shape: [4]}}\nmodel:\n  - {type: linear, out_features: 4}\n  - {type: linear, name: bad, out_features: 2}\n")
+    path.write_text(
+        "specc: 1\nname: g\ntask: regression\ninputs: {x: {shape: [4]}}\nmodel:\n  - {type: linear, out_features: 4}\n  - {type: linear, name: bad, out_features: 2}\n"
+    )
     compiled = compile_file(path)
     out = tmp_path / "out"
     from specc.compiler.codegen import write
 
     write(compiled, out)
     # sabotage the generated module the way a broken layer template would: data-dependent control flow
-    text = (out / "model.py").read_text().replace("self.bad = nn.Linear(4, 2)", "self.bad = Unexportable()")
+    text = (
+        (out / "model.py")
+        .read_text()
+        .replace("self.bad = nn.Linear(4, 2)", "self.bad = Unexportable()")
+    )
     broken = "class Unexportable(nn.Module):\n    def forward(self, x):\n        return x[:, :2] if float(x.sum()) > 0 else x[:, 2:]\n\n\n"
     text = text.replace("class G(nn.Module):", broken + "class G(nn.Module):")
     (out / "model.py").write_text(text)
@@ -163,7 +215,9 @@ def test_spec_json_is_the_normalized_spec(tmp_path):
     assert proc.returncode == 0
     doc = json.loads((tmp_path / "spec.json").read_text())
     model = doc["spec"]["model"]
-    assert all("name" in layer and "from" in layer for layer in model)  # blocks expanded, names and inputs explicit
+    assert all(
+        "name" in layer and "from" in layer for layer in model
+    )  # blocks expanded, names and inputs explicit
     assert not any(layer["type"] in ("residual", "downsample") for layer in model)
     assert doc["spec"]["train"]["optimizer"]["weight_decay"] == 0.0  # defaults filled in
     assert Path(doc["spec"]["name"]).name == "resnet_tiny"

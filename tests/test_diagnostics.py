@@ -12,7 +12,9 @@ def check(write_spec, text, name="spec.yaml"):
 
 
 def test_unknown_layer_type_is_located_with_suggestion(write_spec):
-    errs, path = check(write_spec, HEAD + "model:\n  - flatten\n  - {type: lineer, out_features: 3}\n")
+    errs, path = check(
+        write_spec, HEAD + "model:\n  - flatten\n  - {type: lineer, out_features: 3}\n"
+    )
     (e,) = errs
     assert (e["line"], e["col"]) == ("8", "12")
     assert "unknown layer type 'lineer'" in e["msg"]
@@ -29,28 +31,39 @@ def test_misspelled_key_points_at_the_key(write_spec):
     assert {(e["line"], e["col"]) for e in errs} >= {("9", "5")}
     assert any("unknown key 'kernal_size'" in e["msg"] for e in errs)
     assert "did you mean 'kernel_size'?" in proc.stderr
-    assert any("missing required key 'kernel_size'" in e["msg"] for e in errs)  # all problems at once
+    assert any(
+        "missing required key 'kernel_size'" in e["msg"] for e in errs
+    )  # all problems at once
 
 
 def test_wrong_value_type(write_spec):
-    errs, _ = check(write_spec, HEAD + "model:\n  - flatten\n  - {type: linear, out_features: many}\n")
+    errs, _ = check(
+        write_spec, HEAD + "model:\n  - flatten\n  - {type: linear, out_features: many}\n"
+    )
     (e,) = errs
     assert e["line"] == "8" and "out_features" in e["msg"] and "integer" in e["msg"]
 
 
 @pytest.mark.parametrize("field,value", [("out_features", "-3"), ("out_features", "0")])
 def test_negative_or_zero_sizes(write_spec, field, value):
-    errs, _ = check(write_spec, HEAD + f"model:\n  - flatten\n  - {{type: linear, {field}: {value}}}\n")
+    errs, _ = check(
+        write_spec, HEAD + f"model:\n  - flatten\n  - {{type: linear, {field}: {value}}}\n"
+    )
     assert errs[0]["line"] == "8" and "greater than 0" in errs[0]["msg"]
 
 
 def test_negative_kernel_is_a_shape_error(write_spec):
-    errs, _ = check(write_spec, HEAD + "model:\n  - {type: conv2d, out_channels: 2, kernel_size: 12}\n")
+    errs, _ = check(
+        write_spec, HEAD + "model:\n  - {type: conv2d, out_channels: 2, kernel_size: 12}\n"
+    )
     assert "too small" in errs[0]["msg"] and errs[0]["line"] == "7"
 
 
 def test_from_naming_nothing(write_spec):
-    text = HEAD + "model:\n  - {type: conv2d, name: c1, out_channels: 2, kernel_size: 3}\n  - {type: add, from: [c1, c2]}\n"
+    text = (
+        HEAD
+        + "model:\n  - {type: conv2d, name: c1, out_channels: 2, kernel_size: 3}\n  - {type: add, from: [c1, c2]}\n"
+    )
     path = write_spec(text)
     proc = run_specc("check", path)
     (e,) = errors_of(proc)
@@ -69,7 +82,10 @@ def test_cycle(write_spec):
 
 
 def test_shape_mismatch_linear_after_conv_without_flatten(write_spec):
-    text = HEAD + "model:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n  - {type: linear, out_features: 10}\n"
+    text = (
+        HEAD
+        + "model:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n  - {type: linear, out_features: 10}\n"
+    )
     path = write_spec(text)
     proc = run_specc("check", path)
     (e,) = errors_of(proc)
@@ -89,7 +105,10 @@ def test_add_of_two_shapes_names_both_producers(write_spec):
     proc = run_specc("check", path)
     (e,) = errors_of(proc)
     assert e["line"] == "9" and "(batch, 4, 6, 6) and (batch, 4, 8, 8)" in e["msg"]
-    assert "conv2d 'a' gives (batch, 4, 6, 6)" in proc.stderr and "conv2d 'b' gives (batch, 4, 8, 8)" in proc.stderr
+    assert (
+        "conv2d 'a' gives (batch, 4, 6, 6)" in proc.stderr
+        and "conv2d 'b' gives (batch, 4, 8, 8)" in proc.stderr
+    )
 
 
 def test_duplicate_names(write_spec):

@@ -9,7 +9,6 @@ import math
 import pytest
 import torch
 import yaml
-
 from specc.compiler import codegen
 from specc.compiler.layers import LAYERS
 from specc.compiler.load import load_text
@@ -18,12 +17,33 @@ from specc.runtime import export as ex
 
 # A natural input for each layer type (batch excluded). A new layer type must add its entry.
 INPUT_FOR = {
-    "linear": [6], "sigmoid": [5, 6], "tanh": [6], "relu": [3, 4, 4], "leaky_relu": [6], "elu": [6],
-    "gelu": [6], "softmax": [6], "log_softmax": [2, 6], "identity": [6], "dropout": [6],
-    "batchnorm1d": [4, 16], "batchnorm2d": [3, 8, 8], "layernorm": [5, 6], "flatten": [3, 4, 4],
-    "reshape": [64], "conv1d": [4, 16], "conv2d": [3, 12, 12], "conv_transpose2d": [3, 6, 6],
-    "maxpool1d": [4, 16], "avgpool1d": [4, 16], "maxpool2d": [3, 12, 12], "avgpool2d": [3, 12, 12],
-    "adaptive_avgpool2d": [3, 12, 12], "upsample": [3, 5, 5], "add": [3, 4, 4], "concat": [3, 4, 4],
+    "linear": [6],
+    "sigmoid": [5, 6],
+    "tanh": [6],
+    "relu": [3, 4, 4],
+    "leaky_relu": [6],
+    "elu": [6],
+    "gelu": [6],
+    "softmax": [6],
+    "log_softmax": [2, 6],
+    "identity": [6],
+    "dropout": [6],
+    "batchnorm1d": [4, 16],
+    "batchnorm2d": [3, 8, 8],
+    "layernorm": [5, 6],
+    "flatten": [3, 4, 4],
+    "reshape": [64],
+    "conv1d": [4, 16],
+    "conv2d": [3, 12, 12],
+    "conv_transpose2d": [3, 6, 6],
+    "maxpool1d": [4, 16],
+    "avgpool1d": [4, 16],
+    "maxpool2d": [3, 12, 12],
+    "avgpool2d": [3, 12, 12],
+    "adaptive_avgpool2d": [3, 12, 12],
+    "upsample": [3, 5, 5],
+    "add": [3, 4, 4],
+    "concat": [3, 4, 4],
 }
 
 
@@ -40,7 +60,13 @@ def layer_spec(tmp_path, kind: str) -> str:
         layer["from"] = ["left", "right"]
     else:
         inputs = {"x": {"shape": shape}}
-    spec = {"specc": 1, "name": f"only_{kind}", "task": "regression", "inputs": inputs, "model": [layer]}
+    spec = {
+        "specc": 1,
+        "name": f"only_{kind}",
+        "task": "regression",
+        "inputs": inputs,
+        "model": [layer],
+    }
     path = tmp_path / f"{kind}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -57,7 +83,10 @@ def test_layer_end_to_end(kind, tmp_path):
         out = model(*feeds.values())
     inferred = compiled.inferred.out_shapes[compiled.spec.model[-1].name]
     assert tuple(out.shape) == (3, *inferred)
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == compiled.inferred.total_params
+    assert (
+        sum(p.numel() for p in model.parameters() if p.requires_grad)
+        == compiled.inferred.total_params
+    )
     onnx_path = ex.export(model, compiled.ir, tmp_path / "m.onnx")
     par = ex.parity(model, onnx_path, compiled.ir, [1, 5], tolerance=1e-5)
     assert par.ok, par.as_dict()
@@ -66,7 +95,11 @@ def test_layer_end_to_end(kind, tmp_path):
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 def test_doc_example_validates(kind):
     assert LAYERS[kind].doc_example, f"{kind} needs a doc_example"
-    text = "specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [4]}}\nmodel:\n  " + LAYERS[kind].doc_example + "\n"
+    text = (
+        "specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [4]}}\nmodel:\n  "
+        + LAYERS[kind].doc_example
+        + "\n"
+    )
     assert load_text(text).data["model"]
 
 
@@ -85,7 +118,15 @@ def test_conv2d_shape_and_params_match_torch(params):
 
     layer = Conv2d(type="conv2d", **params)
     shape = (3, 17, 13)
-    ref = torch.nn.Conv2d(3, params["out_channels"], **{k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k != "out_channels"})
+    ref = torch.nn.Conv2d(
+        3,
+        params["out_channels"],
+        **{
+            k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in params.items()
+            if k != "out_channels"
+        },
+    )
     out = ref(torch.zeros(1, *shape))
     assert layer.infer([shape]) == tuple(out.shape[1:])
     assert layer.param_count([shape]) == sum(p.numel() for p in ref.parameters())
@@ -95,7 +136,14 @@ def test_conv2d_shape_and_params_match_torch(params):
 def test_conv_transpose2d_shape_matches_torch(k, s, p, op):
     from specc.compiler.layers.conv_transpose2d import ConvTranspose2d
 
-    layer = ConvTranspose2d(type="conv_transpose2d", out_channels=5, kernel_size=k, stride=s, padding=p, output_padding=op)
+    layer = ConvTranspose2d(
+        type="conv_transpose2d",
+        out_channels=5,
+        kernel_size=k,
+        stride=s,
+        padding=p,
+        output_padding=op,
+    )
     ref = torch.nn.ConvTranspose2d(2, 5, k, stride=s, padding=p, output_padding=op)
     assert layer.infer([(2, 7, 9)]) == tuple(ref(torch.zeros(1, 2, 7, 9)).shape[1:])
     assert layer.param_count([(2, 7, 9)]) == sum(q.numel() for q in ref.parameters())
@@ -107,13 +155,19 @@ def test_pool_shapes_match_torch(size, k, s, p):
     from specc.compiler.layers.maxpool2d import MaxPool2d
 
     m = MaxPool2d(type="maxpool2d", kernel_size=k, stride=s, padding=p)
-    assert m.infer([(2, size, size)]) == tuple(torch.nn.MaxPool2d(k, s, p)(torch.zeros(1, 2, size, size)).shape[1:])
+    assert m.infer([(2, size, size)]) == tuple(
+        torch.nn.MaxPool2d(k, s, p)(torch.zeros(1, 2, size, size)).shape[1:]
+    )
     a = AvgPool1d(type="avgpool1d", kernel_size=k, stride=s, padding=p)
-    assert a.infer([(2, size)]) == tuple(torch.nn.AvgPool1d(k, s, p)(torch.zeros(1, 2, size)).shape[1:])
+    assert a.infer([(2, size)]) == tuple(
+        torch.nn.AvgPool1d(k, s, p)(torch.zeros(1, 2, size)).shape[1:]
+    )
 
 
 def test_symbolic_dims_flow_through_conv1d(write_spec):
-    path = write_spec("specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [2, time]}}\nmodel:\n  - {type: conv1d, out_channels: 3, kernel_size: 3, stride: 2}\n")
+    path = write_spec(
+        "specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [2, time]}}\nmodel:\n  - {type: conv1d, out_channels: 3, kernel_size: 3, stride: 2}\n"
+    )
     compiled = compile_file(path)
     (dim,) = compiled.inferred.out_shapes["conv1d_1"][1:]
     for t in (5, 8, 31):

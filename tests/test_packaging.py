@@ -10,19 +10,25 @@ import pytest
 
 @pytest.mark.parametrize("name", ["compiler", "runtime", "templates"])
 def test_generic_top_level_names_are_not_importable(name, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {name}"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "ModuleNotFoundError" in proc.stderr
 
 
 def test_specc_packages_import(tmp_path):
     code = "import specc.compiler, specc.runtime, specc.templates; print('ok')"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_runtime_never_imports_torch(tmp_path):
     code = "import sys, specc.runtime; print('torch' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.stdout.strip() == "False", proc.stderr
 
 
@@ -31,7 +37,9 @@ def test_check_path_never_imports_torch(tmp_path):
         "import sys; from specc.compiler.pipeline import compile_file; "
         f"compile_file({str(Path(__file__).parent.parent / 'specs' / 'lenet5.yaml')!r}); print('torch' in sys.modules)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.stdout.strip() == "False", proc.stderr
 
 

@@ -7,10 +7,9 @@ import json
 import numpy as np
 import onnx
 import pytest
+import specc.runtime as sr
 import torch
 from helpers import SPECS, run_specc
-
-import specc.runtime as sr
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +32,12 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "spec,minimum",
-    [("xor.yaml", 1.0), ("lenet5.yaml", 0.95), ("mlp_digits.toml", 0.95), ("resnet_tiny.yaml", 0.95)],
+    [
+        ("xor.yaml", 1.0),
+        ("lenet5.yaml", 0.95),
+        ("mlp_digits.toml", 0.95),
+        ("resnet_tiny.yaml", 0.95),
+    ],
 )
 def test_example_trains_to_its_stated_accuracy_and_serves_identically(trained, spec, minimum):
     out = trained(spec)
@@ -45,7 +49,9 @@ def test_example_trains_to_its_stated_accuracy_and_serves_identically(trained, s
     model = sr.load(out)
     data, val = np.load(out / "data.npz"), np.load(out / "splits.npz")["val"]
     pred = model.predict(data["x"][val])
-    assert np.mean(pred.classes == data["y"][val]) == pytest.approx(report["final"]["val_accuracy"], abs=1e-9)
+    assert np.mean(pred.classes == data["y"][val]) == pytest.approx(
+        report["final"]["val_accuracy"], abs=1e-9
+    )
 
 
 def test_xor_learns_all_four_points(trained):
@@ -62,7 +68,12 @@ def test_onnx_file_is_single_checked_dynamic_and_stamped(trained):
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
     (inp,), (outp,) = proto.graph.input, proto.graph.output
     assert inp.name == "image" and outp.name == "logits"
-    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 1, 28, 28]
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == [
+        "batch",
+        1,
+        28,
+        28,
+    ]
     assert [d.dim_param or d.dim_value for d in outp.type.tensor_type.shape.dim] == ["batch", 10]
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["specc.task"] == "classification"
@@ -75,9 +86,16 @@ def test_generated_model_equals_handwritten_lenet5(trained):
     """Oracle: the LeNet-5 of the course, written by hand in PyTorch, with the trained weights."""
     out = trained("lenet5.yaml")
     hand = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 20, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2),
-        torch.nn.Conv2d(20, 50, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2, 2),
-        torch.nn.Flatten(), torch.nn.Linear(2450, 500), torch.nn.ReLU(), torch.nn.Linear(500, 10),
+        torch.nn.Conv2d(1, 20, 5, padding=2),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2, 2),
+        torch.nn.Conv2d(20, 50, 5, padding=2),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2, 2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(2450, 500),
+        torch.nn.ReLU(),
+        torch.nn.Linear(500, 10),
     ).eval()
     assert sum(p.numel() for p in hand.parameters()) == 1_256_080
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["model"]
@@ -104,13 +122,23 @@ def test_predict_cli(trained, tmp_path):
 
 def test_runtime_input_errors_are_one_clear_message(trained):
     model = sr.load(trained("xor.yaml"))
-    with pytest.raises(sr.InputError, match=r"unknown input 'image'; missing input 'x'; the model takes x: float32 \(batch, 2\)"):
+    with pytest.raises(
+        sr.InputError,
+        match=r"unknown input 'image'; missing input 'x'; the model takes x: float32 \(batch, 2\)",
+    ):
         model.run(image=np.zeros((1, 2), np.float32))
-    with pytest.raises(sr.InputError, match=r"input 'x': expected float32 \(batch, 2\), got a <U1 array"):
+    with pytest.raises(
+        sr.InputError, match=r"input 'x': expected float32 \(batch, 2\), got a <U1 array"
+    ):
         model.run(x=np.array([["a", "b"]]))
-    with pytest.raises(sr.InputError, match=r"expected shape \(batch, 2\), got \(2,\); add a batch dimension"):
+    with pytest.raises(
+        sr.InputError, match=r"expected shape \(batch, 2\), got \(2,\); add a batch dimension"
+    ):
         model.run(x=np.zeros(2, np.float32))
-    assert model.run(x=np.zeros((3, 2)))["probability"].shape == (3, 1)  # float64 is cast, not refused
+    assert model.run(x=np.zeros((3, 2)))["probability"].shape == (
+        3,
+        1,
+    )  # float64 is cast, not refused
 
 
 def test_cuda_request_without_cuda_provider_is_an_error(trained):
@@ -138,12 +166,22 @@ def test_csv_and_npz_data(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 3)).astype(np.float32)
     y = (x[:, 0] + 2 * x[:, 1] > 0).astype(int)
-    rows = ["a,b,c,kind"] + [f"{a},{b},{c},{'yes' if t else 'no'}" for (a, b, c), t in zip(x, y, strict=True)]
+    rows = ["a,b,c,kind"] + [
+        f"{a},{b},{c},{'yes' if t else 'no'}" for (a, b, c), t in zip(x, y, strict=True)
+    ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     np.savez(tmp_path / "d.npz", inputs=x, targets=x @ np.array([1.0, -2.0, 0.5], dtype=np.float32))
     head = "specc: 1\ninputs: {x: {shape: [3]}}\nmodel: [{type: linear, out_features: 16}, relu, {type: linear, out_features: %d}]\n"
-    (tmp_path / "c.yaml").write_text("name: c\ntask: classification\n" + head % 2 + "data: {type: csv, path: d.csv, label: kind, standardize: true}\ntrain: {epochs: 30, target_accuracy: 0.9}\n")
-    (tmp_path / "r.yaml").write_text("name: r\ntask: regression\n" + head % 1 + "data: {type: npz, path: d.npz, x: inputs, y: targets}\ntrain: {epochs: 40, optimizer: {type: adam, lr: 0.01}}\n")
+    (tmp_path / "c.yaml").write_text(
+        "name: c\ntask: classification\n"
+        + head % 2
+        + "data: {type: csv, path: d.csv, label: kind, standardize: true}\ntrain: {epochs: 30, target_accuracy: 0.9}\n"
+    )
+    (tmp_path / "r.yaml").write_text(
+        "name: r\ntask: regression\n"
+        + head % 1
+        + "data: {type: npz, path: d.npz, x: inputs, y: targets}\ntrain: {epochs: 40, optimizer: {type: adam, lr: 0.01}}\n"
+    )
     proc = run_specc("train", tmp_path / "c.yaml", "-o", tmp_path / "c", "--quiet")
     assert proc.returncode == 0, proc.stderr
     model = sr.load(tmp_path / "c")
@@ -161,6 +199,8 @@ def test_data_problems_are_located_before_training(write_spec):
         "data: {type: builtin, name: digits}\n": "the data's examples have shape (1, 8, 8), but input 'x' is (3,)",
     }
     for data, message in cases.items():
-        proc = run_specc("train", write_spec(base + data), "-o", write_spec("", "unused").parent / "o")
+        proc = run_specc(
+            "train", write_spec(base + data), "-o", write_spec("", "unused").parent / "o"
+        )
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert ":6:" in proc.stderr and message in proc.stderr, proc.stderr
