@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import SpecError
+from .diagnostics import SpecError, did_you_mean
 from .pipeline import Compiled
 
 
@@ -109,8 +109,6 @@ def _csv(path: Path, data, task: str, src) -> Dataset:
         raise SpecError([src.error(("data", "path"), f"{path.name} has no data rows")])
     header, body = rows[0], rows[1:]
     if data.label not in header:
-        from .diagnostics import did_you_mean
-
         raise SpecError(
             [
                 src.error(

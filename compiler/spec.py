@@ -474,8 +474,7 @@ def _walk(raw, loc) -> tuple[tuple, object, bool]:
             isinstance(node, dict)
             and isinstance(part, str)
             and (
-                part == node.get("type")
-                or part in ("block", "function-after[_expanded(), BlockUse]")
+                part == node.get("type") or part == "block"  # union tags in pydantic locs
             )
         ):
             continue

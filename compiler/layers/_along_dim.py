@@ -13,7 +13,10 @@ class AlongDim(Layer):
     def infer(self, shapes):
         rank = len(shapes[0])
         if not -rank <= self.dim < rank:
-            raise ShapeError(f"dim {self.dim} is out of range for an input of rank {rank} (batch excluded)", field="dim")
+            raise ShapeError(
+                f"dim {self.dim} is out of range for an input of rank {rank} (batch excluded)",
+                field="dim",
+            )
         return shapes[0]
 
     def torch_dim(self) -> int:

@@ -42,7 +42,7 @@ def load_data(path: Path) -> tuple[np.ndarray, np.ndarray]:
         x, y = f["x"], f["y"]
     x = x.astype(np.int64 if INPUT_SPEC["dtype"] == "int64" else np.float32)
     y = y.astype(np.int64)
-    want = tuple(d for d in INPUT_SPEC["dims"][1:])
+    want = tuple(INPUT_SPEC["dims"][1:])
     if x.shape[1:] != want:
         sys.exit(f"error: {path}: inputs have shape {x.shape[1:]}, the model expects {want}")
     return x, y
