@@ -56,23 +56,9 @@ def check(parsed: Parsed) -> list[int]:
     return _order(parsed, first_seen)
 
 
-LOSSES = {
-    "classification": ("auto", "cross_entropy", "bce_with_logits"),
-    "regression": ("auto", "mse", "l1"),
-}
-
-
 def _task_rules(parsed: Parsed):
     spec, src = parsed.spec, parsed.source
     errors = []
-    if spec.train.loss not in LOSSES[spec.task]:
-        errors.append(
-            src.error(
-                ("train", "loss"),
-                f"loss '{spec.train.loss}' does not fit task '{spec.task}'",
-                f"use one of: {', '.join(LOSSES[spec.task])}",
-            )
-        )
     if spec.data is not None and spec.data.standardize:
         if len(spec.inputs) != 1 or next(iter(spec.inputs.values())).dtype != "float32":
             errors.append(

@@ -27,21 +27,32 @@ SpecArg = Annotated[
 ]
 
 
-def _compile(spec: Path):
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override one spec value by dotted path, e.g. --set train.optimizer.lr=0.01 (repeatable).",
+    ),
+]
+
+
+def _compile(spec: Path, overrides: list[str] | None = None):
     from .pipeline import compile_file
 
-    return compile_file(spec)
+    return compile_file(spec, overrides or ())
 
 
 @app.command()
 def check(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    overrides: SetOpt = None,
 ):
     """Validate a spec and infer every shape (no torch involved)."""
     from .layers.base import fmt_shape
 
-    compiled = _compile(spec)
+    compiled = _compile(spec, overrides)
     sp, inf = compiled.spec, compiled.inferred
     rows = []
     for name, inp in sp.inputs.items():
@@ -88,11 +99,12 @@ def build(
     verify: Annotated[
         bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")
     ] = True,
+    overrides: SetOpt = None,
 ):
     """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
     from . import driver
 
-    compiled = _compile(spec)
+    compiled = _compile(spec, overrides)
     driver.build(compiled, out or driver.default_out(compiled, "build"), verify=verify)
 
 
@@ -102,19 +114,58 @@ def train(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")] = False,
+    overrides: SetOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from OUT/checkpoints/last.pt.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a run already in OUT.")
+    ] = False,
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="Processes (DistributedDataParallel via torchrun).")
+    ] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or per-epoch lines.")] = False,
 ):
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver
 
-    compiled = _compile(spec)
+    compiled = _compile(spec, overrides)
     report = driver.train(
-        compiled, out or driver.default_out(compiled, "runs"), quiet=quiet, epochs=epochs
+        compiled,
+        out or driver.default_out(compiled, "runs"),
+        quiet=quiet,
+        resume=resume,
+        overwrite=overwrite,
+        nproc=nproc,
     )
-    final = report["final"]
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith(("train_", "val_")))
-    print(f"done in {report['wall_seconds']:.1f}s: {shown}")
+    shown = ", ".join(
+        f"{k} {v:.4f}" for k, v in report["metrics"].items() if k.startswith(("val_", "test_"))
+    )
+    print(
+        f"done in {report['wall_seconds']:.1f}s: best epoch {report['best_epoch']} of {report['epochs_run']}: {shown}"
+    )
+
+
+@app.command()
+def evaluate(
+    run: Annotated[
+        Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)
+    ],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="A .npz (x, y), a .csv laid out like the spec's, an image folder, or a split of the run: train, val, test (default: test if the run has one, else val).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """Score a trained model through ONNX Runtime: loss, metrics, and a confusion matrix for classifiers."""
+    from . import evaluate as ev
+
+    result = ev.evaluate(run, data, device=device)
+    print(json.dumps(result, indent=2) if as_json else ev.format_result(result))
 
 
 @app.command()

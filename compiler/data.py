@@ -40,18 +40,25 @@ def prepare(compiled: Compiled) -> Dataset:
         )
     base = compiled.path.resolve().parent
     if data.type == "builtin":
-        ds = _builtin(data.name, data.resize)
+        ds = _builtin(data.name, data.resize, data.count, spec.train.seed)
     elif data.type == "npz":
         ds = _npz(base / data.path, data, src)
-    else:
+    elif data.type == "csv":
         ds = _csv(base / data.path, data, spec.task, src)
+    else:
+        ds = _images(base / data.path, data, spec, src)
     return _fit(ds, compiled)
 
 
-def _builtin(name: str, resize) -> Dataset:
+def _builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
     if name == "xor":
         x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
         return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
+    if name == "road":
+        from .road import generate
+
+        x, y = generate(count or 2000, seed)
+        return Dataset(x, y, None)
     import sklearn.datasets as skd
 
     loader = {
@@ -118,11 +125,22 @@ def _csv(path: Path, data, task: str, src) -> Dataset:
                 )
             ]
         )
-    features = data.features or [c for c in header if c != data.label]
-    unknown = [c for c in features if c not in header]
-    if unknown:
+    for field in ("features", "exclude"):
+        unknown = [c for c in getattr(data, field) or [] if c not in header]
+        if unknown:
+            raise SpecError(
+                [
+                    src.error(
+                        ("data", field),
+                        f"{path.name} has no column '{unknown[0]}'",
+                        did_you_mean(unknown[0], header) or f"columns: {', '.join(header)}",
+                    )
+                ]
+            )
+    features = data.features or [c for c in header if c != data.label and c not in data.exclude]
+    if data.label in features:
         raise SpecError(
-            [src.error(("data", "features"), f"{path.name} has no column '{unknown[0]}'")]
+            [src.error(("data", "features"), f"the label column '{data.label}' is also a feature")]
         )
     cols = [header.index(c) for c in features]
     try:
@@ -140,6 +158,64 @@ def _csv(path: Path, data, task: str, src) -> Dataset:
     )
     index = {v: i for i, v in enumerate(labels)}
     return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), labels)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def _images(folder: Path, data, spec, src) -> Dataset:
+    """One sub-folder per class, named by its label; every image resized to the input's size."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not folder.is_dir():
+        raise SpecError([src.error(("data", "path"), f"image folder not found: {folder}")])
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise SpecError(
+            [
+                src.error(
+                    ("data", "path"),
+                    f"{folder} has no class sub-folders",
+                    "put each class's images in a folder named after the class",
+                )
+            ]
+        )
+    (name, inp), *_ = spec.inputs.items()
+    channels = 1 if data.color == "gray" else 3
+    shape = tuple(inp.shape)
+    if len(shape) != 3 or shape[0] != channels:
+        raise SpecError(
+            [
+                src.error(
+                    ("data", "color"),
+                    f"{data.color} images have {channels} channel(s); input '{name}' is {shape}",
+                    f"declare the input as [{channels}, height, width]",
+                )
+            ]
+        )
+    height, width = tuple(data.resize) if data.resize else shape[1:]
+    xs, ys = [], []
+    for label, cls in enumerate(classes):
+        files = sorted(
+            p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise SpecError(
+                [src.error(("data", "path"), f"class folder {folder / cls} holds no images")]
+            )
+        for f in files:
+            try:
+                with Image.open(f) as img:
+                    img = img.convert("L" if channels == 1 else "RGB")
+                    img = img.resize((width, height), Image.Resampling.BILINEAR)
+                    arr = np.asarray(img, dtype=np.float32) / 255.0
+            except (OSError, UnidentifiedImageError) as e:
+                raise SpecError(
+                    [src.error(("data", "path"), f"cannot read image {f}: {e}")]
+                ) from None
+            xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+            ys.append(label)
+    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), classes)
 
 
 def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
@@ -162,6 +238,23 @@ def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
             )
     if len(ds.x) != len(ds.y):
         raise SpecError([src.error(("data",), f"{len(ds.x)} inputs but {len(ds.y)} targets")])
+    for what, arr in (("inputs", ds.x), ("targets", ds.y)):
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
+            raise SpecError(
+                [src.error(("data",), f"the {what} of {bad} example(s) hold NaN or infinity")]
+            )
+    if spec.task == "regression":
+        out = ir.output_dims[1:]
+        if all(isinstance(d, int) for d in out) and math.prod(ds.y.shape[1:]) != math.prod(out):
+            raise SpecError(
+                [
+                    src.error(
+                        ("data",),
+                        f"targets have shape {tuple(ds.y.shape[1:])}, but the model outputs {tuple(out)}",
+                    )
+                ]
+            )
     if spec.task == "classification":
         if not np.issubdtype(ds.y.dtype, np.integer):
             raise SpecError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,42 +58,31 @@ def dry_run(compiled: Compiled, out_dir: Path) -> dict:
 
 
 def train(
-    compiled: Compiled, out_dir: Path, quiet: bool = False, epochs: int | None = None, log=print
+    compiled: Compiled,
+    out_dir: Path,
+    quiet: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    nproc: int = 1,
+    log=print,
 ) -> dict:
     """Build, prepare data, run the generated train.py, export, verify, and write report.json."""
     from . import data as data_stage
 
     out_dir = Path(out_dir)
     started = time.perf_counter()
+    _claim(out_dir, resume, overwrite)
     ds = data_stage.prepare(compiled)
     write(compiled, out_dir)
     data_stage.save(ds, out_dir / "data.npz")
     log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
-
-    cmd = [
-        sys.executable,
-        str(out_dir / "train.py"),
-        "--data",
-        str(out_dir / "data.npz"),
-        "--out",
-        str(out_dir),
-    ]
-    if epochs is not None:
-        cmd += ["--epochs", str(epochs)]
-    if quiet:
-        cmd.append("--quiet")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run(cmd, env=env, check=False)
-    if proc.returncode != 0:
-        raise UserError(
-            f"training failed (train.py exited with {proc.returncode}); the last checkpoint, if any, is in {out_dir / 'checkpoints'}"
-        )
-    metrics = _last_metrics(out_dir / "metrics.jsonl")
+    _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc)
+    results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 
     from specc.runtime import export as ex
 
     spec = compiled.spec
-    model = ex.instantiate(out_dir, out_dir / "checkpoints" / "last.pt")
+    model = ex.instantiate(out_dir, out_dir / results["weights"])
     onnx_path = ex.export(
         model, compiled.ir, out_dir / "model.onnx", spec.export.opset, labels=ds.labels
     )
@@ -107,10 +97,16 @@ def train(
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,
+        "overrides": list(compiled.overrides),
         "task": spec.task,
         "total_params": compiled.inferred.total_params,
-        "epochs": metrics.get("epoch"),
-        "final": metrics,
+        "epochs_run": results["epochs_run"],
+        "best_epoch": results["best_epoch"],
+        "stopped_early": results["stopped_early"],
+        "weights": results["weights"],
+        "metrics": results["metrics"],
+        "train_samples_per_s": round(results["train_samples_per_s"], 1),
+        "world_size": results["world_size"],
         "parity": par.as_dict(),
         "onnx": str(onnx_path),
         "wall_seconds": round(time.perf_counter() - started, 2),
@@ -123,17 +119,69 @@ def train(
         raise UserError(
             f"parity check failed: ONNX Runtime differs from PyTorch by {par.max_abs_diff:.3g} > {par.tolerance:g} (see {out_dir / 'report.json'})"
         )
-    target = spec.train.target_accuracy
-    if target is not None and metrics.get("val_accuracy", 0.0) < target:
-        raise UserError(
-            f"validation accuracy {metrics.get('val_accuracy', 0.0):.4f} is below train.target_accuracy {target}"
-        )
+    _check_target(spec.train.target, results["metrics"])
     return report
 
 
-def _last_metrics(path: Path) -> dict:
-    try:
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        return json.loads(lines[-1]) if lines else {}
-    except (OSError, ValueError):
-        return {}
+def _claim(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Never clobber a run by accident: continuing or replacing one is asked for by flag."""
+    last = out_dir / "checkpoints" / "last.pt"
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other")
+    if resume and not last.is_file():
+        raise UserError(f"nothing to resume: {last} does not exist")
+    if not resume and last.exists():
+        if not overwrite:
+            raise UserError(
+                f"{out_dir} already holds a training run; continue it with --resume, or start over with --overwrite"
+            )
+        for stale in ("checkpoints", "results.json", "report.json", "metrics.jsonl", "model.onnx"):
+            path = out_dir / stale
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int) -> None:
+    """Run the generated train.py (under torchrun for several processes); its exit code is ours."""
+    script = [str(out_dir / "train.py"), "--data", str(out_dir / "data.npz"), "--out", str(out_dir)]
+    if quiet:
+        script.append("--quiet")
+    if resume:
+        script.append("--resume")
+    if nproc > 1:
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+        ]
+        cmd = launcher + script
+    else:
+        cmd = [sys.executable, *script]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if nproc > 1:  # share the cores instead of torchrun's default of one thread each
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    proc = subprocess.Popen(cmd, env=env)
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue  # train.py got the signal too: let it save its checkpoint and exit
+    if code != 0:
+        raise SystemExit(code if code in (1, 2, 130) else 1)  # train.py has said why
+
+
+def _check_target(target, metrics: dict) -> None:
+    if target is None:
+        return
+    value = metrics.get(target.metric)
+    if value is None:
+        raise UserError(f"train.target: the run reported no {target.metric}")
+    if target.min is not None and value < target.min:
+        raise UserError(f"{target.metric} {value:.4f} is below train.target.min {target.min}")
+    if target.max is not None and value > target.max:
+        raise UserError(f"{target.metric} {value:.4f} is above train.target.max {target.max}")

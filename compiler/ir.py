@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from . import __version__
 from .layers.base import fmt_shape
 from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
+from .plan import TrainPlan
 from .shapes import Inferred
 from .spec import Parsed
 
@@ -58,20 +59,22 @@ class ModelIR:
     total_params: int
     labels: tuple[str, ...] | None
     standardize: bool
-    train_literal: str  # CONFIG dict for train.py, rendered
-    loss_key: str  # output kind, or the loss the spec names
-    optimizer: str
-    val_split: float
+    train: TrainIR
     example_batch: int
 
 
-def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
-    if task == "regression":
-        return "values"
-    binary = len(out_shape) == 1 and out_shape[0] == 1
-    if binary:
-        return "binary_probability" if last_type == "sigmoid" else "binary_logit"
-    return {"softmax": "probabilities", "log_softmax": "log_probabilities"}.get(last_type, "logits")
+@dataclass(frozen=True)
+class TrainIR:
+    """The resolved `train:` and split settings; `settings` is plain JSON data for branching."""
+
+    config_literal: str  # CONFIG dict for train.py, rendered
+    settings: dict
+    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber
+    metrics: tuple[str, ...]
+    monitor: str
+    monitor_mode: str  # min | max
+    val_split: float
+    test_split: float
 
 
 DEFAULT_OUTPUT = {
@@ -84,7 +87,9 @@ DEFAULT_OUTPUT = {
 }
 
 
-def build_ir(parsed: Parsed, inferred: Inferred, sha256: str, source_file: str) -> ModelIR:
+def build_ir(
+    parsed: Parsed, inferred: Inferred, plan: TrainPlan, sha256: str, source_file: str
+) -> ModelIR:
     spec = parsed.spec
     chain = "h" if "x" in spec.inputs else "x"
     ids = Identifiers(RESERVED - {"x", "h"})
@@ -127,16 +132,19 @@ def build_ir(parsed: Parsed, inferred: Inferred, sha256: str, source_file: str) 
         )
         var_of[layer.name] = var
     out_shape = inferred.out_shapes[last.name]
-    kind = output_kind(spec.task, last.type, out_shape)
-    num_classes = None
-    if spec.task == "classification":
-        num_classes = (
-            2
-            if kind.startswith("binary")
-            else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
-        )
+    kind = plan.output_kind
     standardize = bool(spec.data and spec.data.standardize)
-    train = spec.train.model_dump(mode="json")
+    settings = spec.train.model_dump(mode="json")
+    train = TrainIR(
+        config_literal=lit(settings),
+        settings=settings,
+        loss=plan.loss,
+        metrics=plan.metrics,
+        monitor=plan.monitor,
+        monitor_mode=plan.monitor_mode,
+        val_split=spec.data.val_split if spec.data else 0.2,
+        test_split=spec.data.test_split if spec.data else 0.0,
+    )
     return ModelIR(
         spec_name=comment_text(spec.name, 80),
         slug=slug(spec.name),
@@ -153,13 +161,10 @@ def build_ir(parsed: Parsed, inferred: Inferred, sha256: str, source_file: str) 
         output_var=var_of[last.name],
         output_kind=kind,
         output_dims=("batch", *out_shape),
-        num_classes=num_classes,
+        num_classes=plan.num_classes,
         total_params=inferred.total_params,
         labels=tuple(spec.labels) if spec.labels else None,
         standardize=standardize,
-        train_literal=lit(train),
-        loss_key=kind if spec.train.loss == "auto" else spec.train.loss,
-        optimizer=spec.train.optimizer.type,
-        val_split=spec.data.val_split if spec.data else 0.2,
+        train=train,
         example_batch=2,
     )

@@ -33,6 +33,7 @@ class Source:
     data: object
     value_pos: dict = field(default_factory=dict)
     key_pos: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)  # path -> the `--set KEY=VALUE` that wrote it
 
     def pos(self, path: Path_, at_key: bool = False) -> Pos | None:
         """Position of `path`, or of its nearest located ancestor."""
@@ -49,6 +50,10 @@ class Source:
             path = path[:-1]
 
     def error(self, path: Path_, message: str, hint: str | None = None, at_key=False):
+        path = tuple(path)
+        for where, text in self.overrides.items():
+            if path[: len(where)] == where:
+                return Diagnostic(f"--set {text}", None, message, hint)
         return Diagnostic(self.path, self.pos(path, at_key), message, hint)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from .checks import check
 from .ir import ModelIR, build_ir
 from .load import load_file
+from .plan import TrainPlan, plan
 from .shapes import Inferred, infer
 from .spec import Parsed, parse
 
@@ -19,20 +20,31 @@ class Compiled:
     sha256: str
     parsed: Parsed
     inferred: Inferred
+    plan: TrainPlan
     ir: ModelIR
+    overrides: tuple = ()
 
     @property
     def spec(self):
         return self.parsed.spec
 
 
-def compile_file(path: str | Path) -> Compiled:
-    """Raise SpecError with every located problem, or return the compiled spec."""
+def compile_file(path: str | Path, overrides: list[str] | tuple = ()) -> Compiled:
+    """Raise SpecError with every located problem, or return the compiled spec.
+
+    `overrides` are `KEY=VALUE` strings (from `--set`); they are part of the spec's identity, so
+    the sha256 that checkpoints carry covers them too.
+    """
     src = load_file(path)
+    if overrides:
+        from .overrides import apply
+
+        apply(src, list(overrides))
     parsed = parse(src)
     order = check(parsed)
     inferred = infer(parsed, order)
-    sha = hashlib.sha256(src.text.encode("utf-8")).hexdigest()
-    return Compiled(
-        Path(path), sha, parsed, inferred, build_ir(parsed, inferred, sha, Path(path).name)
-    )
+    training = plan(parsed, inferred)
+    identity = src.text + "".join(f"\n# --set {o}" for o in overrides)
+    sha = hashlib.sha256(identity.encode("utf-8")).hexdigest()
+    ir = build_ir(parsed, inferred, training, sha, Path(path).name)
+    return Compiled(Path(path), sha, parsed, inferred, training, ir, tuple(overrides))

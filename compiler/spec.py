@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PositiveFloat,
     PositiveInt,
     StringConstraints,
     Tag,
@@ -29,8 +28,9 @@ from pydantic import (
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .layers import LAYERS
-from .layers.base import Pair
 from .load import Source
+from .spec_data import DataSpec
+from .spec_train import SHORTHANDS, ExportSpec, TrainSpec
 
 SPEC_VERSION = 1
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
@@ -101,82 +101,6 @@ class BlockDef(Strict):
     )
 
 
-# ----------------------------------------------------------------------------- data
-
-
-class DataBase(Strict):
-    val_split: float = Field(
-        0.2, ge=0.0, le=0.9, description="Fraction held out for validation (0: validate on train)."
-    )
-    standardize: bool = Field(
-        False,
-        description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).",
-    )
-
-
-class BuiltinData(DataBase):
-    type: Literal["builtin"]
-    name: Literal["digits", "iris", "wine", "breast_cancer", "xor"] = Field(
-        description="Offline dataset shipped with scikit-learn (or xor)."
-    )
-    resize: Pair | None = Field(
-        None, description="Resize images to [height, width] (digits: 8x8 originals)."
-    )
-
-
-class NpzData(DataBase):
-    type: Literal["npz"]
-    path: str = Field(description="Path to a .npz file, relative to the spec.")
-    x: str = Field("x", description="Array of inputs.")
-    y: str = Field("y", description="Array of targets.")
-
-
-class CsvData(DataBase):
-    type: Literal["csv"]
-    path: str = Field(description="Path to a .csv file with a header row, relative to the spec.")
-    label: str = Field(description="Column holding the target.")
-    features: list[str] | None = Field(
-        None, description="Input columns (default: all but the label)."
-    )
-    delimiter: str = Field(",", min_length=1, max_length=1)
-
-
-DataSpec = Annotated[Union[BuiltinData, NpzData, CsvData], Field(discriminator="type")]  # noqa: UP007
-
-
-# ----------------------------------------------------------------------------- training and export
-
-
-class Optimizer(Strict):
-    type: Literal["sgd", "adam"] = Field("adam", description="sgd (with momentum) or adam.")
-    lr: PositiveFloat = Field(1e-3, description="Learning rate.")
-    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum.")
-    weight_decay: float = Field(0.0, ge=0.0, description="L2 penalty.")
-
-
-class TrainSpec(Strict):
-    epochs: PositiveInt = Field(10, description="Passes over the training split.")
-    batch_size: PositiveInt = Field(32, description="Examples per step.")
-    seed: int = Field(0, ge=0, description="Seeds weights, split and order.")
-    optimizer: Optimizer = Field(default_factory=Optimizer)
-    loss: Literal["auto", "cross_entropy", "mse", "l1", "bce_with_logits"] = Field(
-        "auto", description="auto: cross_entropy for classification, mse for regression."
-    )
-    target_accuracy: float | None = Field(
-        None, ge=0, le=1, description="Fail the run if validation accuracy ends below this."
-    )
-
-
-class ExportSpec(Strict):
-    opset: int = Field(20, ge=18, le=23, description="ONNX opset version.")
-    tolerance: PositiveFloat = Field(
-        1e-4, description="Max abs difference allowed between ONNX Runtime and PyTorch."
-    )
-    parity_batch_sizes: list[PositiveInt] = Field(
-        [1, 5, 64], min_length=1, description="Batch sizes of the parity check."
-    )
-
-
 # ----------------------------------------------------------------------------- the spec
 
 
@@ -234,8 +158,9 @@ def parse(src: Source) -> Parsed:
     errors: list[Diagnostic] = []
     if isinstance(raw.get("data"), str):
         raw["data"] = {"type": "builtin", "name": raw["data"]}
-    if isinstance(raw.get("train"), dict) and isinstance(raw["train"].get("optimizer"), str):
-        raw["train"]["optimizer"] = {"type": raw["train"]["optimizer"]}
+    for (section, key), field_name in SHORTHANDS.items():
+        if isinstance(raw.get(section), dict) and isinstance(raw[section].get(key), str):
+            raw[section][key] = {field_name: raw[section][key]}
     origins: list[Origin] = []
     if isinstance(raw.get("model"), list):
         raw["model"], origins = _Expander(raw, src, errors).run()
@@ -492,26 +417,44 @@ def _section_fields(path: tuple, raw) -> set[str]:
         layer = raw["model"][path[1]]
         cls = LAYERS.get(layer.get("type")) if isinstance(layer, dict) else None
         return {f.alias or k for k, f in cls.model_fields.items()} if cls else set()
-    models = {
-        (): Spec,
-        ("train",): TrainSpec,
-        ("export",): ExportSpec,
-        ("train", "optimizer"): Optimizer,
-    }
     if len(path) == 2 and path[0] == "inputs":
         return set(InputSpec.model_fields)
     if len(path) == 2 and path[0] == "blocks":
         return set(BlockDef.model_fields)
-    if path == ("data",):
-        data = raw.get("data")
-        cls = (
-            {"builtin": BuiltinData, "npz": NpzData, "csv": CsvData}.get(data.get("type"))
-            if isinstance(data, dict)
-            else None
-        )
-        return set(cls.model_fields) if cls else {"type"}
-    cls = models.get(path)
-    return set(cls.model_fields) if cls else set()
+    cls, node = Spec, raw
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+        field = cls.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            return set()
+        cls = _model_class(field.annotation, node)
+        if cls is None:
+            return {"type"}
+    return set(cls.model_fields)
+
+
+def _model_class(annotation, node):
+    """The pydantic model an annotation holds (picking a union member by the node's type)."""
+    candidates = [
+        a for a in _flatten(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    kind = node.get("type") if isinstance(node, dict) else None
+    for c in candidates:
+        field = c.model_fields.get("type")
+        if field is not None and kind in getattr(field.annotation, "__args__", ()):
+            return c
+    return None
+
+
+def _flatten(annotation):
+    from typing import get_args
+
+    args = get_args(annotation)
+    if not args:
+        return [annotation]
+    return [leaf for a in args for leaf in _flatten(a)]
 
 
 def _diagnostics(

@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
 def test_example_trains_to_its_stated_accuracy_and_serves_identically(trained, spec, minimum):
     out = trained(spec)
     report = json.loads((out / "report.json").read_text())
-    assert report["final"]["val_accuracy"] >= minimum
+    assert report["metrics"]["val_accuracy"] >= minimum
     assert report["parity"]["ok"] and report["parity"]["max_abs_diff"] <= 1e-4
     assert {r["batch"] for r in report["parity"]["runs"]} >= {1, 64}
     # the ONNX model, run by the runtime on the held-out split, gets the same accuracy as PyTorch
@@ -50,7 +50,7 @@ def test_example_trains_to_its_stated_accuracy_and_serves_identically(trained, s
     data, val = np.load(out / "data.npz"), np.load(out / "splits.npz")["val"]
     pred = model.predict(data["x"][val])
     assert np.mean(pred.classes == data["y"][val]) == pytest.approx(
-        report["final"]["val_accuracy"], abs=1e-9
+        report["metrics"]["val_accuracy"], abs=1e-9
     )
 
 
@@ -175,7 +175,7 @@ def test_csv_and_npz_data(tmp_path):
     (tmp_path / "c.yaml").write_text(
         "name: c\ntask: classification\n"
         + head % 2
-        + "data: {type: csv, path: d.csv, label: kind, standardize: true}\ntrain: {epochs: 30, target_accuracy: 0.9}\n"
+        + "data: {type: csv, path: d.csv, label: kind, standardize: true}\ntrain: {epochs: 30, target: {metric: val_accuracy, min: 0.9}}\n"
     )
     (tmp_path / "r.yaml").write_text(
         "name: r\ntask: regression\n"
@@ -189,7 +189,7 @@ def test_csv_and_npz_data(tmp_path):
     assert np.mean(model.predict(x).classes == y) > 0.9
     proc = run_specc("train", tmp_path / "r.yaml", "-o", tmp_path / "r", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "r" / "report.json").read_text())["final"]["val_loss"] < 0.05
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["metrics"]["val_loss"] < 0.05
 
 
 def test_data_problems_are_located_before_training(write_spec):

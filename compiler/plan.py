@@ -1,0 +1,156 @@
+"""The training plan: what `train:` means for this model, resolved and checked against its output.
+
+`loss: auto` becomes a concrete loss, the metrics default by task, and the monitored metric gets
+its direction. A loss, metric or monitor that cannot work with the model's output (top-5 of a
+binary classifier, mse on class indices) is a located error here, before any tensor exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .diagnostics import SpecError, did_you_mean
+from .shapes import Inferred
+from .spec import Parsed
+
+LOSSES = {
+    "classification": ("cross_entropy", "binary_cross_entropy"),
+    "regression": ("mse", "l1", "huber"),
+}
+HIGHER_IS_BETTER = ("accuracy",)  # and topK
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    output_kind: str  # logits | probabilities | log_probabilities | binary_logit | binary_probability | values
+    num_classes: int | None
+    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber
+    metrics: tuple[str, ...]
+    monitor: str
+    monitor_mode: str  # min | max
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        """Names a split reports: loss and the metrics."""
+        return ("loss", *self.metrics)
+
+
+def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
+    if task == "regression":
+        return "values"
+    binary = len(out_shape) == 1 and out_shape[0] == 1
+    if binary:
+        return "binary_probability" if last_type == "sigmoid" else "binary_logit"
+    return {"softmax": "probabilities", "log_softmax": "log_probabilities"}.get(last_type, "logits")
+
+
+def mode_of(metric: str) -> str:
+    name = metric.split("_", 1)[-1]
+    return "max" if name in HIGHER_IS_BETTER or name.startswith("top") else "min"
+
+
+def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
+    spec, src = parsed.spec, parsed.source
+    train = spec.train
+    last = spec.model[inferred.order[-1]]
+    out_shape = inferred.out_shapes[last.name]
+    kind = output_kind(spec.task, last.type, out_shape)
+    binary = kind.startswith("binary")
+    num_classes = None
+    if spec.task == "classification":
+        num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
+    errors = []
+
+    loss = train.loss.type
+    if loss == "auto":
+        loss = {"classification": "binary_cross_entropy" if binary else "cross_entropy"}.get(
+            spec.task, "mse"
+        )
+    if loss not in LOSSES[spec.task]:
+        errors.append(
+            src.error(
+                ("train", "loss"),
+                f"loss '{loss}' does not fit task '{spec.task}'",
+                f"use one of: {', '.join(LOSSES[spec.task])}",
+            )
+        )
+    elif loss == "binary_cross_entropy" and not binary:
+        errors.append(
+            src.error(
+                ("train", "loss"),
+                f"binary_cross_entropy needs one output unit, the model gives {out_shape}",
+                "use cross_entropy for several classes",
+            )
+        )
+    elif loss == "cross_entropy" and binary:
+        errors.append(
+            src.error(
+                ("train", "loss"),
+                "cross_entropy needs one output per class, the model gives one unit",
+                "use binary_cross_entropy, or two output units",
+            )
+        )
+    if train.loss.label_smoothing and kind not in ("logits", "probabilities", "log_probabilities"):
+        errors.append(
+            src.error(("train", "loss", "label_smoothing"), "label smoothing needs cross_entropy")
+        )
+
+    metrics = train.metrics
+    if metrics is None:
+        metrics = ["accuracy"] if spec.task == "classification" else ["mse", "mae"]
+    allowed = ("accuracy", "top") if spec.task == "classification" else ("mse", "mae")
+    for i, m in enumerate(metrics):
+        if not m.startswith(allowed):
+            errors.append(
+                src.error(("train", "metrics", i), f"metric '{m}' does not fit task '{spec.task}'")
+            )
+        elif m.startswith("top"):
+            k = int(m[3:])
+            if binary or (num_classes is not None and k >= num_classes):
+                errors.append(
+                    src.error(
+                        ("train", "metrics", i),
+                        f"{m} needs more than {k} classes, the model has {num_classes}",
+                    )
+                )
+
+    names = [f"{split}_{m}" for split in ("train", "val") for m in ("loss", *metrics)]
+    if train.monitor not in names:
+        errors.append(
+            src.error(
+                ("train", "monitor"),
+                f"cannot monitor '{train.monitor}'",
+                did_you_mean(train.monitor, names) or f"choose from: {', '.join(names)}",
+            )
+        )
+    if train.target is not None:
+        targets = names + [f"test_{m}" for m in ("loss", *metrics)]
+        if train.target.metric not in targets:
+            errors.append(
+                src.error(
+                    ("train", "target", "metric"),
+                    f"no metric '{train.target.metric}' to check",
+                    did_you_mean(train.target.metric, targets)
+                    or f"choose from: {', '.join(targets)}",
+                )
+            )
+        elif train.target.metric.startswith("test_") and (
+            spec.data is None or spec.data.test_split == 0
+        ):
+            errors.append(
+                src.error(
+                    ("train", "target", "metric"),
+                    f"'{train.target.metric}' needs a test split",
+                    "set data.test_split",
+                )
+            )
+    if errors:
+        raise SpecError(errors)
+    return TrainPlan(
+        output_kind=kind,
+        num_classes=num_classes,
+        loss=loss,
+        metrics=tuple(metrics),
+        monitor=train.monitor,
+        monitor_mode=mode_of(train.monitor),
+    )
