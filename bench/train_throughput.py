@@ -23,7 +23,6 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-
 from specc.compiler import codegen, data
 from specc.compiler.pipeline import compile_file
 
@@ -60,7 +59,12 @@ class Generated:
         start = time.perf_counter()
         self.trainer.train_epoch(self.progress, None, {"stop": None})
         seconds = time.perf_counter() - start
-        self.trainer.epoch, self.trainer.batch, self.trainer.sums, self.trainer.seen = self.trainer.epoch + 1, 0, {}, 0
+        self.trainer.epoch, self.trainer.batch, self.trainer.sums, self.trainer.seen = (
+            self.trainer.epoch + 1,
+            0,
+            {},
+            0,
+        )
         return self.n / seconds
 
     def checkpoint_seconds(self) -> float:
@@ -119,7 +123,9 @@ class LightningLoop:
         self.module, self.L = Module(), L
         x, y = tensors["train"]
         dataset = torch.utils.data.TensorDataset(x, y)
-        self.loader = torch.utils.data.DataLoader(dataset, batch_size=mod.CONFIG["batch_size"], shuffle=True)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size=mod.CONFIG["batch_size"], shuffle=True
+        )
         self.n, self.epochs_done = len(x), 0
 
     def epoch(self) -> float:
@@ -194,14 +200,18 @@ def main() -> None:
         with_lightning = True
     except ImportError:
         with_lightning = False
-        print("lightning is not installed here: skipping it (make bench installs it in .venv-bench)")
+        print(
+            "lightning is not installed here: skipping it (make bench installs it in .venv-bench)"
+        )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     results = [bench_spec(s, args.epochs, with_lightning) for s in args.specs]
     print(f"{'spec':<12} {'contender':<20} {'samples/s':>10} {'vs hand':>8}")
     for r in results:
         for name, rate in r["samples_per_s"].items():
             print(f"{r['spec']:<12} {name:<20} {rate:>10.0f} {r['ratio_to_hand'][name]:>8.3f}")
-        print(f"{r['spec']:<12} checkpoint: {r['checkpoint_seconds'] * 1000:.1f} ms = {r['checkpoint_fraction_of_epoch']:.1%} of an epoch")
+        print(
+            f"{r['spec']:<12} checkpoint: {r['checkpoint_seconds'] * 1000:.1f} ms = {r['checkpoint_fraction_of_epoch']:.1%} of an epoch"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

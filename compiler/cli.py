@@ -122,9 +122,12 @@ def train(
         bool, typer.Option("--overwrite", help="Replace a run already in OUT.")
     ] = False,
     nproc: Annotated[
-        int, typer.Option("--nproc", min=1, help="Processes (DistributedDataParallel via torchrun).")
+        int,
+        typer.Option("--nproc", min=1, help="Processes (DistributedDataParallel via torchrun)."),
     ] = 1,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or per-epoch lines.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bar or per-epoch lines.")
+    ] = False,
 ):
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver

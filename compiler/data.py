@@ -196,9 +196,7 @@ def _images(folder: Path, data, spec, src) -> Dataset:
     height, width = tuple(data.resize) if data.resize else shape[1:]
     xs, ys = [], []
     for label, cls in enumerate(classes):
-        files = sorted(
-            p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise SpecError(
                 [src.error(("data", "path"), f"class folder {folder / cls} holds no images")]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from . import __version__
 from .layers.base import fmt_shape
-from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
 from .plan import TrainPlan
+from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
 from .shapes import Inferred
 from .spec import Parsed
 

@@ -46,9 +46,7 @@ class Optimizer(Strict):
         ge=0.0,
         description="L2 penalty; for adamw the decoupled decay (default 0.01 for adamw, else 0).",
     )
-    betas: tuple[float, float] = Field(
-        (0.9, 0.999), description="Adam/AdamW moment decay rates."
-    )
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW moment decay rates.")
     eps: PositiveFloat = Field(1e-8, description="Denominator term (adam, adamw, rmsprop).")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="RMSprop smoothing constant.")
 
@@ -142,12 +140,15 @@ SCHEDULE_TYPES = ("step", "multistep", "exponential", "cosine", "one_cycle", "pl
 
 class Loss(Strict):
     type: Literal["auto", "cross_entropy", "binary_cross_entropy", "mse", "l1", "huber"] = Field(
-        "auto", description="auto: cross_entropy (or binary) for classification, mse for regression."
+        "auto",
+        description="auto: cross_entropy (or binary) for classification, mse for regression.",
     )
     label_smoothing: float = Field(
         0.0, ge=0.0, lt=1.0, description="cross_entropy: weight moved to a uniform target."
     )
-    delta: PositiveFloat = Field(1.0, description="huber: where the loss turns from squared to linear.")
+    delta: PositiveFloat = Field(
+        1.0, description="huber: where the loss turns from squared to linear."
+    )
 
     @model_validator(mode="after")
     def _fits(self):
@@ -165,7 +166,9 @@ class EarlyStopping(Strict):
 
 
 class Checkpoint(Strict):
-    every_epochs: int = Field(1, ge=0, description="Write checkpoints/last.pt every N epochs (0: end only).")
+    every_epochs: int = Field(
+        1, ge=0, description="Write checkpoints/last.pt every N epochs (0: end only)."
+    )
     every_steps: int = Field(0, ge=0, description="Also every N optimizer steps (0: off).")
     restore_best: bool = Field(
         True, description="Export the weights of the best epoch (by `monitor`), not the last."
@@ -204,7 +207,9 @@ class TrainSpec(Strict):
         "fp32", description="Autocast: bf16 on CPU or CUDA, fp16 on CUDA (with loss scaling)."
     )
     optimizer: Optimizer = Field(default_factory=Optimizer)
-    schedule: Schedule | None = Field(None, description="Learning-rate schedule (stepped per step).")
+    schedule: Schedule | None = Field(
+        None, description="Learning-rate schedule (stepped per step)."
+    )
     loss: Loss = Field(default_factory=Loss)
     metrics: list[str] | None = Field(
         None,
@@ -214,7 +219,9 @@ class TrainSpec(Strict):
         "val_loss", description="Metric that picks the best epoch, early stopping and plateaus."
     )
     early_stopping: EarlyStopping | None = None
-    clip_grad_norm: PositiveFloat | None = Field(None, description="Clip the gradient's total norm.")
+    clip_grad_norm: PositiveFloat | None = Field(
+        None, description="Clip the gradient's total norm."
+    )
     clip_grad_value: PositiveFloat | None = Field(None, description="Clip each gradient element.")
     accumulate_steps: PositiveInt = Field(
         1, description="Add up gradients of this many batches per optimizer step."

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import sys
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ def test_generated_code_matches_golden(spec):
 
 def _imports(tree) -> tuple[set[str], set[str]]:
     """(modules imported anywhere, modules imported inside a `try: ... except ImportError`)."""
+
     def names(node):
         if isinstance(node, ast.Import):
             return {a.name.split(".")[0] for a in node.names}
