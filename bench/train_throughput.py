@@ -12,10 +12,8 @@ hand-written loop. Also: the time to write one checkpoint as a fraction of an ep
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,21 +23,9 @@ import torch
 import torch.nn.functional as F
 from specc.compiler import codegen, data
 from specc.compiler.pipeline import compile_file
+from specc.runtime import export as ex
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_generated(folder: Path):
-    sys.path.insert(0, str(folder))
-    try:
-        for name in ("model", "train"):
-            sys.modules.pop(name, None)
-        spec = importlib.util.spec_from_file_location("train", folder / "train.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(folder))
 
 
 class Generated:
@@ -160,7 +146,7 @@ def bench_spec(spec_name: str, epochs: int, with_lightning: bool) -> dict:
         codegen.write(compiled, folder)
         ds = data.prepare(compiled)
         data.save(ds, folder / "data.npz")
-        mod = load_generated(folder)
+        mod = ex.load_generated(folder, "train.py")
         x, y = mod.load_data(folder / "data.npz")
         splits = mod.split_indices(len(x), mod.CONFIG["seed"])
         tensors = {k: (torch.from_numpy(x[i]), torch.from_numpy(y[i])) for k, i in splits.items()}

@@ -67,7 +67,12 @@ def render(compiled: Compiled) -> dict[str, str]:
         ast.parse(code, filename=name)  # a template bug must never produce a broken file
         out[name] = ruff_format(code)
     spec = compiled.spec.model_dump(mode="json", by_alias=True)
-    out["spec.json"] = json.dumps({"source_sha256": compiled.sha256, "spec": spec}, indent=2) + "\n"
+    resolved = {
+        "source_sha256": compiled.sha256,
+        "overrides": list(compiled.overrides),
+        "spec": spec,
+    }
+    out["spec.json"] = json.dumps(resolved, indent=2) + "\n"
     return out
 
 

@@ -1,8 +1,9 @@
 """The data stage: a spec's `data:` section -> one `data.npz` (x, y, labels) that train.py reads.
 
-Built-in datasets come from scikit-learn's bundled files (no network), or are made here (xor).
-A problem with the data (missing file or column, wrong shape, label out of range) is a located
-error before any training starts.
+Built-in datasets come from scikit-learn's bundled files (no network), or are made here (xor,
+road images). The readers raise `DataProblem` naming the `data:` field at fault; `prepare` turns
+that into a located error before any training starts, and `specc evaluate` into a plain one
+about the file it was given.
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ import numpy as np
 from .diagnostics import SpecError, did_you_mean
 from .pipeline import Compiled
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
 
 @dataclass
 class Dataset:
     x: np.ndarray
     y: np.ndarray
     labels: list[str] | None
+
+
+class DataProblem(Exception):
+    """Something wrong with the data; `field` is the key under `data:` to point at."""
+
+    def __init__(self, field: str | None, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.field, self.message, self.hint = field, message, hint
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -39,18 +50,25 @@ def prepare(compiled: Compiled) -> Dataset:
             ]
         )
     base = compiled.path.resolve().parent
-    if data.type == "builtin":
-        ds = _builtin(data.name, data.resize, data.count, spec.train.seed)
-    elif data.type == "npz":
-        ds = _npz(base / data.path, data, src)
-    elif data.type == "csv":
-        ds = _csv(base / data.path, data, spec.task, src)
-    else:
-        ds = _images(base / data.path, data, spec, src)
-    return _fit(ds, compiled)
+    try:
+        if data.type == "builtin":
+            ds = builtin(data.name, data.resize, data.count, spec.train.seed)
+        elif data.type == "npz":
+            ds = read_npz(base / data.path, data.x, data.y)
+        elif data.type == "csv":
+            ds = read_csv(base / data.path, data, spec.task)
+        else:
+            ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
+        ds = fit(ds, compiled)
+    except DataProblem as p:
+        where = ("data", p.field) if p.field else ("data",)
+        raise SpecError([src.error(where, p.message, p.hint)]) from None
+    if spec.labels:
+        ds.labels = list(spec.labels)
+    return ds
 
 
-def _builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
+def builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
     if name == "xor":
         x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
         return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
@@ -81,126 +99,119 @@ def _builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
     return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
 
 
-def _npz(path: Path, data, src) -> Dataset:
+def read_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
     if not path.is_file():
-        raise SpecError([src.error(("data", "path"), f"data file not found: {path}")])
+        raise DataProblem("path", f"data file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in (data.x, data.y) if k not in f.files]
-            if missing:
-                field = "x" if data.x in missing else "y"
-                raise SpecError(
-                    [
-                        src.error(
-                            ("data", field),
-                            f"{path.name} has no array '{missing[0]}'",
-                            f"it holds: {', '.join(f.files)}",
-                        )
-                    ]
-                )
-            x, y = f[data.x], f[data.y]
+            for field, key in (("x", x_key), ("y", y_key)):
+                if key not in f.files:
+                    raise DataProblem(
+                        field,
+                        f"{path.name} has no array '{key}'",
+                        f"it holds: {', '.join(f.files)}",
+                    )
+            x, y = f[x_key], f[y_key]
             labels = [str(v) for v in f["labels"]] if "labels" in f.files else None
     except (OSError, ValueError) as e:
-        raise SpecError(
-            [src.error(("data", "path"), f"cannot read {path.name} as .npz: {e}")]
-        ) from None
+        raise DataProblem("path", f"cannot read {path.name} as .npz: {e}") from None
     return Dataset(x, y, labels)
 
 
-def _csv(path: Path, data, task: str, src) -> Dataset:
+def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Dataset:
+    """A header row, then one example per row; `labels` fixes the class order (else sorted)."""
     if not path.is_file():
-        raise SpecError([src.error(("data", "path"), f"data file not found: {path}")])
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter=data.delimiter))
+        raise DataProblem("path", f"data file not found: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter=data.delimiter))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataProblem("path", f"cannot read {path.name} as CSV: {e}") from None
     if len(rows) < 2:
-        raise SpecError([src.error(("data", "path"), f"{path.name} has no data rows")])
+        raise DataProblem("path", f"{path.name} has no data rows")
     header, body = rows[0], rows[1:]
+    columns_hint = f"columns: {', '.join(header)}"
     if data.label not in header:
-        raise SpecError(
-            [
-                src.error(
-                    ("data", "label"),
-                    f"{path.name} has no column '{data.label}'",
-                    did_you_mean(data.label, header) or f"columns: {', '.join(header)}",
-                )
-            ]
+        raise DataProblem(
+            "label",
+            f"{path.name} has no column '{data.label}'",
+            did_you_mean(data.label, header) or columns_hint,
         )
     for field in ("features", "exclude"):
         unknown = [c for c in getattr(data, field) or [] if c not in header]
         if unknown:
-            raise SpecError(
-                [
-                    src.error(
-                        ("data", field),
-                        f"{path.name} has no column '{unknown[0]}'",
-                        did_you_mean(unknown[0], header) or f"columns: {', '.join(header)}",
-                    )
-                ]
+            raise DataProblem(
+                field,
+                f"{path.name} has no column '{unknown[0]}'",
+                did_you_mean(unknown[0], header) or columns_hint,
             )
     features = data.features or [c for c in header if c != data.label and c not in data.exclude]
     if data.label in features:
-        raise SpecError(
-            [src.error(("data", "features"), f"the label column '{data.label}' is also a feature")]
-        )
+        raise DataProblem("features", f"the label column '{data.label}' is also a feature")
     cols = [header.index(c) for c in features]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataProblem(
+                "path", f"{path.name}:{line}: {len(row)} values, the header has {len(header)}"
+            )
     try:
         x = np.array([[float(r[c]) for c in cols] for r in body], dtype=np.float32)
-    except (ValueError, IndexError) as e:
-        raise SpecError(
-            [src.error(("data", "path"), f"{path.name}: a feature value is not a number ({e})")]
-        ) from None
+    except ValueError as e:
+        raise DataProblem("path", f"{path.name}: a feature value is not a number ({e})") from None
     raw = [r[header.index(data.label)] for r in body]
     if task == "regression":
-        return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
-    labels = sorted(
-        set(raw),
-        key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.lstrip("-").isdigit() else 0, v),
-    )
+        try:
+            return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
+        except ValueError as e:
+            raise DataProblem("label", f"{path.name}: a target is not a number ({e})") from None
+    if labels is None:
+        labels = sorted(
+            set(raw),
+            key=lambda v: (
+                not v.lstrip("-").isdigit(),
+                int(v) if v.lstrip("-").isdigit() else 0,
+                v,
+            ),
+        )
     index = {v: i for i, v in enumerate(labels)}
-    return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), labels)
+    unknown = sorted(set(raw) - set(index))
+    if unknown:
+        raise DataProblem(
+            "label", f"{path.name}: label '{unknown[0]}' is not one of the model's labels {labels}"
+        )
+    return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), list(labels))
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-
-
-def _images(folder: Path, data, spec, src) -> Dataset:
+def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
     """One sub-folder per class, named by its label; every image resized to the input's size."""
     from PIL import Image, UnidentifiedImageError
 
     if not folder.is_dir():
-        raise SpecError([src.error(("data", "path"), f"image folder not found: {folder}")])
+        raise DataProblem("path", f"image folder not found: {folder}")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise SpecError(
-            [
-                src.error(
-                    ("data", "path"),
-                    f"{folder} has no class sub-folders",
-                    "put each class's images in a folder named after the class",
-                )
-            ]
+        raise DataProblem(
+            "path",
+            f"{folder} has no class sub-folders",
+            "put each class's images in a folder named after the class",
         )
-    (name, inp), *_ = spec.inputs.items()
     channels = 1 if data.color == "gray" else 3
-    shape = tuple(inp.shape)
-    if len(shape) != 3 or shape[0] != channels:
-        raise SpecError(
-            [
-                src.error(
-                    ("data", "color"),
-                    f"{data.color} images have {channels} channel(s); input '{name}' is {shape}",
-                    f"declare the input as [{channels}, height, width]",
-                )
-            ]
+    if len(input_shape) != 3 or input_shape[0] != channels:
+        raise DataProblem(
+            "color",
+            f"{data.color} images have {channels} channel(s); the input is {input_shape}",
+            f"declare the input as [{channels}, height, width]",
         )
-    height, width = tuple(data.resize) if data.resize else shape[1:]
+    labels = list(labels) if labels is not None else classes
+    unknown = [c for c in classes if c not in labels]
+    if unknown:
+        raise DataProblem("path", f"class folder '{unknown[0]}' is not one of the labels {labels}")
+    height, width = tuple(data.resize) if data.resize else input_shape[1:]
     xs, ys = [], []
-    for label, cls in enumerate(classes):
+    for cls in classes:
         files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise SpecError(
-                [src.error(("data", "path"), f"class folder {folder / cls} holds no images")]
-            )
+            raise DataProblem("path", f"class folder {folder / cls} holds no images")
         for f in files:
             try:
                 with Image.open(f) as img:
@@ -208,68 +219,49 @@ def _images(folder: Path, data, spec, src) -> Dataset:
                     img = img.resize((width, height), Image.Resampling.BILINEAR)
                     arr = np.asarray(img, dtype=np.float32) / 255.0
             except (OSError, UnidentifiedImageError) as e:
-                raise SpecError(
-                    [src.error(("data", "path"), f"cannot read image {f}: {e}")]
-                ) from None
+                raise DataProblem("path", f"cannot read image {f}: {e}") from None
             xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            ys.append(label)
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), classes)
+            ys.append(labels.index(cls))
+    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels)
 
 
-def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
+def fit(ds: Dataset, compiled: Compiled) -> Dataset:
     """Reshape to the model's input shape and check targets against the model's output."""
-    spec, src, ir = compiled.spec, compiled.parsed.source, compiled.ir
+    spec, ir = compiled.spec, compiled.ir
     (name, inp), *_ = spec.inputs.items()
     want = tuple(inp.shape)
     if all(isinstance(d, int) for d in want) and ds.x.shape[1:] != want:
-        if math.prod(ds.x.shape[1:]) == math.prod(want):
-            ds.x = ds.x.reshape((len(ds.x), *want))
-        else:
-            raise SpecError(
-                [
-                    src.error(
-                        ("data",),
-                        f"the data's examples have shape {tuple(ds.x.shape[1:])}, but input '{name}' is {want}",
-                        "change the input shape, or the data's resize:",
-                    )
-                ]
+        if math.prod(ds.x.shape[1:]) != math.prod(want):
+            raise DataProblem(
+                None,
+                f"the data's examples have shape {tuple(ds.x.shape[1:])}, but input '{name}' is {want}",
+                "change the input shape, or the data's resize:",
             )
+        ds.x = ds.x.reshape((len(ds.x), *want))
     if len(ds.x) != len(ds.y):
-        raise SpecError([src.error(("data",), f"{len(ds.x)} inputs but {len(ds.y)} targets")])
+        raise DataProblem(None, f"{len(ds.x)} inputs but {len(ds.y)} targets")
+    if len(ds.x) == 0:
+        raise DataProblem(None, "the data holds no examples")
     for what, arr in (("inputs", ds.x), ("targets", ds.y)):
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
-            raise SpecError(
-                [src.error(("data",), f"the {what} of {bad} example(s) hold NaN or infinity")]
-            )
+            raise DataProblem(None, f"the {what} of {bad} example(s) hold NaN or infinity")
     if spec.task == "regression":
         out = ir.output_dims[1:]
         if all(isinstance(d, int) for d in out) and math.prod(ds.y.shape[1:]) != math.prod(out):
-            raise SpecError(
-                [
-                    src.error(
-                        ("data",),
-                        f"targets have shape {tuple(ds.y.shape[1:])}, but the model outputs {tuple(out)}",
-                    )
-                ]
+            raise DataProblem(
+                None,
+                f"targets have shape {tuple(ds.y.shape[1:])}, but the model outputs {tuple(out)}",
             )
-    if spec.task == "classification":
+    else:
         if not np.issubdtype(ds.y.dtype, np.integer):
-            raise SpecError(
-                [src.error(("data",), "classification targets must be integer class indices")]
-            )
+            raise DataProblem(None, "classification targets must be integer class indices")
         n = ir.num_classes
         if n is not None and (ds.y.min() < 0 or ds.y.max() >= n):
-            raise SpecError(
-                [
-                    src.error(
-                        ("data",),
-                        f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})",
-                    )
-                ]
+            raise DataProblem(
+                None,
+                f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})",
             )
-    if spec.labels:
-        ds.labels = list(spec.labels)
     return ds
 
 

@@ -71,7 +71,7 @@ def train(
 
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    _claim(out_dir, resume, overwrite)
+    _claim(out_dir, compiled.sha256, resume, overwrite)
     ds = data_stage.prepare(compiled)
     write(compiled, out_dir)
     data_stage.save(ds, out_dir / "data.npz")
@@ -123,13 +123,24 @@ def train(
     return report
 
 
-def _claim(out_dir: Path, resume: bool, overwrite: bool) -> None:
+def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
     """Never clobber a run by accident: continuing or replacing one is asked for by flag."""
     last = out_dir / "checkpoints" / "last.pt"
     if resume and overwrite:
         raise UserError("--resume and --overwrite contradict each other")
     if resume and not last.is_file():
         raise UserError(f"nothing to resume: {last} does not exist")
+    if resume:  # refuse another spec's run before a single file of it is rewritten
+        try:
+            written_for = json.loads((out_dir / "spec.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            written_for = {}
+        sha = written_for.get("source_sha256")
+        if sha is not None and sha != sha256:
+            raise UserError(
+                f"{last} was written for another spec (sha256 {sha[:12]}..., this spec is {sha256[:12]}...); "
+                "train into a fresh folder, or resume with the spec (and --set values) that wrote it"
+            )
     if not resume and last.exists():
         if not overwrite:
             raise UserError(

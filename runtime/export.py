@@ -32,9 +32,10 @@ class ExportError(SpeccRuntimeError):
     """The model could not be exported, or ONNX Runtime disagreed with PyTorch."""
 
 
-def load_generated(model_dir: Path):
-    """Import a generated model.py from its folder under a private module name."""
-    path = Path(model_dir) / "model.py"
+def load_generated(model_dir: Path, file: str = "model.py"):
+    """Import a generated model.py (or train.py) from its folder under a private module name."""
+    path = Path(model_dir) / file
+    sys.modules.pop("model", None)  # train.py imports its sibling model.py by that name
     name = f"specc_generated_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

@@ -274,7 +274,7 @@ def load_checkpoint(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a damaged file
         raise TrainingError(
-            f"{path} is not a readable checkpoint (truncated or corrupt?): {type(e).__name__}: {e}"
+            f"{path} is not a readable checkpoint: truncated, corrupt, or not a checkpoint at all ({type(e).__name__})"
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise TrainingError(f"{path} is not a checkpoint written by this script")
@@ -320,16 +320,16 @@ class Progress:
 
     def start_epoch(self, epoch: int, total: int, done: int) -> None:
         if self.bar:
-            if self.task is not None:
-                self.bar.remove_task(self.task)
-            self.task = self.bar.add_task(
-                "", total=total, completed=done, epoch=f"{epoch}/{CONFIG['epochs']}", rate="-", loss="-"
-            )
+            label = f"{epoch}/{CONFIG['epochs']}"
+            if self.task is None:
+                self.task = self.bar.add_task("", total=total, completed=done, epoch=label, rate="-", loss="-")
+            else:
+                self.bar.reset(self.task, total=total, completed=done, epoch=label, rate="-", loss="-")
 
     def show(self, done: int, loss: float) -> None:
         if self.bar:
             self.bar.update(self.task, completed=done, loss=f"{loss:.4f}")
-            speed = self.bar.tasks[self.task].speed
+            speed = next(t.speed for t in self.bar.tasks if t.id == self.task)
             self.bar.update(self.task, rate=f"{speed:.1f}" if speed else "-")
 
     def line(self, text: str) -> None:
@@ -624,7 +624,7 @@ class Trainer:
             self.best, self.best_epoch, self.bad_epochs = value, self.epoch, 0
         else:
             self.bad_epochs += 1
-        if self.plateau and self.step > (self.schedule.total_iters if self.schedule else 0):
+        if self.plateau and self.step >= (self.schedule.total_iters if self.schedule else 0):  # after warm-up
             self.plateau.step(value)
         self.epoch, self.batch, self.sums, self.seen = self.epoch + 1, 0, {}, 0
         return row, better
