@@ -22,7 +22,8 @@ install: $(STAMP)
 	@rm -rf build/lib build/bdist* *.egg-info
 
 demo: install
-	$(BIN)/specc train specs/lenet5.yaml -o runs/lenet5
+	$(BIN)/specc train specs/lenet5.yaml -o runs/lenet5 --overwrite
+	$(BIN)/specc evaluate runs/lenet5
 	$(BIN)/python docs/demo_serve.py runs/lenet5
 
 test: install

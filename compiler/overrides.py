@@ -60,6 +60,8 @@ def _assign(data, path: tuple, value) -> None:
         else:
             raise ValueError(f"'{here}' holds a single value, not a section")
     last = path[-1]
+    if not isinstance(node, dict | list):
+        raise ValueError(f"'{'.'.join(map(str, path[:-1]))}' holds a single value, not a section")
     if isinstance(node, dict) and not isinstance(last, int):
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):

@@ -28,7 +28,7 @@ for i in range(8):
         f"  example {val[i]:4d}: true {y_val[i]}  predicted {pred.labels[i]}  p={pred.probabilities[i, pred.classes[i]]:.3f}"
     )
 print(f"\nONNX Runtime validation accuracy: {accuracy:.4f} on {len(y_val)} held-out examples")
-print(f"PyTorch validation accuracy:      {report['final']['val_accuracy']:.4f}")
+print(f"PyTorch validation accuracy:      {report['metrics']['val_accuracy']:.4f}")
 print(
     f"max |ONNX Runtime - PyTorch| on logits: {report['parity']['max_abs_diff']:.2e} (tolerance {report['parity']['tolerance']:g})"
 )

@@ -204,3 +204,22 @@ def test_data_problems_are_located_before_training(write_spec):
         )
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert ":6:" in proc.stderr and message in proc.stderr, proc.stderr
+
+
+def test_evaluate_scores_the_onnx_model_like_the_report(trained):
+    out = trained("lenet5.yaml")
+    report = json.loads((out / "report.json").read_text())
+    proc = run_specc("evaluate", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    test_idx = np.load(out / "splits.npz")["test"]
+    assert result["data"].startswith("test split") and result["examples"] == len(test_idx) > 0
+    assert result["metrics"]["accuracy"] == pytest.approx(
+        report["metrics"]["test_accuracy"], abs=1e-9
+    )
+    assert result["metrics"]["loss"] == pytest.approx(report["metrics"]["test_loss"], abs=1e-4)
+    matrix = np.array(result["confusion_matrix"])
+    counts = np.bincount(np.load(out / "data.npz")["y"][test_idx], minlength=10)
+    assert matrix.sum(axis=1).tolist() == counts.tolist()
+    assert report["best_epoch"] >= 1 and report["train_samples_per_s"] > 0
+    assert (out / "metrics.png").stat().st_size > 10_000
