@@ -32,8 +32,18 @@ test: install
 golden: install
 	$(BIN)/python tests/regen_golden.py
 
-bench: install
-	$(BIN)/python bench/run.py
+# Benchmarks run in their own environment, which also holds what specc is compared against.
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml constraints.txt bench/requirements.txt
+	$(PY) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q -c constraints.txt ".[cpu]" -r bench/requirements.txt
+	touch $(BENCH)/.installed
+
+bench: $(BENCH)/.installed
+	$(BENCH)/bin/python -m pip install -q --no-deps --force-reinstall --no-build-isolation . >/dev/null
+	@rm -rf build/lib build/bdist* *.egg-info
+	$(BENCH)/bin/python bench/run.py
+	$(BENCH)/bin/python bench/train_throughput.py --json bench/train_throughput.json
 
 clean:
-	rm -rf $(VENV) build dist runs *.egg-info
+	rm -rf $(VENV) $(BENCH) build dist runs *.egg-info

@@ -170,7 +170,9 @@ def bench_spec(spec_name: str, epochs: int, with_lightning: bool) -> dict:
     median = {k: statistics.median(v) for k, v in rates.items()}
     hand = rates["hand-written loop"]
     # Each round's ratio compares epochs run back to back; their median shrugs off slow drifts.
-    ratio = {k: statistics.median(a / b for a, b in zip(v, hand, strict=True)) for k, v in rates.items()}
+    ratio = {
+        k: statistics.median(a / b for a, b in zip(v, hand, strict=True)) for k, v in rates.items()
+    }
     best = {k: max(v) / max(hand) for k, v in rates.items()}  # fastest epoch against fastest epoch
     epoch_seconds = len(tensors["train"][0]) / median["generated train.py"]
     return {

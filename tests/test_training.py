@@ -446,3 +446,18 @@ def test_what_the_user_sees_on_a_terminal_in_a_log_and_quiet(tmp_path):
         assert img.format == "PNG" and img.width >= 600 and img.height >= 300
         pixels = np.asarray(img.convert("L"), dtype=np.float32)
     assert pixels.std() > 10  # curves and text, not a blank canvas
+
+
+def test_dataloader_workers_feed_the_same_batches(tmp_path):
+    """Worker processes gather the batches; the run is the same as gathering them in-process."""
+    weights = []
+    for workers in (0, 2):
+        _, folder = generate(
+            tmp_path / str(workers),
+            f"epochs: 2\nworkers: {workers}\ndeterministic: true\noptimizer: adam",
+        )
+        proc = run_train_py(folder, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        weights.append(torch.load(folder / "checkpoints" / "last.pt", weights_only=True)["model"])
+    for k, v in weights[0].items():
+        assert torch.equal(v, weights[1][k]), k

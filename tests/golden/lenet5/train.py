@@ -383,7 +383,7 @@ class Trainer:
 
     def __init__(self, args, data: dict, device: torch.device, rank: int, world: int):
         self.args, self.data, self.device, self.rank, self.world = args, data, device, rank, world
-        self.main = rank == 0
+        self.main, self.on_gpu = rank == 0, device.type != "cpu"
         self.model = Model().to(device)
         if STANDARDIZE:
             x = data["train"][0]
@@ -470,10 +470,20 @@ class Trainer:
         else:  # resumed on another number of processes: fresh, distinct streams
             torch.manual_seed(CONFIG["seed"] + 1 + self.rank + 1000 * self.step)
 
-    def save(self, name: str = "last.pt") -> None:
+    def save(self, name: str = "last.pt", full: bool = True) -> None:
+        """full: everything a resume needs; otherwise the weights and where they were taken (best.pt)."""
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise Diverged(f"parameters became NaN or infinite at epoch {self.epoch}, step {self.step}")
-        state = self.state_dict()  # every process joins the RNG gather
+        if full:
+            state = self.state_dict()  # every process joins the RNG gather
+        else:
+            position = {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "spec_sha256": SPEC_SHA256,
+                "model": self.model.state_dict(),
+                "position": position,
+            }
         if self.main:
             save_checkpoint(self.args.out / "checkpoints" / name, state)
         if self.world > 1:
@@ -533,9 +543,10 @@ class Trainer:
             first = int((~finite).nonzero()[0])
             raise Diverged(f"loss became {float(losses[first])} at epoch {self.epoch}, step {steps[first]}")
         sizes = torch.tensor([len(y) for y in ys], dtype=torch.float64)
+        outs = torch.cat(outs).float()
         batch = {
             "loss": (losses.cpu() * sizes).sum(),
-            **{k: v.cpu() for k, v in metric_sums(torch.cat(outs), torch.cat(ys)).items()},
+            **{k: v.cpu() for k, v in metric_sums(outs, torch.cat(ys)).items()},
         }
         for k, v in batch.items():
             self.sums[k] = self.sums.get(k, torch.zeros((), dtype=torch.float64)) + v
@@ -560,7 +571,8 @@ class Trainer:
         self.net.train()
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
-            xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if self.on_gpu:
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             self.batch += 1
             boundary = self.batch % self.accumulate == 0 or self.batch == self.batches
             sync = self.net.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
@@ -570,7 +582,7 @@ class Trainer:
                     loss = loss_fn(out, yb)
                 scaled = loss / self.accumulate if self.accumulate > 1 else loss
                 (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
-            self.pending.append((self.step + 1, loss.detach(), out.detach().float(), yb))
+            self.pending.append((self.step + 1, loss.detach(), out.detach(), yb))
             if not boundary:
                 continue
             if clip_norm or clip_value:
@@ -588,7 +600,7 @@ class Trainer:
             self.step += 1
             if self.schedule and (self.plateau is None or self.step <= self.schedule.total_iters):
                 self.schedule.step()
-            if self.step % 10 == 0:
+            if self.step % 25 == 0:
                 self.flush()
                 progress.show(self.batch, float(self.sums["loss"]) / max(self.seen, 1))
             if log_every and self.step % log_every == 0:
@@ -728,7 +740,7 @@ def run(args) -> int:
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
             if better:
-                trainer.save("best.pt")
+                trainer.save("best.pt", full=False)
             stopped_early = patience is not None and trainer.bad_epochs >= patience
             every = CONFIG["checkpoint"]["every_epochs"]
             if (every and row["epoch"] % every == 0) or trainer.epoch > epochs or stopped_early or stop["stop"]:
