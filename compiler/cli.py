@@ -223,6 +223,47 @@ def predict(
 
 
 @app.command()
+def serve(
+    models: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Folders written by `specc train` (or .onnx files).", show_default=False
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=0, max=65535)] = 8000,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(help="ONNX Runtime intra-op threads per model.")
+    ] = None,
+    batching: Annotated[bool, typer.Option(help="Gather concurrent requests into one run.")] = True,
+    max_batch: Annotated[int, typer.Option(help="Most examples in one batched run.", min=1)] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Longest a request waits for company.", min=0)
+    ] = 2.0,
+    max_request_mb: Annotated[
+        float, typer.Option(help="Largest request body accepted.", min=0)
+    ] = 16.0,
+):
+    """Serve models over HTTP: /v1/models/NAME:predict (JSON or .npy), /healthz, /metrics."""
+    try:
+        from specc.runtime.serve import serve as run_server
+    except ImportError:
+        raise UserError("specc serve needs its extra: pip install 'specc[serve]'") from None
+    run_server(
+        models,
+        host=host,
+        port=port,
+        device=device,
+        threads=threads,
+        batching=batching,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_request_bytes=int(max_request_mb * (1 << 20)),
+    )
+
+
+@app.command()
 def schema():
     """Print the spec language's JSON Schema (for editor completion and validation)."""
     from .spec import Spec

@@ -153,6 +153,7 @@ def _stamp(proto, ir, labels):
 
     meta = {
         "specc.version": __version__,
+        "specc.format": "1",  # bump when a runtime could no longer read what export writes
         "specc.spec_name": ir.spec_name,
         "specc.spec_sha256": ir.sha256,
         "specc.task": ir.task,

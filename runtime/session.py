@@ -5,7 +5,11 @@ Imports onnxruntime and numpy only, so an application can embed it without torch
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,25 +83,124 @@ def providers_for(device: str, available: list[str]) -> list[str]:
     raise DeviceError(f"unknown device '{device}': use 'auto', 'cpu' or 'cuda'")
 
 
-class Model:
-    """A loaded specc model. `run(**inputs)` for raw outputs; `predict(x)` for classifiers."""
+def _options(ort, threads, inter_op_threads, optimization):
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    if inter_op_threads:
+        options.inter_op_num_threads = inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    options.graph_optimization_level = {
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[optimization]
+    options.log_severity_level = 3
+    return options
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+
+def _session(ort, path: Path, options, providers):
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own types for unreadable or invalid files
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(
+            f"cannot load {path}: {detail} (is the file truncated or not an ONNX model?)"
+        ) from e
+
+
+def _open_session(ort, path: Path, options, providers, optimization: str, cache: bool):
+    """A session, through the optimized-graph cache next to the model when allowed.
+
+    The cache holds the graph ONNX Runtime optimized for these providers and this level, keyed
+    by the model file's sha256 and the ONNX Runtime version; a cached graph with any other key is
+    rebuilt. With level `all` the graph may hold hardware-specific layouts: the cache is for the
+    machine that wrote it. Returns (session, "hit" | "written" | "off").
+    """
+    if not cache or optimization == "disabled":
+        return _session(ort, path, options, providers), "off"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = {
+        "model_sha256": digest,
+        "optimization": optimization,
+        "providers": providers,
+        "onnxruntime": ort.__version__,
+    }
+    stem = f".{path.stem}.{optimization}.{providers[0].removesuffix('ExecutionProvider').lower()}"
+    cached, sidecar = path.with_name(stem + ".onnx"), path.with_name(stem + ".json")
+    try:
+        if cached.is_file() and json.loads(sidecar.read_text(encoding="utf-8")) == key:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            try:
+                return _session(ort, cached, options, providers), "hit"
+            except ModelLoadError:
+                options.graph_optimization_level = _options(
+                    ort, None, None, optimization
+                ).graph_optimization_level
+    except (OSError, ValueError):
+        pass  # no usable cache: build it below
+    tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+    options.optimized_model_filepath = str(tmp)
+    try:
+        session = _session(ort, path, options, providers)
+    except ModelLoadError:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        os.replace(tmp, cached)
+        side_tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
+        side_tmp.write_text(json.dumps(key), encoding="utf-8")
+        os.replace(side_tmp, sidecar)
+        return session, "written"
+    except OSError:  # a read-only folder: serve without a cache
+        tmp.unlink(missing_ok=True)
+        return session, "off"
+
+
+def _check_specc_metadata(path: Path, meta) -> None:
+    if "specc.version" not in meta:
+        raise ModelLoadError(
+            f"{path} has no specc metadata: it was not exported by specc (specc.runtime serves the model.onnx of `specc train`)"
+        )
+    fmt = meta.get("specc.format", MODEL_FORMAT)
+    if fmt != MODEL_FORMAT:
+        raise ModelLoadError(
+            f"{path} was built by specc {meta['specc.version']} in model format {fmt}; this specc.runtime reads format {MODEL_FORMAT}: re-export it with this version"
+        )
+
+
+OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
+MODEL_FORMAT = "1"  # what specc.format in the model's metadata must say
+
+
+class Model:
+    """A loaded specc model. `run(**inputs)` for raw outputs; `predict(x)` for classifiers.
+
+    One Model may be shared by several threads: ONNX Runtime's `run` is thread-safe and the Model
+    keeps no per-call state (each bound run gets its own IOBinding).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        threads: int | None = None,
+        inter_op_threads: int | None = None,
+        optimization: str = "all",
+        cache: bool = True,
+    ):
         ort = _import_ort()
         self.path = _resolve(path)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        wanted = providers_for(device, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=wanted
-            )
-        except Exception as e:  # onnxruntime raises its own types for unreadable or invalid files
+        if optimization not in OPTIMIZATION_LEVELS:
             raise ModelLoadError(
-                f"cannot load {self.path}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
-            ) from e
+                f"unknown optimization level '{optimization}': use one of {', '.join(OPTIMIZATION_LEVELS)}"
+            )
+        wanted = providers_for(device, ort.get_available_providers())
+        options = _options(ort, threads, inter_op_threads, optimization)
+        self.session, self.cache = _open_session(
+            ort, self.path, options, wanted, optimization, cache
+        )
         active = self.session.get_providers()
         if device == "cuda" and active[0] != "CUDAExecutionProvider":
             raise DeviceError(
@@ -105,12 +208,25 @@ class Model:
             )
         self.device = "cuda" if active[0] == "CUDAExecutionProvider" else "cpu"
         meta = self.session.get_modelmeta().custom_metadata_map
+        _check_specc_metadata(self.path, meta)
         self.metadata = dict(meta)
         self.task = meta.get("specc.task")
         self.output_kind = meta.get("specc.output_kind")
         self.labels = json.loads(meta["specc.labels"]) if "specc.labels" in meta else None
         self.inputs = [self._info(i) for i in self.session.get_inputs()]
         self.outputs = [self._info(o) for o in self.session.get_outputs()]
+        self._options_args = (threads, inter_op_threads, optimization)
+        if self.device == "cuda":
+            on_cpu = {
+                k: v for k, v in self.node_placement().items() if k != "CUDAExecutionProvider"
+            }
+            if on_cpu:
+                warnings.warn(
+                    f"{self.path.name}: {sum(on_cpu.values())} node(s) run outside CUDA ({on_cpu}); "
+                    "their inputs and outputs are copied between devices",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     @staticmethod
     def _info(node) -> TensorInfo:
@@ -140,32 +256,31 @@ class Model:
                 "; ".join(parts)
                 + f"; the model takes {', '.join(f'{n}: {i.describe()}' for n, i in expected.items())}"
             )
-        out = {}
-        for name, info in expected.items():
-            arr = np.asarray(feeds[name])
-            want = np.dtype(info.dtype)
-            if arr.dtype != want:
-                same_kind = (
-                    np.issubdtype(arr.dtype, np.floating) and np.issubdtype(want, np.floating)
-                ) or (np.issubdtype(arr.dtype, np.integer) and np.issubdtype(want, np.integer))
-                if not same_kind:
-                    raise InputError(
-                        f"input '{name}': expected {info.describe()}, got a {arr.dtype} array"
-                    )
-                arr = arr.astype(want)
-            if arr.ndim != len(info.shape) or any(
-                isinstance(d, int) and d != a for d, a in zip(info.shape, arr.shape, strict=False)
-            ):
-                hint = (
-                    "; add a batch dimension (x[None])" if arr.ndim == len(info.shape) - 1 else ""
-                )
+        return {name: self._check_array(name, info, feeds[name]) for name, info in expected.items()}
+
+    @staticmethod
+    def _check_array(name: str, info: TensorInfo, value) -> np.ndarray:
+        arr = np.asarray(value)
+        want = np.dtype(info.dtype)
+        if arr.dtype != want:
+            same_kind = (
+                np.issubdtype(arr.dtype, np.floating) and np.issubdtype(want, np.floating)
+            ) or (np.issubdtype(arr.dtype, np.integer) and np.issubdtype(want, np.integer))
+            if not same_kind:
                 raise InputError(
-                    f"input '{name}': expected shape ({', '.join(map(str, info.shape))}), got {tuple(arr.shape)}{hint}"
+                    f"input '{name}': expected {info.describe()}, got a {arr.dtype} array"
                 )
-            if arr.shape[0] == 0:
-                raise InputError(f"input '{name}': the batch is empty")
-            out[name] = np.ascontiguousarray(arr)
-        return out
+            arr = arr.astype(want)
+        if arr.ndim != len(info.shape) or any(
+            isinstance(d, int) and d != a for d, a in zip(info.shape, arr.shape, strict=False)
+        ):
+            hint = "; add a batch dimension (x[None])" if arr.ndim == len(info.shape) - 1 else ""
+            raise InputError(
+                f"input '{name}': expected shape ({', '.join(map(str, info.shape))}), got {tuple(arr.shape)}{hint}"
+            )
+        if arr.shape[0] == 0:
+            raise InputError(f"input '{name}': the batch is empty")
+        return np.ascontiguousarray(arr)
 
     # ------------------------------------------------------------------ running
 
@@ -187,13 +302,109 @@ class Model:
         out = self.run(**inputs)
         return out[self.outputs[0].name] if len(out) == 1 else out
 
+    def run_batched(self, inputs, batch_size: int = 256):
+        """Run over arrays of any length in batches; returns what `model(inputs)` would."""
+        if batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+        feeds = inputs if isinstance(inputs, dict) else None
+        if feeds is None:
+            if len(self.inputs) != 1:
+                raise InputError("pass a dict of inputs by name to a model with several inputs")
+            feeds = {self.inputs[0].name: inputs}
+        feeds = {k: np.asarray(v) for k, v in feeds.items()}
+        sizes = {len(v) for v in feeds.values()}
+        if len(sizes) != 1:
+            raise InputError(f"inputs have different batch sizes: {sorted(sizes)}")
+        (n,) = sizes
+        parts = [
+            self.run(**{k: v[start : start + batch_size] for k, v in feeds.items()})
+            for start in range(0, n, batch_size)
+        ]
+        out = {o.name: np.concatenate([p[o.name] for p in parts]) for o in self.outputs}
+        return out if isinstance(inputs, dict) or len(out) > 1 else out[self.outputs[0].name]
+
+    def run_bound(self, **inputs) -> dict:
+        """Run with inputs and outputs bound in place (IOBinding): no host copies on CUDA.
+
+        Inputs may be numpy arrays, ONNX Runtime OrtValues, or any DLPack tensor (a torch tensor
+        on the model's device is used in place). Outputs stay on the model's device: torch
+        tensors (zero-copy through DLPack) when an input was a torch tensor, else OrtValues.
+        """
+        ort = _import_ort()
+        expected = {i.name: i for i in self.inputs}
+        if set(inputs) != set(expected):
+            self.check_inputs({k: np.zeros(0) for k in inputs})  # raises, with run()'s message
+        binding = self.session.io_binding()
+        torch_in = False
+        for name, value in inputs.items():
+            info = expected[name]
+            if isinstance(value, np.ndarray | list):
+                binding.bind_cpu_input(name, self._check_array(name, info, value))
+                continue
+            if not isinstance(value, ort.OrtValue):
+                torch_in = torch_in or type(value).__module__.startswith("torch")
+                if not hasattr(value, "__dlpack__"):
+                    raise InputError(
+                        f"input '{name}': expected an array, OrtValue or DLPack tensor, got {type(value).__name__}"
+                    )
+                value = ort.OrtValue.from_dlpack(value)
+            shape, dtype = tuple(value.shape()), value.data_type()
+            if value.device_name().lower() != self.device:
+                raise InputError(
+                    f"input '{name}' is on {value.device_name().lower()}, the model runs on {self.device}"
+                )
+            want = f"tensor({'float' if info.dtype == 'float32' else info.dtype})"
+            if (
+                dtype != want
+                or len(shape) != len(info.shape)
+                or any(
+                    isinstance(d, int) and d != a for d, a in zip(info.shape, shape, strict=False)
+                )
+            ):
+                raise InputError(f"input '{name}': expected {info.describe()}, got {dtype} {shape}")
+            binding.bind_ortvalue_input(name, value)
+        for o in self.outputs:
+            binding.bind_output(o.name, self.device)
+        self.session.run_with_iobinding(binding)
+        values = binding.get_outputs()
+        if torch_in:
+            import torch
+
+            return {o.name: torch.from_dlpack(v) for o, v in zip(self.outputs, values, strict=True)}
+        return {o.name: v for o, v in zip(self.outputs, values, strict=True)}
+
+    def node_placement(self) -> dict[str, int]:
+        """How many graph nodes each execution provider ran, from one profiled run."""
+        ort = _import_ort()
+        options = _options(ort, *self._options_args)
+        with tempfile.TemporaryDirectory() as tmp:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(tmp) / "placement")
+            session = _session(ort, self.path, options, self.session.get_providers())
+            feeds = {}
+            for i in self.inputs:
+                shape = [d if isinstance(d, int) else (1 if d == "batch" else 8) for d in i.shape]
+                feeds[i.name] = np.zeros(shape, dtype=i.dtype)
+            session.run(None, feeds)
+            events = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+        counts: dict[str, int] = {}
+        for e in events:
+            provider = (e.get("args") or {}).get("provider")
+            if e.get("cat") == "Node" and provider and e.get("name", "").endswith("_kernel_time"):
+                counts[provider] = counts.get(provider, 0) + 1
+        return counts
+
     def probabilities(self, x) -> np.ndarray:
         """Class probabilities (N, C) for a classifier, whatever its output layer."""
         if self.task != "classification":
             raise InputError(
                 f"probabilities() is for classifiers; this model's task is '{self.task}'"
             )
-        out = np.asarray(self(x), dtype=np.float64)
+        return self.probabilities_from(self(x))
+
+    def probabilities_from(self, output) -> np.ndarray:
+        """Class probabilities (N, C) from this classifier's raw output (logits, probabilities...)."""
+        out = np.asarray(output, dtype=np.float64)
         kind = self.output_kind
         if kind == "logits":
             z = out - out.max(axis=-1, keepdims=True)
@@ -218,6 +429,10 @@ class Model:
         return Prediction(classes, [names[c] for c in classes], probs)
 
 
-def load(path: str | Path, device: str = "auto", threads: int | None = None) -> Model:
-    """Load a .onnx file, or the output folder of `specc train`, on 'auto', 'cpu' or 'cuda'."""
-    return Model(path, device=device, threads=threads)
+def load(path: str | Path, device: str = "auto", **options) -> Model:
+    """Load a .onnx file, or the output folder of `specc train`, on 'auto', 'cpu' or 'cuda'.
+
+    Options: threads, inter_op_threads, optimization ('disabled'|'basic'|'extended'|'all'),
+    cache (reuse the optimized graph saved next to the model; default True).
+    """
+    return Model(path, device=device, **options)
