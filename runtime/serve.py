@@ -292,7 +292,7 @@ def create_app(server: Server):
         if declared and declared.isdigit() and int(declared) > server.max_request_bytes:
             raise HttpError(
                 413,
-                f"request body of {declared} bytes is over the limit of {server.max_request_bytes}",
+                f"request body of {declared} bytes is over the limit of {server.max_request_bytes} bytes",
             )
         chunks, size = [], 0
         async for chunk in request.stream():
