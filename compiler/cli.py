@@ -223,6 +223,30 @@ def predict(
 
 
 @app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)],
+    quantize: Annotated[
+        str, typer.Option("--quantize", help="int8: dynamic int8 quantization -> model.int8.onnx.")
+    ] = "int8",
+    max_drop: Annotated[
+        float, typer.Option(help="Refuse when validation accuracy drops more (points).", min=0)
+    ] = 0.5,
+    max_increase: Annotated[
+        float, typer.Option(help="Regression: refuse when the error grows more (percent).", min=0)
+    ] = 5.0,
+    allow_drop: Annotated[
+        bool, typer.Option("--allow-drop", help="Keep the model with a warning instead of refusing.")
+    ] = False,
+):
+    """Quantize a trained model (int8), checked against the float model on the validation split."""
+    from .quantize import quantize as run_quantize
+
+    if quantize != "int8":
+        raise UserError(f"unknown --quantize '{quantize}': int8 is what specc can make")
+    run_quantize(run, max_drop=max_drop, max_increase=max_increase, allow_drop=allow_drop)
+
+
+@app.command()
 def serve(
     models: Annotated[
         list[Path],

@@ -16,7 +16,15 @@ from .diagnostics import UserError
 SPLITS = ("train", "val", "test")
 
 
-def evaluate(run: Path, data: str | None, device: str = "auto", batch_size: int = 1024) -> dict:
+def evaluate(
+    run: Path,
+    data: str | None,
+    device: str = "auto",
+    batch_size: int = 1024,
+    model_file: Path | None = None,
+    keep_outputs: bool = False,
+) -> dict:
+    """Scores of the run's model.onnx (or `model_file`) on a split or a dataset."""
     import specc.runtime as sr
 
     run = Path(run)
@@ -24,10 +32,12 @@ def evaluate(run: Path, data: str | None, device: str = "auto", batch_size: int 
         resolved = json.loads((run / "spec.json").read_text(encoding="utf-8"))["spec"]
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run} is not a folder written by `specc train` (no spec.json)") from None
-    model = sr.load(run, device=device)
+    model = sr.load(model_file or run, device=device)
     x, y, source = _dataset(run, data, resolved, model.labels)
-    out = np.concatenate([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    out = model.run_batched(x, batch_size)
     result = {"data": source, "examples": len(x), "device": model.device}
+    if keep_outputs:
+        result["outputs"] = out
     result["metrics"] = scores(out, y, model.output_kind, resolved["train"])
     if resolved["task"] == "classification":
         pred = predicted_classes(out, model.output_kind)

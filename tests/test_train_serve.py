@@ -223,3 +223,18 @@ def test_evaluate_scores_the_onnx_model_like_the_report(trained):
     assert matrix.sum(axis=1).tolist() == counts.tolist()
     assert report["best_epoch"] >= 1 and report["train_samples_per_s"] > 0
     assert (out / "metrics.png").stat().st_size > 10_000
+
+
+def test_int8_export_keeps_accuracy_and_shrinks_the_model(trained):
+    out = trained("lenet5.yaml")
+    proc = run_specc("export", out, "--quantize", "int8")
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads((out / "quantization.json").read_text())
+    assert figures["accepted"] and figures["accuracy_drop_points"] <= 0.5
+    assert figures["bytes"]["int8"] * 3 < figures["bytes"]["float"]
+    int8, fp = sr.load(out / "model.int8.onnx"), sr.load(out)
+    assert int8.metadata["specc.quantized"] == "int8" and int8.labels == fp.labels
+    x = np.load(out / "data.npz")["x"][np.load(out / "splits.npz")["val"]]
+    agree = np.mean(int8.predict(x).classes == fp.predict(x).classes)
+    assert agree >= 0.99
+    assert figures["int8"]["accuracy"] == pytest.approx(np.mean(int8.predict(x).classes == np.load(out / "data.npz")["y"][np.load(out / "splits.npz")["val"]]))
