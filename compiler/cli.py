@@ -223,8 +223,23 @@ def predict(
 
 
 @app.command()
+def graph(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="A .svg, .png or .pdf file.")],
+    overrides: SetOpt = None,
+):
+    """Draw the network: layers, shapes, parameter counts and every `from:` connection."""
+    from .graph import draw
+
+    path = draw(_compile(spec, overrides), out)
+    print(f"wrote {path}")
+
+
+@app.command()
 def export(
-    run: Annotated[Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)],
+    run: Annotated[
+        Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)
+    ],
     quantize: Annotated[
         str, typer.Option("--quantize", help="int8: dynamic int8 quantization -> model.int8.onnx.")
     ] = "int8",
@@ -235,7 +250,8 @@ def export(
         float, typer.Option(help="Regression: refuse when the error grows more (percent).", min=0)
     ] = 5.0,
     allow_drop: Annotated[
-        bool, typer.Option("--allow-drop", help="Keep the model with a warning instead of refusing.")
+        bool,
+        typer.Option("--allow-drop", help="Keep the model with a warning instead of refusing."),
     ] = False,
 ):
     """Quantize a trained model (int8), checked against the float model on the validation split."""

@@ -45,7 +45,9 @@ def quantize(
         quant_pre_process(str(source), str(pre))
         quantize_dynamic(str(pre), str(quantized), weight_type=QuantType.QInt8)
         proto = onnx.load(str(quantized))
-        meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+        meta = {
+            p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props
+        }
         meta["specc.quantized"] = "int8"
         del proto.metadata_props[:]
         for key, value in meta.items():

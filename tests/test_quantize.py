@@ -34,7 +34,9 @@ def test_a_model_that_int8_breaks_is_refused(tmp_path):
     y = (x[:, :8] @ w.T).argmax(axis=1)
     model = ex.instantiate(run)
     with torch.no_grad():
-        model.linear_1.weight.copy_(torch.from_numpy(np.concatenate([w, np.full((4, 1), 100.0, np.float32)], axis=1)))
+        model.linear_1.weight.copy_(
+            torch.from_numpy(np.concatenate([w, np.full((4, 1), 100.0, np.float32)], axis=1))
+        )
         model.linear_1.bias.zero_()
     ex.export(model, compiled.ir, run / "model.onnx")
     np.savez(run / "data.npz", x=x, y=y)

@@ -55,7 +55,9 @@ def test_every_optimization_level_and_the_cache_compute_the_same(exported, tmp_p
     x = inputs()
     want = reference(exported, x)
     for level in ("disabled", "basic", "extended", "all"):
-        np.testing.assert_allclose(sr.load(exported, optimization=level, cache=False)(x), want, atol=1e-5)
+        np.testing.assert_allclose(
+            sr.load(exported, optimization=level, cache=False)(x), want, atol=1e-5
+        )
     model_file = tmp_path / "m.onnx"
     model_file.write_bytes((exported / "model.onnx").read_bytes())
     first, second = sr.load(model_file), sr.load(model_file)
@@ -66,7 +68,9 @@ def test_every_optimization_level_and_the_cache_compute_the_same(exported, tmp_p
     # another model under the same name: the hash differs, the cache is rebuilt, never reused
     other = onnx.load(str(model_file))
     w = onnx.numpy_helper.to_array(other.graph.initializer[0]) + 1.0
-    other.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w, other.graph.initializer[0].name))
+    other.graph.initializer[0].CopyFrom(
+        onnx.numpy_helper.from_array(w, other.graph.initializer[0].name)
+    )
     onnx.save(other, str(model_file))
     third = sr.load(model_file)
     assert third.cache == "written"
@@ -130,13 +134,17 @@ def test_bound_runs_take_and_return_tensors_in_place(exported):
     value = m.run_bound(x=x)["logits"]
     assert isinstance(value, ort.OrtValue)
     np.testing.assert_allclose(value.numpy(), want, atol=1e-6)
-    np.testing.assert_allclose(m.run_bound(x=ort.OrtValue.ortvalue_from_numpy(x))["logits"].numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(
+        m.run_bound(x=ort.OrtValue.ortvalue_from_numpy(x))["logits"].numpy(), want, atol=1e-6
+    )
     # the input is used in place: DLPack shares the tensor's memory with ONNX Runtime
     t = torch.from_numpy(x.copy())
     shared = ort.OrtValue.from_dlpack(t)
     t[0, 0, 0, 0] = 123.0
     assert shared.numpy()[0, 0, 0, 0] == 123.0
-    with pytest.raises(sr.InputError, match=r"input 'x': expected float32 \(batch, 1, 8, 8\), got tensor\(double\)"):
+    with pytest.raises(
+        sr.InputError, match=r"input 'x': expected float32 \(batch, 1, 8, 8\), got tensor\(double\)"
+    ):
         m.run_bound(x=torch.zeros(2, 1, 8, 8, dtype=torch.float64))
     with pytest.raises(sr.InputError, match="missing input 'x'"):
         m.run_bound(y=x)
@@ -145,7 +153,11 @@ def test_bound_runs_take_and_return_tensors_in_place(exported):
 def test_node_placement_counts_the_nodes_each_provider_ran(exported):
     placement = sr.load(exported).node_placement()
     assert set(placement) == {"CPUExecutionProvider"}
-    assert 1 <= placement["CPUExecutionProvider"] <= len(onnx.load(str(exported / "model.onnx")).graph.node)
+    assert (
+        1
+        <= placement["CPUExecutionProvider"]
+        <= len(onnx.load(str(exported / "model.onnx")).graph.node)
+    )
 
 
 @pytest.mark.skipif(
@@ -157,7 +169,9 @@ def test_cuda_bound_run_keeps_tensors_on_the_gpu(exported):
     x = torch.from_numpy(inputs(4)).cuda()
     out = m.run_bound(x=x)["logits"]
     assert out.is_cuda
-    np.testing.assert_allclose(out.cpu().numpy(), sr.load(exported, device="cpu")(inputs(4)), atol=1e-4)
+    np.testing.assert_allclose(
+        out.cpu().numpy(), sr.load(exported, device="cpu")(inputs(4)), atol=1e-4
+    )
     assert set(m.node_placement()) <= {"CUDAExecutionProvider", "CPUExecutionProvider"}
 
 
@@ -170,7 +184,9 @@ def test_bad_model_files_get_one_clear_message_each(exported, tmp_path):
     proto = onnx.load(str(exported / "model.onnx"))
     del proto.metadata_props[:]
     onnx.save(proto, str(tmp_path / "foreign.onnx"))
-    with pytest.raises(sr.ModelLoadError, match="has no specc metadata: it was not exported by specc"):
+    with pytest.raises(
+        sr.ModelLoadError, match="has no specc metadata: it was not exported by specc"
+    ):
         sr.load(tmp_path / "foreign.onnx")
     proto = onnx.load(str(exported / "model.onnx"))
     for p in proto.metadata_props:
@@ -179,7 +195,10 @@ def test_bad_model_files_get_one_clear_message_each(exported, tmp_path):
         if p.key == "specc.version":
             p.value = "9.0.0"
     onnx.save(proto, str(tmp_path / "future.onnx"))
-    with pytest.raises(sr.ModelLoadError, match="built by specc 9.0.0 in model format 2; this specc.runtime reads format 1"):
+    with pytest.raises(
+        sr.ModelLoadError,
+        match="built by specc 9.0.0 in model format 2; this specc.runtime reads format 1",
+    ):
         sr.load(tmp_path / "future.onnx")
     with pytest.raises(sr.ModelLoadError, match="no model at"):
         sr.load(tmp_path / "missing.onnx")

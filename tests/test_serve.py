@@ -42,7 +42,10 @@ model:
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     made = {}
-    for name, task, out, labels in (("clf", "classification", 3, ["r", "g", "b"]), ("reg", "regression", 2, None)):
+    for name, task, out, labels in (
+        ("clf", "classification", 3, ["r", "g", "b"]),
+        ("reg", "regression", 2, None),
+    ):
         folder = root / name
         folder.mkdir()
         (folder / "s.yaml").write_text(SPEC.format(name=name, task=task, out=out))
@@ -87,7 +90,9 @@ class Running:
             return r.status, r.read()
 
     def post(self, path, body: bytes, content_type="application/json", accept="application/json"):
-        req = urllib.request.Request(self.url(path), data=body, headers={"Content-Type": content_type, "Accept": accept})
+        req = urllib.request.Request(
+            self.url(path), data=body, headers={"Content-Type": content_type, "Accept": accept}
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, r.read()
@@ -95,7 +100,9 @@ class Running:
             return e.code, e.read()
 
     def predict(self, name, x):
-        status, body = self.post(f"/v1/models/{name}:predict", json.dumps({"inputs": x.tolist()}).encode())
+        status, body = self.post(
+            f"/v1/models/{name}:predict", json.dumps({"inputs": x.tolist()}).encode()
+        )
         return status, json.loads(body)
 
     def stop(self):
@@ -106,7 +113,9 @@ class Running:
 
 @pytest.fixture
 def server(models):
-    running = Running(models["clf"], models["reg"], "--max-wait-ms", "20", "--max-request-mb", "0.01")
+    running = Running(
+        models["clf"], models["reg"], "--max-wait-ms", "20", "--max-request-mb", "0.01"
+    )
     yield running
     running.stop()
 
@@ -123,7 +132,9 @@ def test_json_npy_and_model_listing(server, models):
     assert "predictions" not in doc
     buf = io.BytesIO()
     np.save(buf, x)
-    status, body = server.post("/v1/models/clf:predict", buf.getvalue(), "application/x-npy", "application/x-npy")
+    status, body = server.post(
+        "/v1/models/clf:predict", buf.getvalue(), "application/x-npy", "application/x-npy"
+    )
     assert status == 200
     np.testing.assert_allclose(np.load(io.BytesIO(body)), local(x), atol=1e-6)
     listing = json.loads(server.get("/v1/models")[1])["models"]
@@ -134,13 +145,33 @@ def test_json_npy_and_model_listing(server, models):
 
 def test_bad_requests_get_4xx_that_say_what_is_wrong(server):
     cases = [
-        ("/v1/models/nope:predict", b'{"inputs": [[1,2,3,4,5,6]]}', 404, "no model 'nope'; serving: clf, reg"),
+        (
+            "/v1/models/nope:predict",
+            b'{"inputs": [[1,2,3,4,5,6]]}',
+            404,
+            "no model 'nope'; serving: clf, reg",
+        ),
         ("/v1/models/clf:predict", b"{not json", 400, "the body is not JSON"),
         ("/v1/models/clf:predict", b'{"x": 1}', 400, 'expected a JSON object {"inputs": ...}'),
-        ("/v1/models/clf:predict", b'{"inputs": [[1,2,3]]}', 400, "input 'x': expected shape (batch, 6), got (1, 3)"),
+        (
+            "/v1/models/clf:predict",
+            b'{"inputs": [[1,2,3]]}',
+            400,
+            "input 'x': expected shape (batch, 6), got (1, 3)",
+        ),
         ("/v1/models/clf:predict", b'{"inputs": [[1,2],[3]]}', 400, "is not a rectangular array"),
-        ("/v1/models/clf:predict", b'{"inputs": [["a","b","c","d","e","f"]]}', 400, "must be a rectangular array of numbers"),
-        ("/v1/models/clf:predict", b'{"inputs": {"y": [[1,2,3,4,5,6]]}}', 400, "unknown input 'y'; missing input 'x'"),
+        (
+            "/v1/models/clf:predict",
+            b'{"inputs": [["a","b","c","d","e","f"]]}',
+            400,
+            "must be a rectangular array of numbers",
+        ),
+        (
+            "/v1/models/clf:predict",
+            b'{"inputs": {"y": [[1,2,3,4,5,6]]}}',
+            400,
+            "unknown input 'y'; missing input 'x'",
+        ),
         ("/v1/models/clf:predict", b"x" * 20000, 413, "over the limit of 10485 bytes"),
     ]
     for path, body, status, message in cases:
@@ -200,6 +231,8 @@ def test_graceful_shutdown_finishes_requests_in_flight(models):
 
 
 def test_serve_refuses_what_it_cannot_serve(models, tmp_path):
-    proc = subprocess.run([SPECC, "serve", tmp_path, "--port", "0"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [SPECC, "serve", tmp_path, "--port", "0"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1 and "expected model.onnx in that folder" in proc.stderr
     assert "Traceback" not in proc.stderr

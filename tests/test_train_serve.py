@@ -237,4 +237,9 @@ def test_int8_export_keeps_accuracy_and_shrinks_the_model(trained):
     x = np.load(out / "data.npz")["x"][np.load(out / "splits.npz")["val"]]
     agree = np.mean(int8.predict(x).classes == fp.predict(x).classes)
     assert agree >= 0.99
-    assert figures["int8"]["accuracy"] == pytest.approx(np.mean(int8.predict(x).classes == np.load(out / "data.npz")["y"][np.load(out / "splits.npz")["val"]]))
+    assert figures["int8"]["accuracy"] == pytest.approx(
+        np.mean(
+            int8.predict(x).classes
+            == np.load(out / "data.npz")["y"][np.load(out / "splits.npz")["val"]]
+        )
+    )
