@@ -279,8 +279,8 @@ def serve(
     batching: Annotated[bool, typer.Option(help="Gather concurrent requests into one run.")] = True,
     max_batch: Annotated[int, typer.Option(help="Most examples in one batched run.", min=1)] = 32,
     max_wait_ms: Annotated[
-        float, typer.Option(help="Longest a request waits for company.", min=0)
-    ] = 2.0,
+        float, typer.Option(help="Also wait this long for company when a batch is small.", min=0)
+    ] = 0.0,
     max_request_mb: Annotated[
         float, typer.Option(help="Largest request body accepted.", min=0)
     ] = 16.0,

@@ -10,9 +10,9 @@ Routes
                                         application/x-npy) for one input; answers JSON, or .npy
                                         when the request's Accept is application/x-npy
 
-Concurrent requests to one model are gathered into one ONNX Runtime call (up to `max_batch`
-examples, waiting at most `max_wait_ms` for company); each request gets exactly its own rows
-back. Requests that could never be batched together (different dynamic dims) run separately.
+Concurrent requests to one model are gathered into one ONNX Runtime call: whatever queued up
+while the previous call ran (up to `max_batch` examples; `max_wait_ms` > 0 also waits that long
+for company). Each request gets exactly its own rows back. Requests that could never be batched together (different dynamic dims) run separately.
 Bad requests get a 4xx whose body says what is wrong. On SIGTERM/SIGINT the server stops
 accepting, finishes what is in flight, then exits.
 """
@@ -113,11 +113,18 @@ class Batcher:
         return await future
 
     async def _loop(self) -> None:
+        """Take what is queued now (up to max_batch) and run it; requests that arrive meanwhile
+        queue up for the next run, so batches grow with the load and a lone request never waits.
+        With max_wait > 0 a small batch also waits that long for company."""
         while True:
             first = await self.queue.get()
             group, rows = [first], _rows(first[0])
+            while rows < self.max_batch and not self.queue.empty():
+                item = self.queue.get_nowait()
+                group.append(item)
+                rows += _rows(item[0])
             deadline = time.monotonic() + self.max_wait
-            while rows < self.max_batch:
+            while rows < self.max_batch and self.max_wait > 0:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
@@ -176,7 +183,7 @@ class Server:
         self,
         models: dict[str, Model],
         max_batch=32,
-        max_wait_ms=2.0,
+        max_wait_ms=0.0,
         batching=True,
         max_request_bytes=16 << 20,
     ):
