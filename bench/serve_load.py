@@ -52,6 +52,10 @@ def start_server(model_dir: Path, batching: bool) -> tuple[subprocess.Popen, int
     raise RuntimeError("server did not start")
 
 
+def _flat(v) -> list:
+    return [u for item in v for u in (_flat(item) if isinstance(item, list) else [item])]
+
+
 def close(a: list, b: list, tol: float = 1e-4) -> bool:
     return len(a) == len(b) and all(
         abs(u - v) <= tol for ra, rb in zip(a, b) for u, v in zip(ra, rb)
@@ -88,7 +92,8 @@ def load(
             if resp.status != 200:
                 errors.append(f"{resp.status}: {data[:100]!r}")
                 continue
-            if not close(json.loads(data)["outputs"]["logits"], [want[k]]):
+            got = json.loads(data)["outputs"]
+            if not close([_flat(next(iter(got.values())))], [want[k]]):
                 errors.append(f"wrong answer for example {k}")
                 continue
             with lock:
@@ -140,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1500, help="per setting, at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="per setting, at most")
+    parser.add_argument("--spec", default="mlp_digits", help="an example spec's name")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)  # the load process
     args = parser.parse_args()
@@ -168,17 +174,18 @@ def main() -> None:
     from specc.compiler.pipeline import compile_file
     from specc.runtime import export as ex
 
-    compiled = compile_file(ROOT / "specs" / "mlp_digits.toml")
+    compiled = compile_file(next((ROOT / "specs").glob(f"{args.spec}.*")))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "mlp_digits"
+        folder = Path(tmp) / args.spec
         write(compiled, folder)
         torch.manual_seed(0)
         ex.export(ex.instantiate(folder), compiled.ir, folder / "model.onnx")
-        xs = np.random.default_rng(0).normal(size=(256, 64)).astype(np.float32)
-        want = sr.load(folder, device="cpu")(xs)
+        shape = compiled.ir.inputs[0].dims[1:]
+        xs = np.random.default_rng(0).normal(size=(256, *shape)).astype(np.float32)
+        want = sr.load(folder, device="cpu")(xs).reshape(256, -1)
         data = Path(tmp) / "requests.json"
-        data.write_text(json.dumps({"x": xs.tolist(), "want": want.tolist()}))
+        data.write_text(json.dumps({"name": args.spec, "x": xs.tolist(), "want": want.tolist()}))
         for batching in (False, True):
             proc, port = start_server(folder, batching)
             try:
@@ -187,7 +194,7 @@ def main() -> None:
                     row["batching"] = batching
                     rows.append(row)
                     print(
-                        f"batching {'on ' if batching else 'off'}  clients {clients:>2}: {row['requests']:>5} requests, "
+                        f"{args.spec}: batching {'on ' if batching else 'off'}  clients {clients:>2}: {row['requests']:>5} requests, "
                         f"{row['throughput_rps']:7.0f} req/s, p50 {row['p50_ms']:6.2f} ms, p99 {row['p99_ms']:6.2f} ms",
                         flush=True,
                     )

@@ -114,32 +114,40 @@ def _open_session(ort, path: Path, options, providers, optimization: str, cache:
     """A session, through the optimized-graph cache next to the model when allowed.
 
     The cache holds the graph ONNX Runtime optimized for these providers and this level, keyed
-    by the model file's sha256 and the ONNX Runtime version; a cached graph with any other key is
-    rebuilt. With level `all` the graph may hold hardware-specific layouts: the cache is for the
+    by the model file's sha256 (recorded with its size and mtime, so an unchanged file is not
+    hashed again) and the ONNX Runtime version; a cached graph with any other key is rebuilt. With level `all` the graph may hold hardware-specific layouts: the cache is for the
     machine that wrote it. Returns (session, "hit" | "written" | "off").
     """
     if not cache or optimization == "disabled":
         return _session(ort, path, options, providers), "off"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    key = {
-        "model_sha256": digest,
+    stem = f".{path.stem}.{optimization}.{providers[0].removesuffix('ExecutionProvider').lower()}"
+    cached, sidecar = path.with_name(stem + ".onnx"), path.with_name(stem + ".json")
+    stat = path.stat()
+    seen = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    settings = {
         "optimization": optimization,
         "providers": providers,
         "onnxruntime": ort.__version__,
     }
-    stem = f".{path.stem}.{optimization}.{providers[0].removesuffix('ExecutionProvider').lower()}"
-    cached, sidecar = path.with_name(stem + ".onnx"), path.with_name(stem + ".json")
     try:
-        if cached.is_file() and json.loads(sidecar.read_text(encoding="utf-8")) == key:
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            try:
-                return _session(ort, cached, options, providers), "hit"
-            except ModelLoadError:
-                options.graph_optimization_level = _options(
-                    ort, None, None, optimization
-                ).graph_optimization_level
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        pass  # no usable cache: build it below
+        record = {}
+    # The sha256 recorded for this exact file (same size and mtime) is trusted, as git trusts its
+    # index; any change of the file means hashing it again.
+    if record.get("file") == seen and record.get("settings") == settings:
+        digest = record.get("model_sha256")
+    else:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = {"model_sha256": digest, "file": seen, "settings": settings}
+    if cached.is_file() and record == key:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return _session(ort, cached, options, providers), "hit"
+        except ModelLoadError:
+            options.graph_optimization_level = _options(
+                ort, None, None, optimization
+            ).graph_optimization_level
     tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
     options.optimized_model_filepath = str(tmp)
     try:
