@@ -390,8 +390,15 @@ def load_models(
 def serve(
     paths: list[Path], host="127.0.0.1", port=8000, device="auto", threads=None, **options
 ) -> None:
+    import socket
+
     import uvicorn
 
+    with socket.socket() as probe:  # say it plainly before loading anything
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise SpeccRuntimeError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     server = Server(load_models(paths, device, threads), **options)
     config = uvicorn.Config(
         create_app(server),
@@ -401,8 +408,7 @@ def serve(
         timeout_graceful_shutdown=30,
         lifespan="on",
     )
-    print(
-        f"serving {', '.join(sorted(server.models))} on http://{host}:{port} (batching {'on' if server.batching else 'off'})",
-        flush=True,
-    )
+    shown = ", ".join(f"{name} ({m.device})" for name, m in sorted(server.models.items()))
+    batching = "on" if server.batching else "off"
+    print(f"serving {shown} on http://{host}:{port} (batching {batching})", flush=True)
     uvicorn.Server(config).run()

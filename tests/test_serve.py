@@ -236,3 +236,18 @@ def test_serve_refuses_what_it_cannot_serve(models, tmp_path):
     )
     assert proc.returncode == 1 and "expected model.onnx in that folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_busy_port_is_one_clear_message(models):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [SPECC, "serve", models["clf"], "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
