@@ -135,6 +135,8 @@ def build_ir(
     kind = plan.output_kind
     standardize = bool(spec.data and spec.data.standardize)
     settings = spec.train.model_dump(mode="json")
+    settings["loss"]["type"] = plan.loss  # resolved: what `auto` became for this model
+    settings["metrics"] = list(plan.metrics)
     train = TrainIR(
         config_literal=lit(settings),
         settings=settings,
