@@ -51,6 +51,7 @@ def check(parsed: Parsed) -> list[int]:
                     src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output")
                 )
     errors += _task_rules(parsed)
+    errors += _cell_rules(parsed)
     if errors:
         raise SpecError(errors)
     return _order(parsed, first_seen)
@@ -72,6 +73,34 @@ def _task_rules(parsed: Parsed):
         and len(set(spec.labels)) != len(spec.labels)
     ):
         errors.append(src.error(("labels",), "labels must be distinct"))
+    return errors
+
+
+def _cell_rules(parsed: Parsed):
+    """Parse and shape-check every cell's equations; errors at their line and column."""
+    from .cells import check as check_cell
+    from .diagnostics import Diagnostic, Pos
+
+    src, errors = parsed.source, []
+    lines = src.text.splitlines()
+    for name, cell in parsed.spec.cells.items():
+        sizes = {p: list(d) for p, d in cell.params.items()}
+        _, problems = check_cell(
+            name, cell.input, dict(cell.state), sizes, cell.equations, cell.output, cell.input_size
+        )
+        for index, problem in problems:
+            if index is None:
+                errors.append(
+                    src.error(("cells", name), f"cell '{name}': {problem.message}", problem.hint)
+                )
+                continue
+            where = src.pos(("cells", name, "equations", index))
+            if where is not None and where.line <= len(lines):
+                quoted = lines[where.line - 1][where.col - 1 : where.col] in ("'", '"')
+                where = Pos(where.line, where.col + problem.col + quoted)
+            errors.append(
+                Diagnostic(src.path, where, f"cell '{name}': {problem.message}", problem.hint)
+            )
     return errors
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .layers import LAYERS
 from .load import Source
+from .spec_cells import CellSpec
 from .spec_data import DataSpec
 from .spec_train import SHORTHANDS, ExportSpec, TrainSpec
 
@@ -126,6 +127,9 @@ class Spec(Strict):
         default_factory=dict, description="Reusable layer groups."
     )
     model: list[LayerSpec] = Field(min_length=1, description="Layers, in order.")
+    cells: dict[Identifier, CellSpec] = Field(
+        default_factory=dict, description="Custom recurrent cells written as equations."
+    )
     data: DataSpec | None = Field(None, description="Training data.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
