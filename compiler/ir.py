@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import __version__
+from .layers._helpers import HELPERS
 from .layers.base import fmt_shape
 from .plan import TrainPlan
 from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
@@ -51,6 +52,7 @@ class ModelIR:
     inputs: tuple[InputIR, ...]
     dynamic_dims: tuple[str, ...]  # "batch" and the named dims of the inputs
     nodes: tuple[NodeIR, ...]
+    helpers: tuple[str, ...]  # source of helper classes/functions some layers need, in order
     output_name: str
     output_var: str
     output_kind: str  # logits | probabilities | log_probabilities | binary_logit | binary_probability | values
@@ -159,6 +161,9 @@ def build_ir(
         inputs=inputs,
         dynamic_dims=tuple(dict.fromkeys(d for i in inputs for d in i.dims if isinstance(d, str))),
         nodes=tuple(nodes),
+        helpers=tuple(
+            HELPERS[h] for h in dict.fromkeys(h for i in order for h in spec.model[i].helpers())
+        ),
         output_name=spec.output or DEFAULT_OUTPUT[kind],
         output_var=var_of[last.name],
         output_kind=kind,

@@ -130,6 +130,7 @@ def export(
         raise ExportError(f"torch.onnx.export failed: {_short(e)}") from e
     proto = program.model_proto
     _stamp(proto, ir, labels)
+    _declare_output_shape(proto, ir)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -146,6 +147,25 @@ def export(
 def _short(e: Exception) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     return (lines[0] if lines else type(e).__name__)[:300]
+
+
+def _declare_output_shape(proto, ir) -> None:
+    """The output shape the spec declares, named dims included.
+
+    The exporter can leave the example's sequence length in the declared output of LSTM and GRU
+    (which compute any length); the spec knows better. Intermediate shape annotations go too:
+    ONNX Runtime infers them again, and a stale one would only earn a warning per run.
+    """
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    if len(dims) != len(ir.output_dims):
+        return
+    for dim, want in zip(dims, ir.output_dims, strict=True):
+        dim.Clear()
+        if isinstance(want, int):
+            dim.dim_value = want
+        else:
+            dim.dim_param = str(want)
+    del proto.graph.value_info[:]
 
 
 def _stamp(proto, ir, labels):

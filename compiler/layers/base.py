@@ -106,6 +106,10 @@ class Layer(BaseModel):
     def call(self, module: str | None, args: list[str], shapes: list[Shape]) -> str:
         return f"{module}({', '.join(args)})"
 
+    def helpers(self) -> tuple[str, ...]:
+        """Names of helper code (compiler/layers/_helpers.py) model.py must define for this layer."""
+        return ()
+
 
 def kwargs(**kw: Any) -> str:
     """Render keyword arguments, leaving out those equal to PyTorch's defaults (marked by a tuple)."""
