@@ -161,8 +161,8 @@ def build_ir(
         inputs=inputs,
         dynamic_dims=tuple(dict.fromkeys(d for i in inputs for d in i.dims if isinstance(d, str))),
         nodes=tuple(nodes),
-        helpers=tuple(
-            HELPERS[h] for h in dict.fromkeys(h for i in order for h in spec.model[i].helpers())
+        helpers=tuple(  # a name from layers/_helpers.py, or the source itself
+            dict.fromkeys(HELPERS.get(h, h) for i in order for h in spec.model[i].helpers())
         ),
         output_name=spec.output or DEFAULT_OUTPUT[kind],
         output_var=var_of[last.name],

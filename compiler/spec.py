@@ -173,9 +173,28 @@ def parse(src: Source) -> Parsed:
     except ValidationError as e:
         errors.extend(_diagnostics(e, raw, src, origins))
         spec = None
+    if spec is not None:
+        errors.extend(_bind_cells(spec, src, origins))
     if errors:
         raise SpecError(_sorted(errors))
     return Parsed(spec, tuple(origins), src)
+
+
+def _bind_cells(spec: Spec, src: Source, origins: list) -> list[Diagnostic]:
+    """Give each `recurrent` layer the definition of the cell it names."""
+    errors = []
+    for i, layer in enumerate(spec.model):
+        if layer.type != "recurrent":
+            continue
+        if layer.cell in spec.cells:
+            layer.definition = spec.cells[layer.cell]
+        else:
+            where = origins[i].path + ("cell",) if i < len(origins) else ("model", i, "cell")
+            hint = did_you_mean(layer.cell, spec.cells) or (
+                f"cells: {', '.join(spec.cells)}" if spec.cells else "define it under cells:"
+            )
+            errors.append(src.error(where, f"no cell named '{layer.cell}'", hint))
+    return errors
 
 
 def _sorted(errors: list[Diagnostic]) -> list[Diagnostic]:

@@ -48,8 +48,16 @@ INPUT_FOR = {
     "rnn": ["time", 6],
     "lstm": ["time", 6],
     "gru": ["time", 6],
+    "recurrent": ["time", 6],
 }
 DTYPE_FOR = {"embedding": "int64"}  # token ids
+ELMAN = {  # the cell the recurrent layer's doc example names
+    "my_cell": {
+        "state": {"h": "hidden"},
+        "params": {"W": ["hidden", "input"], "U": ["hidden", "hidden"], "b": ["hidden"]},
+        "equations": ["h = tanh(W @ x + U @ h + b)"],
+    }
+}
 
 
 def test_every_layer_has_a_test_input():
@@ -72,6 +80,8 @@ def layer_spec(tmp_path, kind: str) -> str:
         "inputs": inputs,
         "model": [layer],
     }
+    if kind == "recurrent":
+        spec["cells"] = ELMAN
     path = tmp_path / f"{kind}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path

@@ -84,4 +84,34 @@ def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
     return rnn
 '''
 
+CELL_RECURRENT = '''\
+class CellRecurrent(nn.Module):
+    """Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export."""
+
+    def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, last: bool):
+        super().__init__()
+        self.cell, self.states, self.output_index = cell, states, output_index
+        self.hidden_size, self.last = hidden_size, last
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zeros = x.new_zeros(x.shape[0], self.hidden_size)
+        state = tuple(zeros.clone() for _ in range(self.states))
+        if torch.compiler.is_exporting():
+            from torch._higher_order_ops.scan import scan
+
+            def step(state, x_t):
+                state = self.cell(x_t, state)
+                return state, state[self.output_index].clone()
+
+            state, ys = scan(step, state, x.transpose(0, 1))
+            ys = ys.transpose(0, 1)
+        else:
+            outs = []
+            for t in range(x.shape[1]):
+                state = self.cell(x[:, t], state)
+                outs.append(state[self.output_index])
+            ys = torch.stack(outs, dim=1)
+        return state[self.output_index] if self.last else ys
+'''
+
 HELPERS = {"ExportableRecurrent": EXPORTABLE_RECURRENT, "identity_recurrent": IDENTITY_RECURRENT}

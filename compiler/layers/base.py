@@ -107,7 +107,7 @@ class Layer(BaseModel):
         return f"{module}({', '.join(args)})"
 
     def helpers(self) -> tuple[str, ...]:
-        """Names of helper code (compiler/layers/_helpers.py) model.py must define for this layer."""
+        """Helper code model.py must define for this layer: names from _helpers.py, or source."""
         return ()
 
 
