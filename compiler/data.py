@@ -52,7 +52,7 @@ def prepare(compiled: Compiled) -> Dataset:
     base = compiled.path.resolve().parent
     try:
         if data.type == "builtin":
-            ds = builtin(data.name, data.resize, data.count, spec.train.seed)
+            ds = builtin(data.name, data.resize, data.count, spec.train.seed, data.length)
         elif data.type == "npz":
             ds = read_npz(base / data.path, data.x, data.y)
         elif data.type == "csv":
@@ -68,7 +68,7 @@ def prepare(compiled: Compiled) -> Dataset:
     return ds
 
 
-def builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
+def builtin(name: str, resize, count: int | None, seed: int, length: int | None = None) -> Dataset:
     if name == "xor":
         x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
         return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
@@ -76,6 +76,11 @@ def builtin(name: str, resize, count: int | None, seed: int) -> Dataset:
         from .road import generate
 
         x, y = generate(count or 2000, seed)
+        return Dataset(x, y, None)
+    if name == "adding":
+        from .adding import generate as adding
+
+        x, y = adding(count or 3000, length or 30, seed)
         return Dataset(x, y, None)
     import sklearn.datasets as skd
 

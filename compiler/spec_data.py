@@ -34,20 +34,25 @@ class DataBase(Strict):
 
 class BuiltinData(DataBase):
     type: Literal["builtin"]
-    name: Literal["digits", "iris", "wine", "breast_cancer", "xor", "road"] = Field(
-        description="Offline dataset: scikit-learn's bundled sets, xor, or road (generated road images)."
+    name: Literal["digits", "iris", "wine", "breast_cancer", "xor", "road", "adding"] = Field(
+        description="Offline dataset: scikit-learn's bundled sets, xor, road (generated road images) or adding (the adding problem's sequences)."
     )
     resize: Pair | None = Field(
         None, description="Resize images to [height, width] (digits: 8x8 originals)."
     )
     count: PositiveInt | None = Field(
-        None, description="Examples to generate (generated datasets: road; default 2000)."
+        None, description="Examples to generate (road: default 2000; adding: 3000)."
+    )
+    length: PositiveInt | None = Field(
+        None, ge=2, description="Sequence length (adding; default 30)."
     )
 
     @model_validator(mode="after")
-    def _count_only_generated(self):
-        if self.count is not None and self.name != "road":
-            raise ValueError(f"count applies to generated datasets (road), not {self.name}")
+    def _only_generated(self):
+        if self.count is not None and self.name not in ("road", "adding"):
+            raise ValueError(f"count applies to generated datasets (road, adding), not {self.name}")
+        if self.length is not None and self.name != "adding":
+            raise ValueError(f"length applies to the adding problem, not {self.name}")
         return self
 
 

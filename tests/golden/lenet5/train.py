@@ -97,8 +97,9 @@ def load_data(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise TrainingError(f"cannot read {path} (arrays x and y expected): {e}") from None
     x = x.astype(np.int64 if INPUT_SPEC["dtype"] == "int64" else np.float32)
     y = y.astype(np.int64)
-    want = tuple(d for d in INPUT_SPEC["dims"][1:])
-    if x.shape[1:] != want or len(x) != len(y):
+    want = tuple(INPUT_SPEC["dims"][1:])  # named dims (time) take any size
+    fits = len(x.shape) == len(want) + 1 and all(isinstance(w, str) or w == d for w, d in zip(want, x.shape[1:]))
+    if not fits or len(x) != len(y):
         raise TrainingError(
             f"{path}: inputs have shape {x.shape[1:]} ({len(x)} inputs, {len(y)} targets); the model expects {want}"
         )
