@@ -303,7 +303,8 @@ PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "matmul": 2, "neg": 3}
 
 def render(cell: Cell, class_name: str) -> str:
     """Python source of an nn.Module: __init__(input_size, hidden_size), forward(x, state)."""
-    taken = set(RESERVED) | {
+    # x and h are reserved for model.py's forward chain, not inside a cell: keep them readable
+    taken = (set(RESERVED) - {"x", "h"}) | {
         "self",
         "input_size",
         "hidden_size",

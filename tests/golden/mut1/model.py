@@ -33,13 +33,13 @@ class Mut1Cell(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, x_: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """One step: input (batch, input_size), state (h) -> new state."""
-        (h_,) = state
-        z = torch.sigmoid(F.linear(x_, self.W_xz) + self.b_z)
-        r = torch.sigmoid(F.linear(x_, self.W_xr) + F.linear(h_, self.W_hr) + self.b_r)
-        h_ = torch.tanh(F.linear(r * h_, self.W_hh) + torch.tanh(x_) + self.b_h) * z + h_ * (1 - z)
-        return (h_,)
+        (h,) = state
+        z = torch.sigmoid(F.linear(x, self.W_xz) + self.b_z)
+        r = torch.sigmoid(F.linear(x, self.W_xr) + F.linear(h, self.W_hr) + self.b_r)
+        h = torch.tanh(F.linear(r * h, self.W_hh) + torch.tanh(x) + self.b_h) * z + h * (1 - z)
+        return (h,)
 
 
 class CellRecurrent(nn.Module):
