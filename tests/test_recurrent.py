@@ -25,7 +25,7 @@ CASES = [
 ]
 
 
-def build(tmp_path, layers, shape=("time", 5), dtype="float32"):
+def build(tmp_path, layers, shape=("time", 5), dtype="float32", cells=None):
     spec = {
         "specc": 1,
         "name": "seq",
@@ -33,6 +33,8 @@ def build(tmp_path, layers, shape=("time", 5), dtype="float32"):
         "inputs": {"x": {"shape": list(shape), "dtype": dtype}},
         "model": layers,
     }
+    if cells:
+        spec["cells"] = cells
     path = tmp_path / "seq.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     compiled = compile_file(path)
@@ -140,20 +142,7 @@ MUT1 = {
 
 
 def build_cell_model(tmp_path, layer, features=6):
-    spec = {
-        "specc": 1,
-        "name": "cellseq",
-        "task": "regression",
-        "inputs": {"x": {"shape": ["time", features]}},
-        "cells": {"mut1": MUT1},
-        "model": [layer],
-    }
-    path = tmp_path / "cell.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    compiled = compile_file(path)
-    codegen.write(compiled, tmp_path / "gen")
-    torch.manual_seed(0)
-    return compiled, ex.instantiate(tmp_path / "gen")
+    return build(tmp_path, [layer], shape=("time", features), cells={"mut1": MUT1})
 
 
 @pytest.mark.parametrize("output", ["sequence", "last"])

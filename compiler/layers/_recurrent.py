@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
@@ -19,7 +19,9 @@ class RecurrentBase(Layer):
         description="sequence: every step (many-to-many); last: the final state (many-to-one).",
     )
 
-    gates: int = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
+    gates: ClassVar[int] = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
+    exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers.py)
+    final_state: ClassVar[str] = "[1]"  # where h_n sits in the layer's result (lstm: (h_n, c_n))
 
     def infer(self, shapes):
         shape = shapes[0]
@@ -49,3 +51,15 @@ class RecurrentBase(Layer):
             bidirectional=opt(self.bidirectional, False),
             batch_first=True,
         )
+
+    def helpers(self):
+        return ("ExportableRecurrent",)
+
+    def module(self, shapes):
+        return f"{self.exportable}({self.torch_args(shapes)})"
+
+    def call(self, module, args, shapes):
+        if self.output == "sequence":
+            return f"{module}({args[0]})[0]"
+        last = "[-2:]" if self.bidirectional else "[-1:]"  # the top layer's h_n, per direction
+        return f"torch.cat(tuple({module}({args[0]}){self.final_state}{last}), dim=-1)"

@@ -17,23 +17,16 @@ class Rnn(RecurrentBase):
     init: Literal["default", "identity"] = Field(
         "default", description="identity: recurrent weights = I, biases 0 (IRNN; use with relu)."
     )
-    gates: ClassVar[int] = 1
+    exportable: ClassVar[str] = "ExportableRNN"
     doc_example: ClassVar[str] = (
         "- {type: rnn, hidden_size: 32, nonlinearity: relu, init: identity}"
     )
 
     def helpers(self):
-        return ("ExportableRecurrent",) + (
-            ("identity_recurrent",) if self.init == "identity" else ()
-        )
+        return super().helpers() + (("identity_recurrent",) if self.init == "identity" else ())
 
     def module(self, shapes):
-        extra = ", nonlinearity='relu'" if self.nonlinearity == "relu" else ""
-        source = f"ExportableRNN({self.torch_args(shapes)}{extra})"
+        source = super().module(shapes)
+        if self.nonlinearity == "relu":
+            source = source[:-1] + ", nonlinearity='relu')"
         return f"identity_recurrent({source})" if self.init == "identity" else source
-
-    def call(self, module, args, shapes):
-        if self.output == "sequence":
-            return f"{module}({args[0]})[0]"
-        last = "[-2:]" if self.bidirectional else "[-1:]"
-        return f"torch.cat(tuple({module}({args[0]})[1]{last}), dim=-1)"
