@@ -28,7 +28,7 @@ import specc.runtime as sr
 import torch
 from specc.compiler.codegen import write
 from specc.compiler.pipeline import compile_file
-from specc.compiler.quantize import INT8_OPS
+from specc.compiler.quantize import int8_model
 from specc.runtime import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,18 +55,6 @@ def interleaved_ms(contenders: dict, repeat: int, block: int = 10) -> dict[str, 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def quantize(src: Path, dst: Path) -> None:
-    import logging
-
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    logging.getLogger().setLevel(logging.ERROR)
-    pre = dst.with_suffix(".pre.onnx")
-    quant_pre_process(str(src), str(pre))
-    quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS)
-
-
 def latency(repeat: int, with_compile: bool) -> list[dict]:
     rows = []
     for spec in sorted((ROOT / "specs").glob("*.*")):
@@ -77,7 +65,7 @@ def latency(repeat: int, with_compile: bool) -> list[dict]:
             torch.manual_seed(0)
             model = ex.instantiate(folder)
             path = ex.export(model, compiled.ir, folder / "model.onnx")
-            quantize(path, folder / "int8.onnx")
+            int8_model(path, folder / "int8.onnx")
             fp32, int8 = sr.load(path, device="cpu"), sr.load(folder / "int8.onnx", device="cpu")
             for batch in (1, 64):
                 feeds = ex.example_feeds(compiled.ir, batch, 8, seed=0)

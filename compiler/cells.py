@@ -167,12 +167,6 @@ class Cell:
     equations: tuple[Equation, ...]
     output: str
 
-    def params_names(self) -> list[str]:
-        return list(self.params)
-
-    def param_shape(self, name: str) -> tuple:
-        return self.params[name]
-
 
 UNKNOWN = ("unknown",)  # the value of an equation that failed: later uses are not errors again
 
@@ -316,7 +310,7 @@ def render(cell: Cell, class_name: str) -> str:
         "F",
     }
     py: dict[str, str] = {}
-    for n in [cell.input, *cell.state, *cell.params_names(), *(eq.target for eq in cell.equations)]:
+    for n in [cell.input, *cell.state, *cell.params, *(eq.target for eq in cell.equations)]:
         if n not in py:  # the spec's own name when Python allows it, else with a trailing _
             ident = n
             while ident in taken or keyword.iskeyword(ident) or ident.startswith("__"):
@@ -331,8 +325,8 @@ def render(cell: Cell, class_name: str) -> str:
         "    def __init__(self, input_size: int, hidden_size: int) -> None:",
         "        super().__init__()",
     ]
-    for p in cell.params_names():
-        dims = ", ".join(str(size.get(d, d)) for d in cell.param_shape(p))
+    for p in cell.params:
+        dims = ", ".join(str(size.get(d, d)) for d in cell.params[p])
         lines.append(f"        self.{py[p]} = nn.Parameter(torch.empty({dims}))")
     lines += [
         "        bound = hidden_size**-0.5  # as torch's RNN cells: uniform(-1/sqrt(hidden), 1/sqrt(hidden))",
@@ -343,7 +337,7 @@ def render(cell: Cell, class_name: str) -> str:
         f'        """One step: input (batch, input_size), state ({", ".join(cell.state)}) -> new state."""',
         f"        {', '.join(py[s] for s in cell.state)}{',' if len(cell.state) == 1 else ''} = state",
     ]
-    params = set(cell.params_names())
+    params = set(cell.params)
     for eq in cell.equations:
         lines.append(f"        {py[eq.target]} = {_code(eq.expr, py, params)}")
     lines.append(

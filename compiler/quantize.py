@@ -26,6 +26,20 @@ from .evaluate import evaluate
 INT8_OPS = ["MatMul", "Gemm"]
 
 
+def int8_model(source: Path, target: Path) -> None:
+    """The recipe alone: pre-processing, then dynamic int8 weights of MatMul/Gemm."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice per node
+    pre = target.with_name(target.stem + ".pre.onnx")
+    quant_pre_process(str(source), str(pre))
+    quantize_dynamic(
+        str(pre), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS
+    )
+    pre.unlink(missing_ok=True)
+
+
 def quantize(
     run: Path,
     max_drop: float = 0.5,
@@ -34,8 +48,6 @@ def quantize(
     log=print,
 ) -> dict:
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     run = Path(run)
     source = run / "model.onnx"
@@ -43,12 +55,8 @@ def quantize(
         raise UserError(f"no model to quantize: {source} does not exist (run `specc train` first)")
     target = run / "model.int8.onnx"
     with tempfile.TemporaryDirectory() as tmp:
-        pre, quantized = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
-        logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice per node
-        quant_pre_process(str(source), str(pre))
-        quantize_dynamic(
-            str(pre), str(quantized), weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS
-        )
+        quantized = Path(tmp) / "int8.onnx"
+        int8_model(source, quantized)
         proto = onnx.load(str(quantized))
         meta = {
             p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props
