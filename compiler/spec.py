@@ -224,7 +224,10 @@ class _Expander:
                         at_key=True,
                     )
                 )
-        prev = self.inputs[0] if len(self.inputs) == 1 else None
+        model = self.raw["model"]
+        lengths = {i.get("lengths") for i in model if isinstance(i, dict)}
+        data_inputs = [n for n in self.inputs if n not in lengths]  # not only read as `lengths:`
+        prev = data_inputs[0] if len(data_inputs) == 1 else None
         self.emit(
             self.raw["model"],
             ("model",),
@@ -311,7 +314,7 @@ class _Expander:
                 name = f"{base}_{r + 1}"
             layer["name"] = name
             if r == 0 and refs is not None:
-                layer["from"] = refs
+                layer["from"] = list(refs) if isinstance(refs, list) else refs
             elif prev is not None:
                 layer["from"] = [prev]
             else:
@@ -322,6 +325,9 @@ class _Expander:
                     )
                 )
                 layer["from"] = []
+            lengths = item.get("lengths")  # a recurrent layer's lengths input is read like `from:`
+            if isinstance(lengths, str) and isinstance(layer["from"], list):
+                layer["from"].append(scope.get(lengths, lengths) if scope else lengths)
             self.out.append(layer)
             self.origins.append(Origin(ipath, use))
             prev = name

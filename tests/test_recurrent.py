@@ -25,14 +25,11 @@ CASES = [
 ]
 
 
-def build(tmp_path, layers, shape=("time", 5), dtype="float32", cells=None):
-    spec = {
-        "specc": 1,
-        "name": "seq",
-        "task": "regression",
-        "inputs": {"x": {"shape": list(shape), "dtype": dtype}},
-        "model": layers,
-    }
+def build(tmp_path, layers, shape=("time", 5), dtype="float32", cells=None, lengths=False):
+    inputs = {"x": {"shape": list(shape), "dtype": dtype}}
+    if lengths:
+        inputs["n"] = {"shape": [], "dtype": "int64"}
+    spec = {"specc": 1, "name": "seq", "task": "regression", "inputs": inputs, "model": layers}
     if cells:
         spec["cells"] = cells
     path = tmp_path / "seq.yaml"
@@ -81,6 +78,106 @@ def test_last_of_a_bidirectional_layer_is_both_directions_final_states(tmp_path)
         last = model(x)
     # forward direction ends at the last step, the backward one at the first
     torch.testing.assert_close(last, torch.cat([seq[:, -1, :3], seq[:, 0, 3:]], dim=-1))
+
+
+PADDED = [
+    {"type": "gru", "bidirectional": True, "num_layers": 2},
+    {"type": "lstm", "bidirectional": True},
+    {"type": "rnn", "initial_state": "learned"},
+    {"type": "lstm", "num_layers": 2, "initial_state": "learned"},
+    {"type": "recurrent", "cell": "gru_eq", "initial_state": "learned"},
+]
+GRU_EQ = {  # the GRU as equations (the cells tests prove it equal to nn.GRU)
+    "state": {"h": "hidden"},
+    "params": {
+        "W_r": ["hidden", "input"],
+        "U_r": ["hidden", "hidden"],
+        "b_r": ["hidden"],
+        "W_z": ["hidden", "input"],
+        "U_z": ["hidden", "hidden"],
+        "b_z": ["hidden"],
+        "W_n": ["hidden", "input"],
+        "U_n": ["hidden", "hidden"],
+        "b_n": ["hidden"],
+    },
+    "equations": [
+        "r = sigmoid(W_r @ x + U_r @ h + b_r)",
+        "z = sigmoid(W_z @ x + U_z @ h + b_z)",
+        "n = tanh(W_n @ x + r * (U_n @ h) + b_n)",
+        "h = (1 - z) * n + z * h",
+    ],
+}
+
+
+@pytest.mark.parametrize("output", ["sequence", "last", "state"])
+@pytest.mark.parametrize(
+    "options", PADDED, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
+)
+def test_padding_never_changes_real_positions(tmp_path, options, output):
+    """Oracle: each sequence run alone, trimmed to its length, with no lengths input."""
+    layer = {"hidden_size": 4, "output": output, "lengths": "n", **options}
+    cells = {"gru_eq": GRU_EQ} if options["type"] == "recurrent" else None
+    compiled, model = build(tmp_path, [layer], cells=cells, lengths=True)
+    with torch.no_grad():
+        for p in model.parameters():  # learned initial states start at zero: make them matter
+            p.add_(0.1 * torch.randn_like(p))
+    lengths = torch.tensor([7, 1, 4, 7, 2])
+    x = torch.randn(5, 7, 5)
+    garbage = x.clone()
+    for i, n in enumerate(lengths):
+        garbage[i, n:] = 1e3 * torch.randn(
+            7 - n, 5
+        )  # padding that would wreck any state it touched
+    with torch.no_grad():
+        got = model(garbage, lengths)
+        for i, n in enumerate(lengths):
+            alone = model(x[i : i + 1, :n], torch.tensor([n]))
+            if output == "sequence":
+                torch.testing.assert_close(got[i, :n], alone[0], atol=1e-5, rtol=1e-5)
+                assert float(got[i, n:].abs().sum()) == 0.0
+            else:
+                torch.testing.assert_close(got[i], alone[0], atol=1e-5, rtol=1e-5)
+    path = ex.export(model, compiled.ir, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, length in ((5, 7), (1, 1), (3, 12)):
+        xb = torch.randn(batch, length, 5)
+        nb = torch.randint(1, length + 1, (batch,))
+        with torch.no_grad():
+            want = model(xb, nb).numpy()
+        got = session.run(None, {"x": xb.numpy(), "n": nb.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"batch {batch}, length {length}")
+
+
+def test_state_output_is_every_final_state(tmp_path):
+    layer = {
+        "type": "lstm",
+        "hidden_size": 3,
+        "num_layers": 2,
+        "bidirectional": True,
+        "output": "state",
+    }
+    compiled, model = build(tmp_path, [layer])
+    assert compiled.inferred.out_shapes["lstm_1"] == (2 * 2 * 2 * 3,)
+    x = torch.randn(4, 6, 5)
+    with torch.no_grad():
+        _, (h, c) = torch.nn.LSTM.forward(model.lstm_1, x)
+        want = torch.cat([h.transpose(0, 1).flatten(1), c.transpose(0, 1).flatten(1)], dim=-1)
+        torch.testing.assert_close(model(x), want)
+
+
+def test_lengths_must_be_a_batch_vector(write_spec):
+    path = write_spec(
+        "specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [time, 2]}, n: {shape: [3], dtype: int64}}\n"
+        "model:\n  - {type: gru, hidden_size: 4, lengths: n}\n"
+    )
+    (e,) = errors_of(run_specc("check", path))
+    assert "lengths 'n' must have shape (batch,), got (batch, 3)" in e["msg"], e
+
+
+def test_orthogonal_init_makes_each_gate_block_orthogonal(tmp_path):
+    _, model = build(tmp_path, [{"type": "gru", "hidden_size": 6, "init": "orthogonal"}])
+    for block in model.gru_1.weight_hh_l0.detach().split(6):
+        torch.testing.assert_close(block @ block.T, torch.eye(6), atol=1e-5, rtol=0)
 
 
 def test_irnn_starts_from_the_identity(tmp_path):

@@ -1,38 +1,77 @@
 """Helper code some layer types need in model.py, written once per file, plain torch."""
 
-EXPORTABLE_RECURRENT = '''\
+EXPORTABLE_RECURRENT = """\
 class ExportableRecurrent:
-    """Mixin for nn.RNN, nn.LSTM and nn.GRU: export with a dynamic sequence length.
+    \"\"\"Mixin for nn.RNN, nn.LSTM and nn.GRU: padded batches, a learned initial state, ONNX export.
 
-    The ONNX exporter can only unroll torch's recurrent layers for the example's length; while
-    exporting, this forward runs the same parameters through torch's scan, which becomes one
-    ONNX Scan over any length. Training and eager inference use torch's own forward.
-    Expects batch_first inputs and no initial state.
-    """
+    forward(x, hx=None, lengths=None) -> (outputs, final state), like torch's layer, batch_first.
+    - lengths (batch,): positions at or after a sequence's length are padding. They never change
+      the outputs at real positions or the final state, and their outputs are zero.
+    - learned_init: the initial state is a parameter rather than zeros.
+    - While exporting, the same parameters run through torch's scan, which becomes one ONNX Scan
+      over any sequence length (torch's own layers export only for the example's length).
+    \"\"\"
 
-    def forward(self, x: torch.Tensor, hx=None):
-        if not torch.compiler.is_exporting() or hx is not None:
+    def __init__(self, *args, learned_init: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        shape = (self.num_layers * (2 if self.bidirectional else 1), 1, self.hidden_size)
+        self.h0 = nn.Parameter(torch.zeros(shape)) if learned_init else None
+        self.c0 = nn.Parameter(torch.zeros(shape)) if learned_init and self.mode == "LSTM" else None
+
+    def initial_state(self, batch: int):
+        if self.h0 is None:
+            return None
+        h = self.h0.expand(-1, batch, -1).contiguous()
+        return (h, self.c0.expand(-1, batch, -1).contiguous()) if self.c0 is not None else h
+
+    def forward(self, x: torch.Tensor, hx=None, lengths: torch.Tensor | None = None):
+        if hx is None:
+            hx = self.initial_state(x.shape[0])
+        if torch.compiler.is_exporting():
+            return self._scan(x, hx, lengths)
+        if lengths is None:
             return super().forward(x, hx)
+        lengths = lengths.clamp(1, x.shape[1]).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = super().forward(packed, hx)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], state
+
+    def _scan(self, x, hx, lengths):
         from torch._higher_order_ops.scan import scan
 
         lstm = self.mode == "LSTM"
+        if hx is None:
+            zeros = x.new_zeros(self.num_layers * (2 if self.bidirectional else 1), x.shape[0], self.hidden_size)
+            hx = (zeros, zeros.clone()) if lstm else zeros
+        h_all, c_all = hx if lstm else (hx, None)
+        valid = None  # (time, batch, 1): 1 at real positions, 0 at padding
+        if lengths is not None:
+            steps = torch.arange(x.shape[1], device=x.device)
+            valid = (steps[:, None] < lengths.clamp(1, x.shape[1])[None, :]).to(x.dtype)[..., None]
         layer_in, finals, cells = x, [], []
         for layer in range(self.num_layers):
             outs = []
             for reverse in (False, True) if self.bidirectional else (False,):
+                index = layer * (2 if self.bidirectional else 1) + int(reverse)
                 suffix = f"_l{layer}" + ("_reverse" if reverse else "")
                 w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
                 b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-                seq = layer_in.transpose(0, 1)  # (time, batch, features)
+                seq, mask = layer_in.transpose(0, 1), valid  # (time, batch, features)
                 if reverse:
-                    seq = seq.flip(0)
-                zeros = seq.new_zeros(seq.shape[1], self.hidden_size)
+                    seq, mask = seq.flip(0), (mask.flip(0) if mask is not None else None)
+                # Clones: scan guards on a view's storage offset, which would fix the batch size.
+                start = (h_all[index].clone(), c_all[index].clone()) if lstm else h_all[index].clone()
 
-                def step(state, x_t, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
-                    return self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                def step(state, inputs, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
+                    x_t, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
+                    new = self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                    if keep is not None:  # padding leaves the state as it was and outputs zeros
+                        new = tuple(keep * n + (1 - keep) * s for n, s in zip(new, state)) if lstm else keep * new + (1 - keep) * state
+                    h = new[0] if lstm else new
+                    return new, (h * keep if keep is not None else h.clone())
 
-                last, ys = scan(step, (zeros, zeros.clone()) if lstm else zeros, seq)
+                last, ys = scan(step, start, (seq, mask) if mask is not None else seq)
                 outs.append((ys.flip(0) if reverse else ys).transpose(0, 1))
                 finals.append(last[0] if lstm else last)
                 if lstm:
@@ -42,35 +81,32 @@ class ExportableRecurrent:
         return layer_in, (h_n, torch.stack(cells)) if lstm else h_n
 
     def _step(self, state, x_t, w_ih, w_hh, b_ih, b_hh):
-        """One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n)."""
+        \"\"\"One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n).\"\"\"
         if self.mode == "LSTM":
             h, c = state
             i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            return (h, c), h.clone()
+            return torch.sigmoid(o) * torch.tanh(c), c
         if self.mode == "GRU":
             x_r, x_z, x_n = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
             h_r, h_z, h_n = F.linear(state, w_hh, b_hh).chunk(3, dim=-1)
             r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-            h = (1 - z) * torch.tanh(x_n + r * h_n) + z * state
-            return h, h.clone()
+            return (1 - z) * torch.tanh(x_n + r * h_n) + z * state
         act = torch.tanh if self.mode == "RNN_TANH" else torch.relu
-        h = act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
-        return h, h.clone()
+        return act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
 
 
 class ExportableRNN(ExportableRecurrent, nn.RNN):
-    """nn.RNN, exportable with a dynamic sequence length."""
+    \"\"\"nn.RNN with padding, a learned initial state and dynamic-length export.\"\"\"
 
 
 class ExportableLSTM(ExportableRecurrent, nn.LSTM):
-    """nn.LSTM, exportable with a dynamic sequence length."""
+    \"\"\"nn.LSTM with padding, a learned initial state and dynamic-length export.\"\"\"
 
 
 class ExportableGRU(ExportableRecurrent, nn.GRU):
-    """nn.GRU, exportable with a dynamic sequence length."""
-'''
+    \"\"\"nn.GRU with padding, a learned initial state and dynamic-length export.\"\"\"
+"""
 
 IDENTITY_RECURRENT = '''\
 def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
@@ -84,34 +120,71 @@ def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
     return rnn
 '''
 
-CELL_RECURRENT = '''\
+CELL_RECURRENT = """\
 class CellRecurrent(nn.Module):
-    """Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export."""
+    \"\"\"Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export.
 
-    def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, last: bool):
+    forward(x, hx=None, lengths=None) -> (outputs, final states), like torch's recurrent layers;
+    padding (positions at or after `lengths`) leaves the states as they were and outputs zeros.
+    \"\"\"
+
+    def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, learned_init: bool = False):
         super().__init__()
-        self.cell, self.states, self.output_index = cell, states, output_index
-        self.hidden_size, self.last = hidden_size, last
+        self.cell, self.states, self.output_index, self.hidden_size = cell, states, output_index, hidden_size
+        self.h0 = nn.Parameter(torch.zeros(states, hidden_size)) if learned_init else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        zeros = x.new_zeros(x.shape[0], self.hidden_size)
-        state = tuple(zeros.clone() for _ in range(self.states))
+    def initial_state(self, batch: int) -> tuple:
+        if self.h0 is None:
+            return None
+        return tuple(h.expand(batch, -1).contiguous() for h in self.h0)
+
+    def _advance(self, state, x_t, keep):
+        new = self.cell(x_t, state)
+        if keep is not None:
+            new = tuple(keep * n + (1 - keep) * s for n, s in zip(new, state))
+        out = new[self.output_index]
+        return new, (out * keep if keep is not None else out.clone())
+
+    def forward(self, x: torch.Tensor, hx: tuple | None = None, lengths: torch.Tensor | None = None):
+        if hx is None:
+            hx = self.initial_state(x.shape[0])
+        if hx is None:
+            zeros = x.new_zeros(x.shape[0], self.hidden_size)
+            hx = tuple(zeros.clone() for _ in range(self.states))
+        keep = None  # (time, batch, 1): 1 at real positions
+        if lengths is not None:
+            steps = torch.arange(x.shape[1], device=x.device)
+            keep = (steps[:, None] < lengths.clamp(1, x.shape[1])[None, :]).to(x.dtype)[..., None]
         if torch.compiler.is_exporting():
             from torch._higher_order_ops.scan import scan
 
-            def step(state, x_t):
-                state = self.cell(x_t, state)
-                return state, state[self.output_index].clone()
+            def step(state, inputs):
+                x_t, k = inputs if isinstance(inputs, tuple) else (inputs, None)
+                return self._advance(state, x_t, k)
 
-            state, ys = scan(step, state, x.transpose(0, 1))
-            ys = ys.transpose(0, 1)
-        else:
-            outs = []
-            for t in range(x.shape[1]):
-                state = self.cell(x[:, t], state)
-                outs.append(state[self.output_index])
-            ys = torch.stack(outs, dim=1)
-        return state[self.output_index] if self.last else ys
+            seq = x.transpose(0, 1)
+            state, ys = scan(step, tuple(hx), (seq, keep) if keep is not None else seq)
+            return ys.transpose(0, 1), state
+        state, outs = tuple(hx), []
+        for t in range(x.shape[1]):
+            state, out = self._advance(state, x[:, t], keep[t] if keep is not None else None)
+            outs.append(out)
+        return torch.stack(outs, dim=1), state
+"""
+
+ORTHOGONAL_RECURRENT = '''\
+def orthogonal_recurrent(layer: nn.Module) -> nn.Module:
+    """Recurrent weight matrices start orthogonal, one square block per gate (Saxe et al. 2014)."""
+    with torch.no_grad():
+        for name, p in layer.named_parameters():
+            if name.startswith("weight_hh"):
+                for block in p.split(p.shape[1]):
+                    nn.init.orthogonal_(block)
+    return layer
 '''
 
-HELPERS = {"ExportableRecurrent": EXPORTABLE_RECURRENT, "identity_recurrent": IDENTITY_RECURRENT}
+HELPERS = {
+    "ExportableRecurrent": EXPORTABLE_RECURRENT,
+    "identity_recurrent": IDENTITY_RECURRENT,
+    "orthogonal_recurrent": ORTHOGONAL_RECURRENT,
+}

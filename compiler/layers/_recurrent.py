@@ -1,4 +1,4 @@
-"""What rnn, lstm and gru share: sizes, stacking, direction, and which output a layer gives."""
+"""What rnn, lstm and gru share: sizes, stacking, direction, padding, and which output they give."""
 
 from __future__ import annotations
 
@@ -8,38 +8,74 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from .base import Layer, ShapeError, args, fmt_shape, need_int, opt
 
+OUTPUT_DOC = (
+    "sequence: every step (many-to-many); last: the top layer's final state (many-to-one); "
+    "state: every layer's and direction's final state, concatenated (h, then c for lstm)."
+)
+LENGTHS_DOC = (
+    "An int64 input of shape [] holding each sequence's length; later positions are padding "
+    "and never change the result."
+)
+
+
+def lengths_shape(layer: Layer, shapes) -> None:
+    """A recurrent layer reads its sequence, plus the lengths input when `lengths:` is set."""
+    if len(shapes) != (2 if layer.lengths else 1):
+        raise ShapeError(f"{layer.type} reads one sequence, got {len(shapes)} inputs")
+    if layer.lengths and tuple(shapes[1]) != ():
+        raise ShapeError(
+            f"lengths '{layer.lengths}' must have shape (batch,), got {fmt_shape(shapes[1])}",
+            hint="declare it as {shape: [], dtype: int64}",
+            field="lengths",
+        )
+    if len(shapes[0]) != 2:
+        raise ShapeError(
+            f"{layer.type} expects a sequence (batch, time, features), got {fmt_shape(shapes[0])}",
+            hint="declare the input as [time, features] (an embedding gives that from token ids)",
+        )
+
 
 class RecurrentBase(Layer):
     hidden_size: PositiveInt = Field(description="Units per direction and layer.")
     num_layers: PositiveInt = Field(1, description="Stacked layers.")
     bidirectional: bool = Field(False, description="Also run right to left; outputs concatenate.")
     dropout: NonNegativeFloat = Field(0.0, lt=1.0, description="Dropout between stacked layers.")
-    output: Literal["sequence", "last"] = Field(
-        "sequence",
-        description="sequence: every step (many-to-many); last: the final state (many-to-one).",
+    output: Literal["sequence", "last", "state"] = Field("sequence", description=OUTPUT_DOC)
+    initial_state: Literal["zeros", "learned"] = Field(
+        "zeros", description="The state before the first step: zeros, or trained parameters."
     )
+    init: Literal["default", "orthogonal"] = Field(
+        "default", description="orthogonal: recurrent weight matrices start orthogonal."
+    )
+    lengths: str | None = Field(None, description=LENGTHS_DOC)
 
+    arity: ClassVar[str] = "many"
     gates: ClassVar[int] = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
     exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers.py)
-    final_state: ClassVar[str] = "[1]"  # where h_n sits in the layer's result (lstm: (h_n, c_n))
+    states: ClassVar[int] = 1  # state tensors: lstm 2 (h, c), others 1
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     def infer(self, shapes):
-        shape = shapes[0]
-        if len(shape) != 2:
-            raise ShapeError(
-                f"{self.type} expects a sequence (batch, time, features), got {fmt_shape(shape)}",
-                hint="declare the input as [time, features] (an embedding gives that from token ids)",
-            )
-        need_int(shape[-1], f"{self.type}'s input features")
-        width = self.hidden_size * (2 if self.bidirectional else 1)
-        return (shape[0], width) if self.output == "sequence" else (width,)
+        lengths_shape(self, shapes)
+        need_int(shapes[0][-1], f"{self.type}'s input features")
+        width = self.hidden_size * self.directions
+        if self.output == "sequence":
+            return (shapes[0][0], width)
+        if self.output == "state":
+            return (self.states * self.num_layers * width,)
+        return (width,)
 
     def param_count(self, shapes):
-        h, dirs, g = self.hidden_size, 2 if self.bidirectional else 1, self.gates
+        h, dirs, g = self.hidden_size, self.directions, self.gates
         total, width = 0, shapes[0][-1]
         for _ in range(self.num_layers):
             total += dirs * g * h * (width + h + 2)
             width = h * dirs
+        if self.initial_state == "learned":
+            total += self.states * self.num_layers * dirs * h
         return total
 
     def torch_args(self, shapes) -> str:
@@ -50,16 +86,30 @@ class RecurrentBase(Layer):
             dropout=opt(self.dropout, 0.0),
             bidirectional=opt(self.bidirectional, False),
             batch_first=True,
+            learned_init=opt(self.initial_state == "learned", False),
         )
 
     def helpers(self):
-        return ("ExportableRecurrent",)
+        return ("ExportableRecurrent",) + (
+            ("orthogonal_recurrent",) if self.init == "orthogonal" else ()
+        )
 
     def module(self, shapes):
-        return f"{self.exportable}({self.torch_args(shapes)})"
+        source = f"{self.exportable}({self.torch_args(shapes)})"
+        return f"orthogonal_recurrent({source})" if self.init == "orthogonal" else source
 
     def call(self, module, args, shapes):
+        lengths = f", lengths={args[1]}" if self.lengths else ""
+        run = f"{module}({args[0]}{lengths})"
         if self.output == "sequence":
-            return f"{module}({args[0]})[0]"
+            return f"{run}[0]"
+        if self.output == "state":  # (layers * directions, batch, hidden) per state -> (batch, all)
+            parts = f"{run}[1]" if self.states > 1 else f"({run}[1],)"
+            return f"torch.cat([s.transpose(0, 1).flatten(1) for s in {parts}], dim=-1)"
+        h_n = f"{run}[1][0]" if self.states > 1 else f"{run}[1]"
         last = "[-2:]" if self.bidirectional else "[-1:]"  # the top layer's h_n, per direction
-        return f"torch.cat(tuple({module}({args[0]}){self.final_state}{last}), dim=-1)"
+        return f"torch.cat(tuple({h_n}{last}), dim=-1)"
+
+    def step_call(self, module, arg, state):
+        """Source of one call carrying state: `out, state = ...` (language models' step graph)."""
+        return f"{module}({arg}, {state})"

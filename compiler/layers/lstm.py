@@ -13,5 +13,5 @@ class Lstm(RecurrentBase):
     type: Literal["lstm"]
     gates: ClassVar[int] = 4
     exportable: ClassVar[str] = "ExportableLSTM"
-    final_state: ClassVar[str] = "[1][0]"
+    states: ClassVar[int] = 2
     doc_example: ClassVar[str] = "- {type: lstm, hidden_size: 32, output: last}"

@@ -9,7 +9,8 @@ from pydantic import Field, PositiveInt
 
 from ..sanitize import class_name
 from ._helpers import CELL_RECURRENT
-from .base import Layer, ShapeError, fmt_shape, need_int
+from ._recurrent import LENGTHS_DOC, lengths_shape
+from .base import Layer, ShapeError, need_int
 
 
 class Recurrent(Layer):
@@ -18,11 +19,19 @@ class Recurrent(Layer):
     type: Literal["recurrent"]
     cell: str = Field(description="A cell defined under `cells:`.")
     hidden_size: PositiveInt = Field(description="The size `hidden` in the cell's declarations.")
-    output: Literal["sequence", "last"] = Field(
-        "sequence", description="sequence: every step; last: the final output (many-to-one)."
+    output: Literal["sequence", "last", "state"] = Field(
+        "sequence",
+        description="sequence: every step; last: the final output (many-to-one); "
+        "state: every final state, concatenated in declaration order.",
     )
+    initial_state: Literal["zeros", "learned"] = Field(
+        "zeros", description="The states before the first step: zeros, or trained parameters."
+    )
+    lengths: str | None = Field(None, description=LENGTHS_DOC)
     definition: Any = Field(None, exclude=True, description="Set by the compiler from `cells:`.")
 
+    arity: ClassVar[str] = "many"
+    bidirectional: ClassVar[bool] = False
     doc_example: ClassVar[str] = "- {type: recurrent, cell: my_cell, hidden_size: 32}"
 
     def _sizes(self, shapes) -> dict:
@@ -30,12 +39,8 @@ class Recurrent(Layer):
         return {"input": features, "hidden": self.hidden_size}
 
     def infer(self, shapes):
+        lengths_shape(self, shapes)
         shape = shapes[0]
-        if len(shape) != 2:
-            raise ShapeError(
-                f"recurrent expects a sequence (batch, time, features), got {fmt_shape(shape)}",
-                hint="declare the input as [time, features]",
-            )
         cell = self.definition
         sizes = self._sizes(shapes)
         if cell.input_size == "hidden" and sizes["input"] != self.hidden_size:
@@ -54,13 +59,16 @@ class Recurrent(Layer):
                 f"cell '{self.cell}': a recurrent layer needs every state of the hidden size",
                 field="cell",
             )
+        if self.output == "state":
+            return (len(cell.state) * self.hidden_size,)
         return (shape[0], self.hidden_size) if self.output == "sequence" else (self.hidden_size,)
 
     def param_count(self, shapes):
         sizes = self._sizes(shapes)
+        learned = len(self.definition.state) * self.hidden_size
         return sum(
             math.prod(sizes.get(d, d) for d in dims) for dims in self.definition.params.values()
-        )
+        ) + (learned if self.initial_state == "learned" else 0)
 
     def _class(self) -> str:
         return class_name(self.cell) + "Cell"
@@ -81,6 +89,21 @@ class Recurrent(Layer):
         index = states.index(c.output or states[0])
         return (
             f"CellRecurrent({self._class()}({shapes[0][-1]}, {self.hidden_size}), "
-            f"states={len(states)}, output_index={index}, hidden_size={self.hidden_size}, "
-            f"last={self.output == 'last'})"
+            f"states={len(states)}, output_index={index}, hidden_size={self.hidden_size}"
+            + (", learned_init=True)" if self.initial_state == "learned" else ")")
         )
+
+    def call(self, module, args, shapes):
+        lengths = f", lengths={args[1]}" if self.lengths else ""
+        run = f"{module}({args[0]}{lengths})"
+        if self.output == "sequence":
+            return f"{run}[0]"
+        if self.output == "state":
+            return f"torch.cat({run}[1], dim=-1)"
+        index = list(self.definition.state).index(
+            self.definition.output or next(iter(self.definition.state))
+        )
+        return f"{run}[1][{index}]"
+
+    def step_call(self, module, arg, state):
+        return f"{module}({arg}, {state})"

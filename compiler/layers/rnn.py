@@ -14,19 +14,26 @@ class Rnn(RecurrentBase):
 
     type: Literal["rnn"]
     nonlinearity: Literal["tanh", "relu"] = Field("tanh", description="The activation.")
-    init: Literal["default", "identity"] = Field(
-        "default", description="identity: recurrent weights = I, biases 0 (IRNN; use with relu)."
+    init: Literal["default", "orthogonal", "identity"] = Field(
+        "default",
+        description="identity: recurrent weights = I, biases 0 (IRNN; use with relu); "
+        "orthogonal: recurrent weights start orthogonal.",
     )
     exportable: ClassVar[str] = "ExportableRNN"
     doc_example: ClassVar[str] = (
         "- {type: rnn, hidden_size: 32, nonlinearity: relu, init: identity}"
     )
 
+    def torch_args(self, shapes) -> str:
+        source = super().torch_args(shapes)
+        return source + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
     def helpers(self):
-        return super().helpers() + (("identity_recurrent",) if self.init == "identity" else ())
+        if self.init == "identity":
+            return ("ExportableRecurrent", "identity_recurrent")
+        return super().helpers()
 
     def module(self, shapes):
-        source = super().module(shapes)
-        if self.nonlinearity == "relu":
-            source = source[:-1] + ", nonlinearity='relu')"
-        return f"identity_recurrent({source})" if self.init == "identity" else source
+        if self.init == "identity":
+            return f"identity_recurrent({self.exportable}({self.torch_args(shapes)}))"
+        return super().module(shapes)
