@@ -223,6 +223,36 @@ def predict(
 
 
 @app.command()
+def sample(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A language model's folder (from `specc train`) or its step.onnx.",
+            show_default=False,
+        ),
+    ],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue.")] = "",
+    n: Annotated[int, typer.Option("-n", help="Tokens to generate.")] = 200,
+    temperature: Annotated[
+        float, typer.Option("--temperature", "-t", help="0: greedy; higher: more varied.")
+    ] = 1.0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Sample from the k likeliest tokens.")
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option("--top-p", help="Sample from the smallest set holding p.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+):
+    """Generate text from a language model through ONNX Runtime (its step graph)."""
+    import specc.runtime as sr
+
+    lm = sr.LanguageModel(model, device=device)
+    print(lm.generate(prompt, n, temperature, top_k, top_p, seed))
+
+
+@app.command()
 def graph(
     spec: SpecArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="A .svg, .png or .pdf file.")],

@@ -11,29 +11,27 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
 
-from .diagnostics import SpecError, did_you_mean
+from .diagnostics import DataProblem, SpecError, did_you_mean
 from .pipeline import Compiled
+from .text import IGNORE, TextSet, Vocab
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 @dataclass
 class Dataset:
-    x: np.ndarray
+    x: np.ndarray  # the first model input
     y: np.ndarray
     labels: list[str] | None
-
-
-class DataProblem(Exception):
-    """Something wrong with the data; `field` is the key under `data:` to point at."""
-
-    def __init__(self, field: str | None, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.field, self.message, self.hint = field, message, hint
+    more: list[np.ndarray] = dataclass_field(
+        default_factory=list
+    )  # the other inputs, in spec order
+    vocab: Vocab | None = None  # text data: the tokens behind the ids
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -57,6 +55,8 @@ def prepare(compiled: Compiled) -> Dataset:
             ds = read_npz(base / data.path, data.x, data.y)
         elif data.type == "csv":
             ds = read_csv(base / data.path, data, spec.task)
+        elif data.type == "text":
+            ds = from_text(compiled.text, compiled)
         else:
             ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
         ds = fit(ds, compiled)
@@ -102,6 +102,32 @@ def builtin(name: str, resize, count: int | None, seed: int, length: int | None 
     else:
         x = bunch.data.astype(np.float32)
     return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
+
+
+def from_text(text: TextSet, compiled: Compiled) -> Dataset:
+    """Token ids for the model's inputs: the ids first, the lengths for an int64 input of shape []."""
+    spec = compiled.spec
+    corpus = text.lengths is None
+    if corpus != (spec.task == "language_model"):
+        raise DataProblem(
+            "path" if spec.data.path else None,
+            "a corpus trains a language model (task: language_model)"
+            if corpus
+            else "labelled texts train a classifier (task: classification), not a language model",
+        )
+    more = []
+    for name, inp in list(spec.inputs.items())[1:]:
+        if inp.dtype != "int64" or inp.shape:
+            raise DataProblem(
+                None,
+                f"text data gives token ids and their lengths; input '{name}' is neither",
+                "declare the lengths input as {shape: [], dtype: int64}",
+            )
+        if corpus:
+            more.append(np.full(len(text.x), text.x.shape[1], dtype=np.int64))
+        else:
+            more.append(text.lengths)
+    return Dataset(text.x, text.y, text.labels, more, text.vocab)
 
 
 def read_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
@@ -243,8 +269,15 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
                 "change the input shape, or the data's resize:",
             )
         ds.x = ds.x.reshape((len(ds.x), *want))
-    if len(ds.x) != len(ds.y):
+    if len(ds.x) != len(ds.y) or any(len(m) != len(ds.x) for m in ds.more):
         raise DataProblem(None, f"{len(ds.x)} inputs but {len(ds.y)} targets")
+    if len(spec.inputs) != 1 + len(ds.more):
+        raise DataProblem(
+            None,
+            f"the data gives {1 + len(ds.more)} input(s), the model declares {len(spec.inputs)}",
+        )
+    if ds.vocab is not None:
+        _check_vocab(ds.vocab, compiled)
     if len(ds.x) == 0:
         raise DataProblem(None, "the data holds no examples")
     for what, arr in (("inputs", ds.x), ("targets", ds.y)):
@@ -262,16 +295,39 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if not np.issubdtype(ds.y.dtype, np.integer):
             raise DataProblem(None, "classification targets must be integer class indices")
         n = ir.num_classes
-        if n is not None and (ds.y.min() < 0 or ds.y.max() >= n):
+        real = ds.y[ds.y != IGNORE]  # -100 marks a padded target position
+        if n is not None and len(real) and (real.min() < 0 or real.max() >= n):
             raise DataProblem(
                 None,
-                f"targets range over {int(ds.y.min())}..{int(ds.y.max())}, but the model has {n} classes (output {ir.output_dims})",
+                f"targets range over {int(real.min())}..{int(real.max())}, but the model has {n} classes (output {ir.output_dims})",
             )
     return ds
 
 
+def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
+    """Every token id must have an embedding row, and a language model one output per token."""
+    spec = compiled.spec
+    for layer in spec.model:
+        if layer.type == "embedding" and layer.num_embeddings < len(vocab):
+            raise DataProblem(
+                None,
+                f"the vocabulary has {len(vocab)} tokens, but embedding '{layer.name}' has only "
+                f"{layer.num_embeddings} rows",
+                "set num_embeddings: vocab",
+            )
+    n = compiled.ir.num_classes
+    if spec.task == "language_model" and n != len(vocab):
+        raise DataProblem(
+            None,
+            f"the vocabulary has {len(vocab)} tokens, but the model predicts {n} classes",
+            "end the model with {type: linear, out_features: vocab}",
+        )
+
+
 def save(ds: Dataset, path: Path) -> None:
     arrays = {"x": ds.x, "y": ds.y}
+    for i, extra in enumerate(ds.more, start=1):
+        arrays[f"x{i}"] = extra
     if ds.labels:
         arrays["labels"] = np.array(ds.labels)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,3 +51,11 @@ def did_you_mean(word: str, choices) -> str | None:
     """A 'did you mean' hint for a misspelled key, layer type or name, or None."""
     close = difflib.get_close_matches(str(word), sorted(map(str, choices)), n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+class DataProblem(Exception):
+    """Something wrong with the data; `field` is the key under `data:` to point at."""
+
+    def __init__(self, field: str | None, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.field, self.message, self.hint = field, message, hint

@@ -83,8 +83,9 @@ def train(
 
     spec = compiled.spec
     model = ex.instantiate(out_dir, out_dir / results["weights"])
+    vocab = ds.vocab.to_json() if ds.vocab is not None else None
     onnx_path = ex.export(
-        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, labels=ds.labels
+        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab
     )
     par = ex.parity(
         model,
@@ -94,6 +95,19 @@ def train(
         spec.export.tolerance,
         real_x=ds.x,
     )
+    step = None
+    if compiled.ir.states:  # a language model: the graph that generates, one token at a time
+        step_path = ex.export_step(
+            model, compiled.ir, out_dir / "step.onnx", spec.export.opset, vocab
+        )
+        step = ex.step_parity(model, step_path, compiled.ir, spec.export.tolerance)
+        log(
+            f"exported {step_path}; chained and single steps match PyTorch (max abs diff {step.max_abs_diff:.2e})"
+        )
+        if not step.ok:
+            raise UserError(
+                f"parity check failed: the step graph differs from PyTorch by {step.max_abs_diff:.3g} > {step.tolerance:g}"
+            )
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,
@@ -109,6 +123,14 @@ def train(
         "world_size": results["world_size"],
         "parity": par.as_dict(),
         "onnx": str(onnx_path),
+        **(
+            {"step_parity": step.as_dict(), "step_onnx": str(out_dir / "step.onnx")} if step else {}
+        ),
+        **(
+            {"unigram_entropy": compiled.text.unigram_entropy}
+            if compiled.text and compiled.text.unigram_entropy
+            else {}
+        ),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
     atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
@@ -146,7 +168,14 @@ def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
             raise UserError(
                 f"{out_dir} already holds a training run; continue it with --resume, or start over with --overwrite"
             )
-        for stale in ("checkpoints", "results.json", "report.json", "metrics.jsonl", "model.onnx"):
+        for stale in (
+            "checkpoints",
+            "results.json",
+            "report.json",
+            "metrics.jsonl",
+            "model.onnx",
+            "step.onnx",
+        ):
             path = out_dir / stale
             if path.is_dir():
                 shutil.rmtree(path)

@@ -37,6 +37,16 @@ class NodeIR:
     call: str  # forward expression
     shape_comment: str
     params: int
+    step_line: str | None = None  # language models: the line of step() that carries state
+
+
+@dataclass(frozen=True)
+class StateIR:
+    """One state tensor a language model's step graph takes and returns."""
+
+    name: str  # ONNX input name; the output is `next.` + the rest
+    var: str  # Python identifier in step()
+    dims: tuple  # e.g. (2, "batch", 128): layers, batch, hidden
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class ModelIR:
     standardize: bool
     train: TrainIR
     example_batch: int
+    states: tuple[StateIR, ...] = ()  # language models: what step() carries
+    initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ class TrainIR:
     monitor_mode: str  # min | max
     val_split: float
     test_split: float
+    per_position: bool = False  # targets per time step (a language model, a sequence tagger)
 
 
 DEFAULT_OUTPUT = {
@@ -107,7 +120,7 @@ def build_ir(
         for ref in spec.model[i].from_ or []:
             consumers.setdefault(ref, []).append(pos)
     last = spec.model[order[-1]]
-    nodes = []
+    nodes, states, initial = [], [], []
     for pos, i in enumerate(order):
         layer = spec.model[i]
         shapes = list(inferred.in_shapes[i])
@@ -119,6 +132,15 @@ def build_ir(
         var = chain if chained else ident
         args = [var_of[r] for r in layer.from_ or []]
         call = layer.call(f"self.{ident}" if module else None, args, shapes)
+        step_line = None
+        if spec.task == "language_model" and hasattr(layer, "state_dims"):
+            names = []
+            for state, dims in layer.state_dims():
+                state_var = ids.make(f"{layer.name}_{state}")
+                names.append(state_var)
+                states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
+            step_line = layer.step_line(f"self.{ident}", args[0], var, names)
+            initial.append(layer.initial_state_source(f"self.{ident}"))
         out_shape = inferred.out_shapes[layer.name]
         nodes.append(
             NodeIR(
@@ -130,6 +152,7 @@ def build_ir(
                 call,
                 fmt_shape(out_shape),
                 inferred.params[i],
+                step_line,
             )
         )
         var_of[layer.name] = var
@@ -148,6 +171,7 @@ def build_ir(
         monitor_mode=plan.monitor_mode,
         val_split=spec.data.val_split if spec.data else 0.2,
         test_split=spec.data.test_split if spec.data else 0.0,
+        per_position=spec.task != "regression" and len(out_shape) > 1,
     )
     return ModelIR(
         spec_name=comment_text(spec.name, 80),
@@ -174,4 +198,6 @@ def build_ir(
         standardize=standardize,
         train=train,
         example_batch=2,
+        states=tuple(states),
+        initial_states=tuple(initial),
     )

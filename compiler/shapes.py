@@ -35,11 +35,12 @@ def infer(parsed: Parsed, order: list[int]) -> Inferred:
         if any(r not in shapes for r in refs):
             continue  # an earlier error already explains it
         got = [shapes[r] for r in refs]
-        if layer.arity == "one" and len(got) != 1:
+        lengths = 1 if getattr(layer, "lengths", None) else 0  # a recurrent layer's lengths input
+        if layer.arity == "one" and len(got) != 1 + lengths:
             errors.append(
                 src.error(
                     origins[i].path + ("from",),
-                    f"{layer.type} reads exactly one input, got {len(got)}",
+                    f"{layer.type} reads exactly one input, got {len(got) - lengths}",
                 )
             )
             continue

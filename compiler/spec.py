@@ -115,8 +115,9 @@ class Spec(Strict):
         description="Model name (class and folder names derive from it).",
     )
     description: str | None = Field(None, description="Free text, copied into generated comments.")
-    task: Literal["classification", "regression"] = Field(
-        description="How the model trains and serves."
+    task: Literal["classification", "regression", "language_model"] = Field(
+        description="How the model trains and serves; language_model: next-token prediction "
+        "over text, sampled with `specc sample`."
     )
     inputs: dict[Identifier, InputSpec] = Field(min_length=1, description="Model inputs by name.")
     output: Identifier | None = Field(

@@ -85,8 +85,51 @@ class ImageFolderData(DataBase):
     color: Literal["gray", "rgb"] = Field("gray", description="Channels: gray (1) or rgb (3).")
 
 
+class TextData(DataBase):
+    """Text: a corpus for a language model, or labelled texts for sequence classification."""
+
+    type: Literal["text"]
+    path: str | None = Field(
+        None,
+        description="A .txt corpus or a folder of .txt/.md files (language model), or .jsonl / "
+        ".csv / .tsv with a text and a label per example (classification); relative to the spec.",
+    )
+    text: str | None = Field(None, description="The corpus itself, inline.")
+    generate: Literal["sentiment"] | None = Field(
+        None,
+        description="A generated labelled set: sentiment (reviews whose label needs word order).",
+    )
+    count: PositiveInt | None = Field(None, description="Examples to generate (default 2000).")
+    level: Literal["char", "word"] = Field("char", description="Tokens: characters or words.")
+    lowercase: bool = Field(False, description="Lower-case the text before tokenizing.")
+    seq_len: PositiveInt = Field(64, description="Corpus: tokens per training window.")
+    max_len: PositiveInt | None = Field(
+        None, description="Labelled texts: keep the first N tokens."
+    )
+    min_count: PositiveInt = Field(
+        1, description="Tokens seen fewer times in the train split become <unk>."
+    )
+    text_field: str = Field("text", description="JSONL key / CSV column of the text.")
+    label_field: str = Field("label", description="JSONL key / CSV column of the label.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        given = [k for k in ("path", "text", "generate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of path, text or generate")
+        if self.count is not None and self.generate is None:
+            raise ValueError("count applies to generated text (generate:)")
+        return self
+
+
 DataSpec = Annotated[
-    Union[BuiltinData, NpzData, CsvData, ImageFolderData],  # noqa: UP007
+    Union[BuiltinData, NpzData, CsvData, ImageFolderData, TextData],  # noqa: UP007
     Field(discriminator="type"),
 ]
-DATA_KINDS = {"builtin": BuiltinData, "npz": NpzData, "csv": CsvData, "images": ImageFolderData}
+DATA_KINDS = {
+    "builtin": BuiltinData,
+    "npz": NpzData,
+    "csv": CsvData,
+    "images": ImageFolderData,
+    "text": TextData,
+}

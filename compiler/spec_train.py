@@ -223,6 +223,11 @@ class TrainSpec(Strict):
         None, description="Clip the gradient's total norm."
     )
     clip_grad_value: PositiveFloat | None = Field(None, description="Clip each gradient element.")
+    tbptt: PositiveInt | None = Field(
+        None,
+        description="Truncated backpropagation through time (language models): backpropagate "
+        "through chunks of K steps, carrying the state across chunks detached.",
+    )
     accumulate_steps: PositiveInt = Field(
         1, description="Add up gradients of this many batches per optimizer step."
     )

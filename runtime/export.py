@@ -108,7 +108,12 @@ def _quiet():
 
 
 def export(
-    model: torch.nn.Module, ir, path: Path, opset: int = 20, labels: list[str] | None = None
+    model: torch.nn.Module,
+    ir,
+    path: Path,
+    opset: int = 20,
+    labels: list[str] | None = None,
+    vocab: str | None = None,
 ) -> Path:
     """torch -> single-file ONNX with dynamic axes and specc metadata; raises ExportError."""
     model = model.eval()
@@ -131,8 +136,13 @@ def export(
     except Exception as e:
         raise ExportError(f"torch.onnx.export failed: {_short(e)}") from e
     proto = program.model_proto
-    _stamp(proto, ir, labels)
+    _stamp(proto, ir, labels, vocab)
     _declare_output_shape(proto, ir)
+    return _save_checked(proto, path)
+
+
+def _save_checked(proto, path: Path) -> Path:
+    """Write atomically, after onnx's full checker has passed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -158,19 +168,143 @@ def _declare_output_shape(proto, ir) -> None:
     (which compute any length); the spec knows better. Intermediate shape annotations go too:
     ONNX Runtime infers them again, and a stale one would only earn a warning per run.
     """
-    dims = proto.graph.output[0].type.tensor_type.shape.dim
-    if len(dims) != len(ir.output_dims):
+    _declare(proto.graph.output[0], ir.output_dims)
+    del proto.graph.value_info[:]
+
+
+class _Step(torch.nn.Module):
+    """model.step as a module's forward, which is what the exporter takes."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, *states):
+        return self.model.step(tokens, *states)
+
+
+def step_feeds(model, ir, batch: int, length: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Token ids and a state (the model's initial state, nudged so it is not all zeros)."""
+    g = torch.Generator().manual_seed(seed)
+    vocab = ir.num_classes or 2
+    tokens = torch.randint(0, vocab, (batch, length), generator=g)
+    with torch.no_grad():
+        states = [s + 0.1 * torch.randn(s.shape, generator=g) for s in model.initial_state(batch)]
+    return (tokens, *states)
+
+
+def export_step(
+    model: torch.nn.Module, ir, path: Path, opset: int = 20, vocab: str | None = None
+) -> Path:
+    """A language model's step graph: (tokens, *state) -> (logits, *next state), dynamic batch and time.
+
+    Generation runs the prompt through it once, then one token per call, carrying the state:
+    nothing is recomputed. Initial states the model learned go into the metadata.
+    """
+    model = model.eval()
+    first = ir.inputs[0]
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    time = torch.export.Dim(str(first.dims[1]), min=1, max=1 << 20)
+    states = tuple({st.dims.index("batch"): batch} for st in ir.states)
+    shapes = ({0: batch, 1: time}, states)  # forward(tokens, *states): the states come as a tuple
+    outputs = [ir.output_name] + [_next(st.name) for st in ir.states]
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                _Step(model),
+                step_feeds(model, ir, ir.example_batch, 8, seed=0),
+                dynamo=True,
+                opset_version=opset,
+                input_names=[first.name] + [st.name for st in ir.states],
+                output_names=outputs,
+                dynamic_shapes=shapes,
+                external_data=False,
+                verbose=False,
+                optimize=True,
+            )
+    except Exception as e:
+        raise ExportError(f"torch.onnx.export of the step graph failed: {_short(e)}") from e
+    proto = program.model_proto
+    _stamp(proto, ir, None, vocab)
+    meta = {
+        "specc.graph": "step",
+        "specc.inputs": json.dumps(
+            [{"name": first.name, "dims": list(first.dims), "dtype": first.dtype}]
+            + [{"name": st.name, "dims": list(st.dims), "dtype": "float32"} for st in ir.states]
+        ),
+        "specc.outputs": json.dumps(
+            [{"name": ir.output_name, "dims": list(ir.output_dims)}]
+            + [{"name": _next(st.name), "dims": list(st.dims)} for st in ir.states]
+        ),
+        "specc.states": json.dumps(
+            [{"name": st.name, "output": _next(st.name), "dims": list(st.dims)} for st in ir.states]
+        ),
+    }
+    with torch.no_grad():
+        learned = [s.numpy() for s in model.initial_state(1)]
+    if any(np.any(s != 0) for s in learned):
+        meta["specc.initial_state"] = json.dumps(
+            {st.name: s.tolist() for st, s in zip(ir.states, learned, strict=True)}
+        )
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *meta.items()]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    declared = [ir.output_dims] + [st.dims for st in ir.states]
+    for out, dims in zip(proto.graph.output, declared, strict=True):
+        _declare(out, dims)
+    del proto.graph.value_info[:]
+    return _save_checked(proto, path)
+
+
+def _next(state_name: str) -> str:
+    return "next." + state_name.split(".", 1)[1]
+
+
+def step_parity(model, step_path: Path, ir, tolerance: float) -> Parity:
+    """The step graph against model.step at other sizes, and chained: a sequence fed in two
+    parts, the state passed between them, must give what forward() gives for the whole."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(step_path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    result = Parity(tolerance)
+    model = model.eval()
+    for k, (batch, length) in enumerate(((1, 1), (3, 5), (2, OTHER_DYNAMIC_SIZE))):
+        feeds = step_feeds(model, ir, batch, length, seed=200 + k)
+        with torch.no_grad():
+            want = [t.numpy() for t in model.step(*feeds)]
+        got = session.run(None, dict(zip(names, [f.numpy() for f in feeds], strict=True)))
+        diff = max(float(np.max(np.abs(g - w))) for g, w in zip(got, want, strict=True))
+        result.runs.append(
+            {"batch": batch, "time": length, "inputs": "random", "max_abs_diff": diff}
+        )
+    tokens = step_feeds(model, ir, 2, 12, seed=300)[0]
+    with torch.no_grad():
+        whole = model(tokens).numpy()
+        state = [s.numpy() for s in model.initial_state(2)]
+    first = session.run(None, dict(zip(names, [tokens[:, :7].numpy(), *state], strict=True)))
+    second = session.run(None, dict(zip(names, [tokens[:, 7:].numpy(), *first[1:]], strict=True)))
+    chained = np.concatenate([first[0], second[0]], axis=1)
+    diff = float(np.max(np.abs(chained - whole)))
+    result.runs.append({"batch": 2, "time": "7+5", "inputs": "chained", "max_abs_diff": diff})
+    return result
+
+
+def _declare(value_info, dims) -> None:
+    shape = value_info.type.tensor_type.shape.dim
+    if len(shape) != len(dims):
         return
-    for dim, want in zip(dims, ir.output_dims, strict=True):
+    for dim, want in zip(shape, dims, strict=True):
         dim.Clear()
         if isinstance(want, int):
             dim.dim_value = want
         else:
             dim.dim_param = str(want)
-    del proto.graph.value_info[:]
 
 
-def _stamp(proto, ir, labels):
+def _stamp(proto, ir, labels, vocab=None):
     from specc.compiler import __version__
 
     meta = {
@@ -189,6 +323,8 @@ def _stamp(proto, ir, labels):
         meta["specc.num_classes"] = str(ir.num_classes)
     if labels:
         meta["specc.labels"] = json.dumps(list(labels))
+    if vocab:
+        meta["specc.vocab"] = vocab
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()

@@ -61,9 +61,12 @@ def generate(tmp_path: Path, train: str, task="classification", out=3, val=0.25,
 
 
 def trainer_of(mod, folder: Path):
-    x, y = mod.load_data(folder / "data.npz")
-    splits = mod.split_indices(len(x), mod.CONFIG["seed"])
-    tensors = {k: (torch.from_numpy(x[i]), torch.from_numpy(y[i])) for k, i in splits.items()}
+    xs, y = mod.load_data(folder / "data.npz")
+    splits = mod.split_indices(len(y), mod.CONFIG["seed"])
+    tensors = {
+        k: (tuple(torch.from_numpy(x[i]) for x in xs), torch.from_numpy(y[i]))
+        for k, i in splits.items()
+    }
     args = SimpleNamespace(out=folder, resume=False, quiet=True, epochs=None, device="cpu")
     torch.manual_seed(mod.CONFIG["seed"])
     return mod.Trainer(args, tensors, torch.device("cpu"), 0, 1)
@@ -110,7 +113,7 @@ def test_an_epoch_is_exactly_a_hand_written_sgd_loop(tmp_path):
         "optimizer: {type: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01}\nbatch_size: 20",
     )
     trainer = trainer_of(mod, folder)
-    x, y = trainer.data["train"]
+    (x,), y = trainer.data["train"]
     torch.manual_seed(mod.CONFIG["seed"])
     model = mod.Model()
     opt = torch.optim.SGD(
@@ -221,7 +224,7 @@ def _hand_gradient(mod, trainer, x, y):
 def test_gradient_clipping(tmp_path, clip):
     mod, folder = generate(tmp_path, f"optimizer: {{type: sgd, lr: 1.0}}\nbatch_size: 192\n{clip}")
     trainer = trainer_of(mod, folder)
-    x, y = trainer.data["train"]
+    (x,), y = trainer.data["train"]
     assert len(x) == 192  # one batch per epoch: one step
     before = [p.detach().clone() for p in trainer.model.parameters()]
     grads = _hand_gradient(mod, trainer, x, y)
@@ -244,7 +247,7 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
     )
     large, f2 = generate(tmp_path / "b", "optimizer: {type: sgd, lr: 0.2}\nbatch_size: 64")
     a, b = trainer_of(small, f1), trainer_of(large, f2)
-    assert len(a.data["train"][0]) == 192 and a.steps_per_epoch == b.steps_per_epoch == 3
+    assert len(a.data["train"][1]) == 192 and a.steps_per_epoch == b.steps_per_epoch == 3
     one_epoch(a, small)
     one_epoch(b, large)
     assert a.step == b.step == 3

@@ -1,8 +1,8 @@
 """Helper code some layer types need in model.py, written once per file, plain torch."""
 
-EXPORTABLE_RECURRENT = """\
+EXPORTABLE_RECURRENT = '''\
 class ExportableRecurrent:
-    \"\"\"Mixin for nn.RNN, nn.LSTM and nn.GRU: padded batches, a learned initial state, ONNX export.
+    """Mixin for nn.RNN, nn.LSTM and nn.GRU: padded batches, a learned initial state, ONNX export.
 
     forward(x, hx=None, lengths=None) -> (outputs, final state), like torch's layer, batch_first.
     - lengths (batch,): positions at or after a sequence's length are padding. They never change
@@ -10,7 +10,7 @@ class ExportableRecurrent:
     - learned_init: the initial state is a parameter rather than zeros.
     - While exporting, the same parameters run through torch's scan, which becomes one ONNX Scan
       over any sequence length (torch's own layers export only for the example's length).
-    \"\"\"
+    """
 
     def __init__(self, *args, learned_init: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -19,16 +19,18 @@ class ExportableRecurrent:
         self.c0 = nn.Parameter(torch.zeros(shape)) if learned_init and self.mode == "LSTM" else None
 
     def initial_state(self, batch: int):
+        """The state before the first step, in torch's layout: h, or (h, c), each (layers * directions, batch, hidden)."""
         if self.h0 is None:
-            return None
+            zeros = self.weight_ih_l0.new_zeros(self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
+            return (zeros, zeros.clone()) if self.mode == "LSTM" else zeros
         h = self.h0.expand(-1, batch, -1).contiguous()
         return (h, self.c0.expand(-1, batch, -1).contiguous()) if self.c0 is not None else h
 
     def forward(self, x: torch.Tensor, hx=None, lengths: torch.Tensor | None = None):
-        if hx is None:
+        if hx is None and self.h0 is not None:
             hx = self.initial_state(x.shape[0])
         if torch.compiler.is_exporting():
-            return self._scan(x, hx, lengths)
+            return self._scan(x, hx if hx is not None else self.initial_state(x.shape[0]), lengths)
         if lengths is None:
             return super().forward(x, hx)
         lengths = lengths.clamp(1, x.shape[1]).cpu()
@@ -40,9 +42,6 @@ class ExportableRecurrent:
         from torch._higher_order_ops.scan import scan
 
         lstm = self.mode == "LSTM"
-        if hx is None:
-            zeros = x.new_zeros(self.num_layers * (2 if self.bidirectional else 1), x.shape[0], self.hidden_size)
-            hx = (zeros, zeros.clone()) if lstm else zeros
         h_all, c_all = hx if lstm else (hx, None)
         valid = None  # (time, batch, 1): 1 at real positions, 0 at padding
         if lengths is not None:
@@ -81,7 +80,7 @@ class ExportableRecurrent:
         return layer_in, (h_n, torch.stack(cells)) if lstm else h_n
 
     def _step(self, state, x_t, w_ih, w_hh, b_ih, b_hh):
-        \"\"\"One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n).\"\"\"
+        """One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n)."""
         if self.mode == "LSTM":
             h, c = state
             i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
@@ -97,16 +96,16 @@ class ExportableRecurrent:
 
 
 class ExportableRNN(ExportableRecurrent, nn.RNN):
-    \"\"\"nn.RNN with padding, a learned initial state and dynamic-length export.\"\"\"
+    """nn.RNN with padding, a learned initial state and dynamic-length export."""
 
 
 class ExportableLSTM(ExportableRecurrent, nn.LSTM):
-    \"\"\"nn.LSTM with padding, a learned initial state and dynamic-length export.\"\"\"
+    """nn.LSTM with padding, a learned initial state and dynamic-length export."""
 
 
 class ExportableGRU(ExportableRecurrent, nn.GRU):
-    \"\"\"nn.GRU with padding, a learned initial state and dynamic-length export.\"\"\"
-"""
+    """nn.GRU with padding, a learned initial state and dynamic-length export."""
+'''
 
 IDENTITY_RECURRENT = '''\
 def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
@@ -120,13 +119,13 @@ def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
     return rnn
 '''
 
-CELL_RECURRENT = """\
+CELL_RECURRENT = '''\
 class CellRecurrent(nn.Module):
-    \"\"\"Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export.
+    """Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export.
 
     forward(x, hx=None, lengths=None) -> (outputs, final states), like torch's recurrent layers;
     padding (positions at or after `lengths`) leaves the states as they were and outputs zeros.
-    \"\"\"
+    """
 
     def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, learned_init: bool = False):
         super().__init__()
@@ -134,8 +133,10 @@ class CellRecurrent(nn.Module):
         self.h0 = nn.Parameter(torch.zeros(states, hidden_size)) if learned_init else None
 
     def initial_state(self, batch: int) -> tuple:
+        """The states before the first step, each (batch, hidden)."""
         if self.h0 is None:
-            return None
+            like = next(self.parameters(), torch.zeros(()))
+            return tuple(like.new_zeros(batch, self.hidden_size) for _ in range(self.states))
         return tuple(h.expand(batch, -1).contiguous() for h in self.h0)
 
     def _advance(self, state, x_t, keep):
@@ -148,9 +149,6 @@ class CellRecurrent(nn.Module):
     def forward(self, x: torch.Tensor, hx: tuple | None = None, lengths: torch.Tensor | None = None):
         if hx is None:
             hx = self.initial_state(x.shape[0])
-        if hx is None:
-            zeros = x.new_zeros(x.shape[0], self.hidden_size)
-            hx = tuple(zeros.clone() for _ in range(self.states))
         keep = None  # (time, batch, 1): 1 at real positions
         if lengths is not None:
             steps = torch.arange(x.shape[1], device=x.device)
@@ -170,7 +168,7 @@ class CellRecurrent(nn.Module):
             state, out = self._advance(state, x[:, t], keep[t] if keep is not None else None)
             outs.append(out)
         return torch.stack(outs, dim=1), state
-"""
+'''
 
 ORTHOGONAL_RECURRENT = '''\
 def orthogonal_recurrent(layer: nn.Module) -> nn.Module:

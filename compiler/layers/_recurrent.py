@@ -49,7 +49,6 @@ class RecurrentBase(Layer):
     )
     lengths: str | None = Field(None, description=LENGTHS_DOC)
 
-    arity: ClassVar[str] = "many"
     gates: ClassVar[int] = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
     exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers.py)
     states: ClassVar[int] = 1  # state tensors: lstm 2 (h, c), others 1
@@ -110,6 +109,19 @@ class RecurrentBase(Layer):
         last = "[-2:]" if self.bidirectional else "[-1:]"  # the top layer's h_n, per direction
         return f"torch.cat(tuple({h_n}{last}), dim=-1)"
 
-    def step_call(self, module, arg, state):
-        """Source of one call carrying state: `out, state = ...` (language models' step graph)."""
-        return f"{module}({arg}, {state})"
+    def state_dims(self) -> list[tuple[str, tuple]]:
+        """The state a step carries: (name, dims) per tensor, in torch's layout."""
+        dims = (self.num_layers * self.directions, "batch", self.hidden_size)
+        return [(n, dims) for n in ("h", "c")[: self.states]]
+
+    def step_line(self, module: str, arg: str, out: str, states: list[str]) -> str:
+        """`out, state = module(arg, state)`: one call that carries the state (the step graph)."""
+        pack = f"({', '.join(states)})" if self.states > 1 else states[0]
+        return f"{out}, {pack} = {module}({arg}, {pack})"
+
+    def initial_state_source(self, module: str) -> str:
+        return (
+            f"*{module}.initial_state(batch_size)"
+            if self.states > 1
+            else f"{module}.initial_state(batch_size)"
+        )

@@ -13,7 +13,9 @@ class Embedding(Layer):
     """Maps int64 ids in [0, num_embeddings) to vectors; (batch, time) -> (batch, time, dim)."""
 
     type: Literal["embedding"]
-    num_embeddings: PositiveInt = Field(description="Vocabulary size.")
+    num_embeddings: PositiveInt | Literal["vocab"] = Field(
+        description="Vocabulary size; `vocab`: the size of the text data's vocabulary."
+    )
     embedding_dim: PositiveInt = Field(description="Size of each vector.")
     padding_idx: int | None = Field(None, ge=0, description="An id whose vector stays zero.")
 

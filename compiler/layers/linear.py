@@ -13,7 +13,9 @@ class Linear(Layer):
     """Fully connected layer; `in_features` is inferred from the last input dimension."""
 
     type: Literal["linear"]
-    out_features: PositiveInt = Field(description="Output size.")
+    out_features: PositiveInt | Literal["vocab"] = Field(
+        description="Output size; `vocab`: one output per token of the text data's vocabulary."
+    )
     bias: bool = Field(True, description="Learn an additive bias.")
 
     doc_example: ClassVar[str] = "- {type: linear, out_features: 10}"

@@ -30,7 +30,6 @@ class Recurrent(Layer):
     lengths: str | None = Field(None, description=LENGTHS_DOC)
     definition: Any = Field(None, exclude=True, description="Set by the compiler from `cells:`.")
 
-    arity: ClassVar[str] = "many"
     bidirectional: ClassVar[bool] = False
     doc_example: ClassVar[str] = "- {type: recurrent, cell: my_cell, hidden_size: 32}"
 
@@ -105,5 +104,12 @@ class Recurrent(Layer):
         )
         return f"{run}[1][{index}]"
 
-    def step_call(self, module, arg, state):
-        return f"{module}({arg}, {state})"
+    def state_dims(self) -> list[tuple[str, tuple]]:
+        return [(n, ("batch", self.hidden_size)) for n in self.definition.state]
+
+    def step_line(self, module: str, arg: str, out: str, states: list[str]) -> str:
+        pack = f"({', '.join(states)},)" if len(states) == 1 else f"({', '.join(states)})"
+        return f"{out}, {pack} = {module}({arg}, {pack})"
+
+    def initial_state_source(self, module: str) -> str:
+        return f"*{module}.initial_state(batch_size)"

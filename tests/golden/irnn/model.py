@@ -18,37 +18,81 @@ OUTPUT = {"name": "sum", "dims": ("batch", 1), "kind": "values"}
 
 
 class ExportableRecurrent:
-    """Mixin for nn.RNN, nn.LSTM and nn.GRU: export with a dynamic sequence length.
+    """Mixin for nn.RNN, nn.LSTM and nn.GRU: padded batches, a learned initial state, ONNX export.
 
-    The ONNX exporter can only unroll torch's recurrent layers for the example's length; while
-    exporting, this forward runs the same parameters through torch's scan, which becomes one
-    ONNX Scan over any length. Training and eager inference use torch's own forward.
-    Expects batch_first inputs and no initial state.
+    forward(x, hx=None, lengths=None) -> (outputs, final state), like torch's layer, batch_first.
+    - lengths (batch,): positions at or after a sequence's length are padding. They never change
+      the outputs at real positions or the final state, and their outputs are zero.
+    - learned_init: the initial state is a parameter rather than zeros.
+    - While exporting, the same parameters run through torch's scan, which becomes one ONNX Scan
+      over any sequence length (torch's own layers export only for the example's length).
     """
 
-    def forward(self, x: torch.Tensor, hx=None):
-        if not torch.compiler.is_exporting() or hx is not None:
+    def __init__(self, *args, learned_init: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        shape = (self.num_layers * (2 if self.bidirectional else 1), 1, self.hidden_size)
+        self.h0 = nn.Parameter(torch.zeros(shape)) if learned_init else None
+        self.c0 = nn.Parameter(torch.zeros(shape)) if learned_init and self.mode == "LSTM" else None
+
+    def initial_state(self, batch: int):
+        """The state before the first step, in torch's layout: h, or (h, c), each (layers * directions, batch, hidden)."""
+        if self.h0 is None:
+            zeros = self.weight_ih_l0.new_zeros(
+                self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size
+            )
+            return (zeros, zeros.clone()) if self.mode == "LSTM" else zeros
+        h = self.h0.expand(-1, batch, -1).contiguous()
+        return (h, self.c0.expand(-1, batch, -1).contiguous()) if self.c0 is not None else h
+
+    def forward(self, x: torch.Tensor, hx=None, lengths: torch.Tensor | None = None):
+        if hx is None and self.h0 is not None:
+            hx = self.initial_state(x.shape[0])
+        if torch.compiler.is_exporting():
+            return self._scan(x, hx if hx is not None else self.initial_state(x.shape[0]), lengths)
+        if lengths is None:
             return super().forward(x, hx)
+        lengths = lengths.clamp(1, x.shape[1]).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = super().forward(packed, hx)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], state
+
+    def _scan(self, x, hx, lengths):
         from torch._higher_order_ops.scan import scan
 
         lstm = self.mode == "LSTM"
+        h_all, c_all = hx if lstm else (hx, None)
+        valid = None  # (time, batch, 1): 1 at real positions, 0 at padding
+        if lengths is not None:
+            steps = torch.arange(x.shape[1], device=x.device)
+            valid = (steps[:, None] < lengths.clamp(1, x.shape[1])[None, :]).to(x.dtype)[..., None]
         layer_in, finals, cells = x, [], []
         for layer in range(self.num_layers):
             outs = []
             for reverse in (False, True) if self.bidirectional else (False,):
+                index = layer * (2 if self.bidirectional else 1) + int(reverse)
                 suffix = f"_l{layer}" + ("_reverse" if reverse else "")
                 w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
                 b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-                seq = layer_in.transpose(0, 1)  # (time, batch, features)
+                seq, mask = layer_in.transpose(0, 1), valid  # (time, batch, features)
                 if reverse:
-                    seq = seq.flip(0)
-                zeros = seq.new_zeros(seq.shape[1], self.hidden_size)
+                    seq, mask = seq.flip(0), (mask.flip(0) if mask is not None else None)
+                # Clones: scan guards on a view's storage offset, which would fix the batch size.
+                start = (h_all[index].clone(), c_all[index].clone()) if lstm else h_all[index].clone()
 
-                def step(state, x_t, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
-                    return self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                def step(state, inputs, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
+                    x_t, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
+                    new = self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                    if keep is not None:  # padding leaves the state as it was and outputs zeros
+                        new = (
+                            tuple(keep * n + (1 - keep) * s for n, s in zip(new, state))
+                            if lstm
+                            else keep * new + (1 - keep) * state
+                        )
+                    h = new[0] if lstm else new
+                    return new, (h * keep if keep is not None else h.clone())
 
-                last, ys = scan(step, (zeros, zeros.clone()) if lstm else zeros, seq)
+                last, ys = scan(step, start, (seq, mask) if mask is not None else seq)
                 outs.append((ys.flip(0) if reverse else ys).transpose(0, 1))
                 finals.append(last[0] if lstm else last)
                 if lstm:
@@ -63,29 +107,26 @@ class ExportableRecurrent:
             h, c = state
             i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            return (h, c), h.clone()
+            return torch.sigmoid(o) * torch.tanh(c), c
         if self.mode == "GRU":
             x_r, x_z, x_n = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
             h_r, h_z, h_n = F.linear(state, w_hh, b_hh).chunk(3, dim=-1)
             r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-            h = (1 - z) * torch.tanh(x_n + r * h_n) + z * state
-            return h, h.clone()
+            return (1 - z) * torch.tanh(x_n + r * h_n) + z * state
         act = torch.tanh if self.mode == "RNN_TANH" else torch.relu
-        h = act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
-        return h, h.clone()
+        return act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
 
 
 class ExportableRNN(ExportableRecurrent, nn.RNN):
-    """nn.RNN, exportable with a dynamic sequence length."""
+    """nn.RNN with padding, a learned initial state and dynamic-length export."""
 
 
 class ExportableLSTM(ExportableRecurrent, nn.LSTM):
-    """nn.LSTM, exportable with a dynamic sequence length."""
+    """nn.LSTM with padding, a learned initial state and dynamic-length export."""
 
 
 class ExportableGRU(ExportableRecurrent, nn.GRU):
-    """nn.GRU, exportable with a dynamic sequence length."""
+    """nn.GRU with padding, a learned initial state and dynamic-length export."""
 
 
 def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
@@ -122,7 +163,9 @@ def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torc
     out = {}
     for name, spec in INPUTS.items():
         shape = [batch_size] + [d if isinstance(d, int) else dynamic_size for d in spec["dims"][1:]]
-        if spec["dtype"] == "int64":
+        if spec["dtype"] == "int64" and len(shape) == 1:  # lengths
+            out[name] = torch.randint(1, dynamic_size + 1, shape)
+        elif spec["dtype"] == "int64":
             out[name] = torch.randint(0, 2, shape)
         else:
             out[name] = torch.randn(shape)

@@ -43,32 +43,53 @@ class Mut1Cell(nn.Module):
 
 
 class CellRecurrent(nn.Module):
-    """Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export."""
+    """Runs a cell over time: a Python loop in training, torch's scan (one ONNX Scan) on export.
 
-    def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, last: bool):
+    forward(x, hx=None, lengths=None) -> (outputs, final states), like torch's recurrent layers;
+    padding (positions at or after `lengths`) leaves the states as they were and outputs zeros.
+    """
+
+    def __init__(self, cell: nn.Module, states: int, output_index: int, hidden_size: int, learned_init: bool = False):
         super().__init__()
-        self.cell, self.states, self.output_index = cell, states, output_index
-        self.hidden_size, self.last = hidden_size, last
+        self.cell, self.states, self.output_index, self.hidden_size = cell, states, output_index, hidden_size
+        self.h0 = nn.Parameter(torch.zeros(states, hidden_size)) if learned_init else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        zeros = x.new_zeros(x.shape[0], self.hidden_size)
-        state = tuple(zeros.clone() for _ in range(self.states))
+    def initial_state(self, batch: int) -> tuple:
+        """The states before the first step, each (batch, hidden)."""
+        if self.h0 is None:
+            like = next(self.parameters(), torch.zeros(()))
+            return tuple(like.new_zeros(batch, self.hidden_size) for _ in range(self.states))
+        return tuple(h.expand(batch, -1).contiguous() for h in self.h0)
+
+    def _advance(self, state, x_t, keep):
+        new = self.cell(x_t, state)
+        if keep is not None:
+            new = tuple(keep * n + (1 - keep) * s for n, s in zip(new, state))
+        out = new[self.output_index]
+        return new, (out * keep if keep is not None else out.clone())
+
+    def forward(self, x: torch.Tensor, hx: tuple | None = None, lengths: torch.Tensor | None = None):
+        if hx is None:
+            hx = self.initial_state(x.shape[0])
+        keep = None  # (time, batch, 1): 1 at real positions
+        if lengths is not None:
+            steps = torch.arange(x.shape[1], device=x.device)
+            keep = (steps[:, None] < lengths.clamp(1, x.shape[1])[None, :]).to(x.dtype)[..., None]
         if torch.compiler.is_exporting():
             from torch._higher_order_ops.scan import scan
 
-            def step(state, x_t):
-                state = self.cell(x_t, state)
-                return state, state[self.output_index].clone()
+            def step(state, inputs):
+                x_t, k = inputs if isinstance(inputs, tuple) else (inputs, None)
+                return self._advance(state, x_t, k)
 
-            state, ys = scan(step, state, x.transpose(0, 1))
-            ys = ys.transpose(0, 1)
-        else:
-            outs = []
-            for t in range(x.shape[1]):
-                state = self.cell(x[:, t], state)
-                outs.append(state[self.output_index])
-            ys = torch.stack(outs, dim=1)
-        return state[self.output_index] if self.last else ys
+            seq = x.transpose(0, 1)
+            state, ys = scan(step, tuple(hx), (seq, keep) if keep is not None else seq)
+            return ys.transpose(0, 1), state
+        state, outs = tuple(hx), []
+        for t in range(x.shape[1]):
+            state, out = self._advance(state, x[:, t], keep[t] if keep is not None else None)
+            outs.append(out)
+        return torch.stack(outs, dim=1), state
 
 
 class Mut1(nn.Module):
@@ -77,15 +98,13 @@ class Mut1(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.linear_1 = nn.Linear(2, 16)  # 48 params
-        self.recurrent_1 = CellRecurrent(
-            Mut1Cell(16, 16), states=1, output_index=0, hidden_size=16, last=True
-        )  # 1,072 params
+        self.recurrent_1 = CellRecurrent(Mut1Cell(16, 16), states=1, output_index=0, hidden_size=16)  # 1,072 params
         self.linear_2 = nn.Linear(16, 1)  # 17 params
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         # seq: (batch, time, 2) float32
         x = self.linear_1(seq)  # (batch, time, 16)  linear_1
-        x = self.recurrent_1(x)  # (batch, 16)  recurrent_1
+        x = self.recurrent_1(x)[1][0]  # (batch, 16)  recurrent_1
         x = self.linear_2(x)  # (batch, 1)  linear_2
         return x
 
@@ -98,7 +117,9 @@ def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torc
     out = {}
     for name, spec in INPUTS.items():
         shape = [batch_size] + [d if isinstance(d, int) else dynamic_size for d in spec["dims"][1:]]
-        if spec["dtype"] == "int64":
+        if spec["dtype"] == "int64" and len(shape) == 1:  # lengths
+            out[name] = torch.randint(1, dynamic_size + 1, shape)
+        elif spec["dtype"] == "int64":
             out[name] = torch.randint(0, 2, shape)
         else:
             out[name] = torch.randn(shape)

@@ -42,7 +42,9 @@ def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torc
     out = {}
     for name, spec in INPUTS.items():
         shape = [batch_size] + [d if isinstance(d, int) else dynamic_size for d in spec["dims"][1:]]
-        if spec["dtype"] == "int64":
+        if spec["dtype"] == "int64" and len(shape) == 1:  # lengths
+            out[name] = torch.randint(1, dynamic_size + 1, shape)
+        elif spec["dtype"] == "int64":
             out[name] = torch.randint(0, 2, shape)
         else:
             out[name] = torch.randn(shape)

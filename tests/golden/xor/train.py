@@ -58,6 +58,7 @@ CONFIG = {
     "early_stopping": None,
     "clip_grad_norm": None,
     "clip_grad_value": None,
+    "tbptt": None,
     "accumulate_steps": 1,
     "checkpoint": {"every_epochs": 1, "every_steps": 0, "restore_best": True},
     "log_every_steps": 50,
@@ -69,7 +70,6 @@ CONFIG = {
 VAL_SPLIT, TEST_SPLIT = 0.0, 0.0
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; drives early stopping and plateaus
-INPUT_NAME, INPUT_SPEC = next(iter(INPUTS.items()))
 CHECKPOINT_FORMAT = 1
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -89,21 +89,25 @@ class Interrupted(Exception):
 # ----------------------------------------------------------------------------- data
 
 
-def load_data(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The inputs in INPUTS order (arrays x, x1, x2, ...) and the targets y."""
+    keys = ["x"] + [f"x{i}" for i in range(1, len(INPUTS))]
     try:
         with np.load(path, allow_pickle=False) as f:
-            x, y = f["x"], f["y"]
+            xs, y = [f[k] for k in keys], f["y"]
     except (OSError, KeyError, ValueError) as e:
-        raise TrainingError(f"cannot read {path} (arrays x and y expected): {e}") from None
-    x = x.astype(np.int64 if INPUT_SPEC["dtype"] == "int64" else np.float32)
+        raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
     y = y.astype(np.int64)
-    want = tuple(INPUT_SPEC["dims"][1:])  # named dims (time) take any size
-    fits = len(x.shape) == len(want) + 1 and all(isinstance(w, str) or w == d for w, d in zip(want, x.shape[1:]))
-    if not fits or len(x) != len(y):
-        raise TrainingError(
-            f"{path}: inputs have shape {x.shape[1:]} ({len(x)} inputs, {len(y)} targets); the model expects {want}"
-        )
-    return x, y
+    for i, (name, spec) in enumerate(INPUTS.items()):
+        xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
+        want = tuple(spec["dims"][1:])  # named dims (time) take any size
+        shape = xs[i].shape
+        fits = len(shape) == len(want) + 1 and all(isinstance(w, str) or w == d for w, d in zip(want, shape[1:]))
+        if not fits or len(shape) == 0 or shape[0] != len(y):
+            raise TrainingError(
+                f"{path}: input '{name}' has shape {shape[1:]} ({shape[0] if shape else 0} inputs, {len(y)} targets); the model expects {want}"
+            )
+    return tuple(xs), y
 
 
 def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -117,25 +121,25 @@ def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
 class Batches(torch.utils.data.Dataset):
     """Indexed by a whole batch of positions: one gather per batch, not one per example."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
+    def __init__(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
+        self.xs, self.y = xs, y
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.y)
 
-    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[idx], self.y[idx]
+    def __getitem__(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        return tuple(x[idx] for x in self.xs), self.y[idx]
 
 
 class _InProcess:
     """Batches gathered in this process: iterating it is iterating the sampler."""
 
-    def __init__(self, order, x: torch.Tensor, y: torch.Tensor):
-        self.order, self.x, self.y = order, x, y
+    def __init__(self, order, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
+        self.order, self.xs, self.y = order, xs, y
 
     def __iter__(self):
         for idx in self.order:
-            yield self.x[idx], self.y[idx]
+            yield tuple(x[idx] for x in self.xs), self.y[idx]
 
 
 class EpochOrder(torch.utils.data.Sampler):
@@ -184,21 +188,22 @@ def metric_sums(out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device, autocast, batch_size: int = 1024
+    model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor, device, autocast, batch_size: int = 1024
 ) -> dict[str, float]:
     """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+    for start in range(0, len(y), batch_size):
+        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
+        yb = y[start : start + batch_size].to(device)
         with autocast():
-            out = model(xb)
-            batch = {"loss": loss_fn(out, yb).double() * len(xb), **metric_sums(out, yb)}
+            out = model(*xb)
+            batch = {"loss": loss_fn(out, yb).double() * len(yb), **metric_sums(out, yb)}
         for k, v in batch.items():
             sums[k] = sums.get(k, 0.0) + v.cpu()
     model.train(was_training)
-    return {k: float(v) / len(x) for k, v in sums.items()}
+    return {k: float(v) / len(y) for k, v in sums.items()}
 
 
 # ----------------------------------------------------------------------------- optimizer and schedule
@@ -387,13 +392,13 @@ class Trainer:
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
         self.model = Model().to(device)
         if STANDARDIZE:
-            x = data["train"][0]
+            x = data["train"][0][0]
             std = x.std(dim=0)
             self.model.input_mean.copy_(x.mean(dim=0))
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
         self.optimizer = make_optimizer(self.model)
-        self.order = EpochOrder(len(data["train"][0]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
+        self.order = EpochOrder(len(data["train"][1]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
         self.accumulate = CONFIG["accumulate_steps"]
         self.batches = self.order.batches_per_epoch()
         self.steps_per_epoch = math.ceil(self.batches / self.accumulate)
@@ -413,8 +418,7 @@ class Trainer:
                 generator=torch.Generator().manual_seed(CONFIG["seed"]),
             )
         else:  # in-process: index the tensors directly, which costs nothing per batch
-            x, y = data["train"]
-            self.loader = _InProcess(self.order, x, y)
+            self.loader = _InProcess(self.order, *data["train"])
         # Where the run stands; all of it goes into checkpoints.
         self.epoch, self.batch, self.step = 1, 0, 0  # epoch in progress, batches done in it, optimizer steps so far
         self.sums: dict[str, torch.Tensor] = {}
@@ -573,13 +577,13 @@ class Trainer:
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
             if self.on_gpu:
-                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+                xb, yb = tuple(x.to(self.device, non_blocking=True) for x in xb), yb.to(self.device, non_blocking=True)
             self.batch += 1
             boundary = self.batch % self.accumulate == 0 or self.batch == self.batches
             sync = self.net.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
             with sync:
                 with self.autocast():
-                    out = self.net(xb)
+                    out = self.net(*xb)
                     loss = loss_fn(out, yb)
                 scaled = loss / self.accumulate if self.accumulate > 1 else loss
                 (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
@@ -692,11 +696,13 @@ def run(args) -> int:
     np.random.seed(seed)
     random.seed(seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    x, y = load_data(args.data)
-    splits = split_indices(len(x), seed)
+    xs, y = load_data(args.data)
+    splits = split_indices(len(y), seed)
     if rank == 0:
         np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
-    data = {name: (torch.from_numpy(x[idx]), torch.from_numpy(y[idx])) for name, idx in splits.items()}
+    data = {
+        name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
+    }
 
     trainer = Trainer(args, data, device, rank, world)
     progress = Progress(args.quiet or rank != 0)
@@ -792,7 +798,7 @@ def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) 
         scores = {
             name: evaluate(trainer.model, *split, trainer.device, trainer.autocast)
             for name, split in trainer.data.items()
-            if len(split[0])
+            if len(split[1])
         }
         epochs_rows = trainer.history
         seconds = sum(r["seconds"] for r in epochs_rows)
