@@ -51,6 +51,8 @@ def check(parsed: Parsed) -> list[int]:
                     src.error(origins[i].path + ("from",), f"layer '{ref}' reads its own output")
                 )
     errors += _task_rules(parsed)
+    if parsed.spec.task == "language_model":
+        errors += _language_model_rules(parsed)
     errors += _cell_rules(parsed)
     if errors:
         raise SpecError(errors)
@@ -73,6 +75,58 @@ def _task_rules(parsed: Parsed):
         and len(set(spec.labels)) != len(spec.labels)
     ):
         errors.append(src.error(("labels",), "labels must be distinct"))
+    return errors
+
+
+# Layers that compute each time step from that step alone: with unidirectional recurrent
+# layers they make a model causal, so it can run one token at a time (the step graph).
+PER_STEP = {
+    "embedding", "linear", "dropout", "relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu",
+    "layernorm", "softmax", "log_softmax", "identity", "add", "concat",
+}  # fmt: skip
+RECURRENT = {"rnn", "lstm", "gru", "recurrent"}
+
+
+def _language_model_rules(parsed: Parsed) -> list:
+    """A language model reads tokens left to right and predicts one token per position."""
+    spec, src, origins = parsed.spec, parsed.source, parsed.origins
+    errors = []
+    first = next(iter(spec.inputs.values()))
+    if first.dtype != "int64" or len(first.shape) != 1 or isinstance(first.shape[0], int):
+        errors.append(
+            src.error(
+                ("inputs",),
+                "a language model reads token ids: its first input must be "
+                "{shape: [time], dtype: int64}",
+            )
+        )
+    for i, layer in enumerate(spec.model):
+        if layer.type in RECURRENT:
+            if getattr(layer, "bidirectional", False):
+                errors.append(
+                    src.error(
+                        origins[i].path + ("bidirectional",),
+                        f"{layer.name}: a language model predicts each token from the ones before "
+                        "it; a bidirectional layer would read the tokens it has to predict",
+                        "set bidirectional: false",
+                    )
+                )
+            if layer.output != "sequence":
+                errors.append(
+                    src.error(
+                        origins[i].path + ("output",),
+                        f"{layer.name}: a language model needs a prediction at every position",
+                        "set output: sequence",
+                    )
+                )
+        elif layer.type not in PER_STEP:
+            errors.append(
+                src.error(
+                    origins[i].path + ("type",),
+                    f"{layer.name}: a {layer.type} layer mixes time steps; a language model "
+                    "can only use recurrent layers and layers that act on each step alone",
+                )
+            )
     return errors
 
 

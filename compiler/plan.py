@@ -18,13 +18,7 @@ LOSSES = {
     "regression": ("mse", "l1", "huber"),
     "language_model": ("cross_entropy",),
 }
-# Layers that compute each time step from that step alone: with unidirectional recurrent
-# layers they make a model causal, so it can run one token at a time (the step graph).
-PER_STEP = {
-    "embedding", "linear", "dropout", "relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu",
-    "layernorm", "softmax", "log_softmax", "identity", "add", "concat",
-}  # fmt: skip
-RECURRENT = {"rnn", "lstm", "gru", "recurrent"}
+
 HIGHER_IS_BETTER = ("accuracy",)  # and topK
 
 
@@ -67,7 +61,17 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
     num_classes = None
     if spec.task in ("classification", "language_model"):
         num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
-    errors = _language_model_rules(parsed, inferred) if spec.task == "language_model" else []
+    errors = []
+    if spec.task == "language_model":
+        out = out_shape
+        if len(out) != 2:
+            errors.append(
+                src.error(
+                    parsed.origins[inferred.order[-1]].path,
+                    f"a language model outputs (batch, time, vocabulary), this one gives {out}",
+                    "end with {type: linear, out_features: vocab}",
+                )
+            )
 
     loss = train.loss.type
     if loss == "auto":
@@ -170,56 +174,3 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
         monitor=train.monitor,
         monitor_mode=mode_of(train.monitor),
     )
-
-
-def _language_model_rules(parsed: Parsed, inferred: Inferred) -> list:
-    """A language model reads tokens left to right and predicts one token per position."""
-    spec, src, origins = parsed.spec, parsed.source, parsed.origins
-    errors = []
-    first = next(iter(spec.inputs.values()))
-    if first.dtype != "int64" or len(first.shape) != 1 or isinstance(first.shape[0], int):
-        errors.append(
-            src.error(
-                ("inputs",),
-                "a language model reads token ids: its first input must be {shape: [time], dtype: int64}",
-            )
-        )
-    for i in inferred.order:
-        layer = spec.model[i]
-        if layer.type in RECURRENT:
-            if getattr(layer, "bidirectional", False):
-                errors.append(
-                    src.error(
-                        origins[i].path + ("bidirectional",),
-                        f"{layer.name}: a language model predicts each token from the ones before "
-                        "it; a bidirectional layer would read the tokens it has to predict",
-                        "set bidirectional: false",
-                    )
-                )
-            if layer.output != "sequence":
-                errors.append(
-                    src.error(
-                        origins[i].path + ("output",),
-                        f"{layer.name}: a language model needs a prediction at every position",
-                        "set output: sequence",
-                    )
-                )
-        elif layer.type not in PER_STEP:
-            errors.append(
-                src.error(
-                    origins[i].path + ("type",),
-                    f"{layer.name}: a {layer.type} layer mixes time steps; a language model "
-                    "can only use recurrent layers and layers that act on each step alone",
-                )
-            )
-    last = spec.model[inferred.order[-1]]
-    out = inferred.out_shapes[last.name]
-    if len(out) != 2:
-        errors.append(
-            src.error(
-                origins[inferred.order[-1]].path,
-                f"a language model outputs (batch, time, vocabulary), this one gives {out}",
-                "end with {type: linear, out_features: vocab}",
-            )
-        )
-    return errors

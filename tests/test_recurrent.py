@@ -324,7 +324,7 @@ def test_the_adding_problem_is_what_it_says():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["irnn.yaml", "mut1.yaml"])
+@pytest.mark.parametrize("spec", ["irnn.yaml", "mut1.yaml", "mut2.yaml", "mut3.yaml"])
 def test_recurrent_examples_learn_the_adding_problem(tmp_path, spec):
     import json
 
