@@ -73,6 +73,7 @@ class ModelIR:
     standardize: bool
     train: TrainIR
     example_batch: int
+    teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
     states: tuple[StateIR, ...] = ()  # language models: what step() carries
     initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
@@ -198,6 +199,7 @@ def build_ir(
         standardize=standardize,
         train=train,
         example_batch=2,
+        teacher=any(getattr(spec.model[i], "takes_targets", False) for i in order),
         states=tuple(states),
         initial_states=tuple(initial),
     )

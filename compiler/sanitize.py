@@ -29,7 +29,8 @@ MODULE_ATTRS = set(
 # Names the generated files use themselves; a spec's names must never shadow them.
 GENERATED_NAMES = set(
     "self torch nn F np math x h super model Model json os sys time argparse Path batch config CONFIG "
-    "INPUTS OUTPUT TASK LABELS main device input_mean input_std example_inputs".split()
+    "INPUTS OUTPUT TASK LABELS main device input_mean input_std example_inputs targets step "
+    "initial_state batch_size".split()
 )
 RESERVED = (
     GENERATED_NAMES

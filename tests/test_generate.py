@@ -13,7 +13,7 @@ import torch
 from helpers import REPO, SPECS, run_specc
 from specc.runtime import export as ex
 from specc.runtime.generate import pick
-from specc.runtime.text import BOS, EOS, SPECIALS
+from specc.runtime.text import BOS, SPECIALS
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ INPUT_FOR = {
     "rnn": ["time", 6],
     "lstm": ["time", 6],
     "gru": ["time", 6],
+    "decoder": [6],
     "recurrent": ["time", 6],
 }
 DTYPE_FOR = {"embedding": "int64"}  # token ids
