@@ -52,7 +52,7 @@ def prepare(compiled: Compiled) -> Dataset:
         if data.type == "builtin":
             ds = builtin(data.name, data.resize, data.count, spec.train.seed, data.length)
         elif data.type == "npz":
-            ds = read_npz(base / data.path, data.x, data.y)
+            ds = read_npz(base / data.path, data.x, data.y, tuple(spec.inputs)[1:])
         elif data.type == "csv":
             ds = read_csv(base / data.path, data, spec.task)
         elif data.type == "text":
@@ -130,23 +130,27 @@ def from_text(text: TextSet, compiled: Compiled) -> Dataset:
     return Dataset(text.x, text.y, text.labels, more, text.vocab)
 
 
-def read_npz(path: Path, x_key: str = "x", y_key: str = "y") -> Dataset:
+def read_npz(path: Path, x_key: str = "x", y_key: str = "y", more: tuple = ()) -> Dataset:
+    """Arrays x and y; a model's other inputs (e.g. `lengths`) from the arrays of their names."""
     if not path.is_file():
         raise DataProblem("path", f"data file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as f:
-            for field, key in (("x", x_key), ("y", y_key)):
+            wanted = [("x", x_key), ("y", y_key)] + [(None, name) for name in more]
+            for field, key in wanted:
                 if key not in f.files:
                     raise DataProblem(
                         field,
-                        f"{path.name} has no array '{key}'",
+                        f"{path.name} has no array '{key}'"
+                        + ("" if field else " (for the model input of that name)"),
                         f"it holds: {', '.join(f.files)}",
                     )
             x, y = f[x_key], f[y_key]
+            extra = [f[name] for name in more]
             labels = [str(v) for v in f["labels"]] if "labels" in f.files else None
     except (OSError, ValueError) as e:
         raise DataProblem("path", f"cannot read {path.name} as .npz: {e}") from None
-    return Dataset(x, y, labels)
+    return Dataset(x, y, labels, extra)
 
 
 def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Dataset:

@@ -32,6 +32,16 @@ def evaluate(
         resolved = json.loads((run / "spec.json").read_text(encoding="utf-8"))["spec"]
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run} is not a folder written by `specc train` (no spec.json)") from None
+    if len(resolved["inputs"]) > 1 or resolved["task"] == "language_model":
+        raise UserError(
+            "specc evaluate scores models with one input and one target per example; "
+            f"for this one, {run / 'report.json'} holds the scores of every split"
+            + (
+                " (and `specc sample` generates text)"
+                if resolved["task"] == "language_model"
+                else ""
+            )
+        )
     model = sr.load(model_file or run, device=device)
     x, y, source = _dataset(run, data, resolved, model.labels)
     out = model.run_batched(x, batch_size)

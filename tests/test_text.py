@@ -266,3 +266,32 @@ def test_vocab_json_round_trip():
     v = Vocab(SPECIALS + ("é", "a"), "char", True)
     assert Vocab.from_json(v.to_json()) == v
     assert v.encode("AÉz") == [5, 4, UNK]
+
+
+def test_sequence_regression_from_npz_with_lengths(tmp_path):
+    """A model's extra inputs come from the .npz arrays of their names; padding never counts."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 9, 600)
+    x = rng.random((600, 8, 1)).astype(np.float32)
+    x[np.arange(8)[None, :] >= lengths[:, None]] = 5.0  # padding that would spoil an unmasked sum
+    y = np.array([x[i, : lengths[i], 0].sum() for i in range(600)], dtype=np.float32)[:, None]
+    np.savez(tmp_path / "seq.npz", x=x, y=y, n=lengths)
+    spec = tmp_path / "sum.yaml"
+    spec.write_text(
+        "specc: 1\nname: sum\ntask: regression\n"
+        "inputs: {x: {shape: [time, 1]}, n: {shape: [], dtype: int64}}\n"
+        "model:\n  - {type: gru, hidden_size: 16, output: last, lengths: n}\n"
+        "  - {type: linear, out_features: 1}\n"
+        "data: {type: npz, path: seq.npz}\n"
+        "train: {epochs: 30, batch_size: 32, optimizer: {type: adam, lr: 0.01}}\n"
+    )
+    out = tmp_path / "run"
+    proc = run_specc("train", spec, "-o", out, "--quiet", env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["val_mse"] < 0.05 * float(np.var(y))
+    proc = run_specc("evaluate", out)
+    assert proc.returncode == 1 and "report.json holds the scores" in proc.stderr
+    np.savez(tmp_path / "seq.npz", x=x, y=y)  # the lengths array is gone
+    (e,) = errors_of(run_specc("train", spec, "-o", tmp_path / "run2"))
+    assert "seq.npz has no array 'n' (for the model input of that name)" in e["msg"]

@@ -72,16 +72,20 @@ class Decoder(Layer):
         return ("Decoder",)
 
     def module(self, shapes):
-        return "Decoder(" + args(
-            shapes[0][0],
-            self.hidden_size,
-            self.out_features,
-            self.steps,
-            cell=self.cell,
-            tokens=self.feedback == "tokens",
-            embedding_dim=self.embedding_dim,
-            teacher_forcing=self.teacher_forcing,
-        ) + ")"
+        return (
+            "Decoder("
+            + args(
+                shapes[0][0],
+                self.hidden_size,
+                self.out_features,
+                self.steps,
+                cell=self.cell,
+                tokens=self.feedback == "tokens",
+                embedding_dim=self.embedding_dim,
+                teacher_forcing=self.teacher_forcing,
+            )
+            + ")"
+        )
 
     def call(self, module, args, shapes):
         return f"{module}({args[0]}, targets)"
