@@ -44,6 +44,7 @@ bench: $(BENCH)/.installed
 	@rm -rf build/lib build/bdist* *.egg-info
 	$(BENCH)/bin/python bench/run.py
 	$(BENCH)/bin/python bench/train_throughput.py --json bench/train_throughput.json
+	$(BENCH)/bin/python bench/lm.py --json bench/lm.json
 
 clean:
 	rm -rf $(VENV) $(BENCH) build dist runs *.egg-info

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from .base import Layer, ShapeError, args, fmt_shape, need_int
+from .base import Layer, ShapeError, SizeOrVocab, args, fmt_shape, need_int
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -23,7 +23,7 @@ class Decoder(Layer):
     cell: Literal["rnn", "gru", "lstm"] = Field("gru", description="The recurrent cell.")
     hidden_size: PositiveInt = Field(description="State size.")
     steps: PositiveInt = Field(description="How many steps to generate.")
-    out_features: PositiveInt | Literal["vocab"] = Field(
+    out_features: SizeOrVocab = Field(
         description="Outputs per step: classes (tokens) or values; `vocab` for text data."
     )
     feedback: Literal["tokens", "values"] = Field(

@@ -6,14 +6,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
-from .base import Layer, args, opt
+from .base import Layer, SizeOrVocab, args, opt
 
 
 class Embedding(Layer):
     """Maps int64 ids in [0, num_embeddings) to vectors; (batch, time) -> (batch, time, dim)."""
 
     type: Literal["embedding"]
-    num_embeddings: PositiveInt | Literal["vocab"] = Field(
+    num_embeddings: SizeOrVocab = Field(
         description="Vocabulary size; `vocab`: the size of the text data's vocabulary."
     )
     embedding_dim: PositiveInt = Field(description="Size of each vector.")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
-from .base import Layer, ShapeError, args, fmt_shape, need_int, opt
+from .base import Layer, ShapeError, SizeOrVocab, args, fmt_shape, need_int, opt
 
 
 class Linear(Layer):
     """Fully connected layer; `in_features` is inferred from the last input dimension."""
 
     type: Literal["linear"]
-    out_features: PositiveInt | Literal["vocab"] = Field(
+    out_features: SizeOrVocab = Field(
         description="Output size; `vocab`: one output per token of the text data's vocabulary."
     )
     bias: bool = Field(True, description="Learn an additive bias.")

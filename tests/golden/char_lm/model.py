@@ -14,7 +14,7 @@ TASK = "language_model"
 INPUTS = {
     "tokens": {"dims": ("batch", "time"), "dtype": "int64"},
 }
-OUTPUT = {"name": "logits", "dims": ("batch", "time", 97), "kind": "logits"}
+OUTPUT = {"name": "logits", "dims": ("batch", "time", 98), "kind": "logits"}
 
 
 class ExportableRecurrent:
@@ -74,15 +74,17 @@ class ExportableRecurrent:
                 w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
                 b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-                seq, mask = layer_in.transpose(0, 1), valid  # (time, batch, features)
+                # The input half of every gate for all steps at once: one large matrix product
+                # outside the loop, leaving only the recurrent half inside it.
+                seq, mask = F.linear(layer_in, w_ih, b_ih).transpose(0, 1), valid  # (time, batch, gates)
                 if reverse:
                     seq, mask = seq.flip(0), (mask.flip(0) if mask is not None else None)
                 # Clones: scan guards on a view's storage offset, which would fix the batch size.
                 start = (h_all[index].clone(), c_all[index].clone()) if lstm else h_all[index].clone()
 
-                def step(state, inputs, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
+                def step(state, inputs, w_hh=w_hh, b_hh=b_hh):
                     x_t, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
-                    new = self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                    new = self._step(state, x_t, w_hh, b_hh)
                     if keep is not None:  # padding leaves the state as it was and outputs zeros
                         new = (
                             tuple(keep * n + (1 - keep) * s for n, s in zip(new, state))
@@ -101,20 +103,21 @@ class ExportableRecurrent:
         h_n = torch.stack(finals)
         return layer_in, (h_n, torch.stack(cells)) if lstm else h_n
 
-    def _step(self, state, x_t, w_ih, w_hh, b_ih, b_hh):
-        """One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n)."""
+    def _step(self, state, x_w, w_hh, b_hh):
+        """One time step as torch defines each mode (gate order: LSTM i f g o, GRU r z n);
+        x_w is the step's input already multiplied by the input weights."""
         if self.mode == "LSTM":
             h, c = state
-            i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
+            i, f, g, o = (x_w + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return torch.sigmoid(o) * torch.tanh(c), c
         if self.mode == "GRU":
-            x_r, x_z, x_n = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
+            x_r, x_z, x_n = x_w.chunk(3, dim=-1)
             h_r, h_z, h_n = F.linear(state, w_hh, b_hh).chunk(3, dim=-1)
             r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
             return (1 - z) * torch.tanh(x_n + r * h_n) + z * state
         act = torch.tanh if self.mode == "RNN_TANH" else torch.relu
-        return act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
+        return act(x_w + F.linear(state, w_hh, b_hh))
 
 
 class ExportableRNN(ExportableRecurrent, nn.RNN):
@@ -130,19 +133,19 @@ class ExportableGRU(ExportableRecurrent, nn.GRU):
 
 
 class CharLm(nn.Module):
-    """char_lm: 230,657 trainable parameters."""
+    """char_lm: 230,818 trainable parameters."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.embedding_1 = nn.Embedding(97, 32)  # 3,104 params
+        self.embedding_1 = nn.Embedding(98, 32)  # 3,136 params
         self.lstm_1 = ExportableLSTM(32, 128, num_layers=2, dropout=0.1, batch_first=True)  # 215,040 params
-        self.linear_1 = nn.Linear(128, 97)  # 12,513 params
+        self.linear_1 = nn.Linear(128, 98)  # 12,642 params
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens: (batch, time) int64
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x = self.lstm_1(x)[0]  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 97)  linear_1
+        x = self.linear_1(x)  # (batch, time, 98)  linear_1
         return x
 
     def step(self, tokens: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -152,7 +155,7 @@ class CharLm(nn.Module):
         """
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 97)  linear_1
+        x = self.linear_1(x)  # (batch, time, 98)  linear_1
         return x, lstm_1_h, lstm_1_c
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:

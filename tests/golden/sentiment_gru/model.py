@@ -75,15 +75,17 @@ class ExportableRecurrent:
                 w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
                 b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
-                seq, mask = layer_in.transpose(0, 1), valid  # (time, batch, features)
+                # The input half of every gate for all steps at once: one large matrix product
+                # outside the loop, leaving only the recurrent half inside it.
+                seq, mask = F.linear(layer_in, w_ih, b_ih).transpose(0, 1), valid  # (time, batch, gates)
                 if reverse:
                     seq, mask = seq.flip(0), (mask.flip(0) if mask is not None else None)
                 # Clones: scan guards on a view's storage offset, which would fix the batch size.
                 start = (h_all[index].clone(), c_all[index].clone()) if lstm else h_all[index].clone()
 
-                def step(state, inputs, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
+                def step(state, inputs, w_hh=w_hh, b_hh=b_hh):
                     x_t, keep = inputs if isinstance(inputs, tuple) else (inputs, None)
-                    new = self._step(state, x_t, w_ih, w_hh, b_ih, b_hh)
+                    new = self._step(state, x_t, w_hh, b_hh)
                     if keep is not None:  # padding leaves the state as it was and outputs zeros
                         new = (
                             tuple(keep * n + (1 - keep) * s for n, s in zip(new, state))
@@ -102,20 +104,21 @@ class ExportableRecurrent:
         h_n = torch.stack(finals)
         return layer_in, (h_n, torch.stack(cells)) if lstm else h_n
 
-    def _step(self, state, x_t, w_ih, w_hh, b_ih, b_hh):
-        """One time step, as torch defines each mode (gate order: LSTM i f g o, GRU r z n)."""
+    def _step(self, state, x_w, w_hh, b_hh):
+        """One time step as torch defines each mode (gate order: LSTM i f g o, GRU r z n);
+        x_w is the step's input already multiplied by the input weights."""
         if self.mode == "LSTM":
             h, c = state
-            i, f, g, o = (F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
+            i, f, g, o = (x_w + F.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return torch.sigmoid(o) * torch.tanh(c), c
         if self.mode == "GRU":
-            x_r, x_z, x_n = F.linear(x_t, w_ih, b_ih).chunk(3, dim=-1)
+            x_r, x_z, x_n = x_w.chunk(3, dim=-1)
             h_r, h_z, h_n = F.linear(state, w_hh, b_hh).chunk(3, dim=-1)
             r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
             return (1 - z) * torch.tanh(x_n + r * h_n) + z * state
         act = torch.tanh if self.mode == "RNN_TANH" else torch.relu
-        return act(F.linear(x_t, w_ih, b_ih) + F.linear(state, w_hh, b_hh))
+        return act(x_w + F.linear(state, w_hh, b_hh))
 
 
 class ExportableRNN(ExportableRecurrent, nn.RNN):
