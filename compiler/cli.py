@@ -227,12 +227,12 @@ def sample(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A language model's folder (from `specc train`) or its step.onnx.",
+            help="A `specc train` folder of a language model (step.onnx) or a VAE (decoder.onnx).",
             show_default=False,
         ),
     ],
     prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue.")] = "",
-    n: Annotated[int, typer.Option("-n", help="Tokens to generate.")] = 200,
+    n: Annotated[int, typer.Option("-n", help="Tokens to generate, or images to draw.")] = 200,
     temperature: Annotated[
         float, typer.Option("--temperature", "-t", help="0: greedy; higher: more varied.")
     ] = 1.0,
@@ -243,13 +243,59 @@ def sample(
         float | None, typer.Option("--top-p", help="Sample from the smallest set holding p.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Image grid to write (VAE).")
+    ] = Path("samples.png"),
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ):
-    """Generate text from a language model through ONNX Runtime (its step graph)."""
+    """Generate through ONNX Runtime: text from a language model, an image grid from a VAE."""
     import specc.runtime as sr
 
+    if model.is_dir() and (model / "decoder.onnx").is_file():
+        ae = sr.Autoencoder(model, device=device)
+        sr.save_grid(ae.sample(n, seed), output)
+        print(f"wrote {output}: {n} samples from N(0, I) through {model / 'decoder.onnx'}")
+        return
+    if model.is_dir() and not (model / "step.onnx").is_file() and (model / "model.onnx").is_file():
+        task = sr.load(model, device="cpu").task
+        raise UserError(
+            f"{model} holds a {task} model, which has nothing to sample; sampling needs a "
+            "language model (task: language_model) or a VAE (task: autoencoder with latent:)"
+        )
     lm = sr.LanguageModel(model, device=device)
     print(lm.generate(prompt, n, temperature, top_k, top_p, seed))
+
+
+@app.command()
+def encode(
+    model: Annotated[
+        Path, typer.Argument(help="A `specc train` folder of an autoencoder.", show_default=False)
+    ],
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", help="A .npy array of inputs (default: the run's data)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 50,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+):
+    """Print each input's code (a VAE's latent mean) through encoder.onnx."""
+    import numpy as np
+    import specc.runtime as sr
+
+    ae = sr.Autoencoder(model, device=device)
+    try:
+        if input is not None:
+            x = np.load(input, allow_pickle=False)
+        else:
+            with np.load(model / "data.npz", allow_pickle=False) as f:
+                x = f["x"]
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"cannot read the inputs: {e}") from None
+    codes = ae.encode(x)
+    for i, row in enumerate(codes[:limit]):
+        print(f"{i}\t" + " ".join(f"{v:.4f}" for v in np.ravel(row)))
+    if len(codes) > limit:
+        print(f"... {len(codes) - limit} more (--limit)")
 
 
 @app.command()

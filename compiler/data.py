@@ -72,6 +72,8 @@ def builtin(name: str, resize, count: int | None, seed: int, length: int | None 
     if name == "xor":
         x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
         return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
+    if name == "one_hot":  # the 8-3-8 encoder problem: 8 patterns, each its own label
+        return Dataset(np.eye(8, dtype=np.float32), np.arange(8), [str(i) for i in range(8)])
     if name == "road":
         from .road import generate
 
@@ -288,7 +290,9 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise DataProblem(None, f"the {what} of {bad} example(s) hold NaN or infinity")
-    if spec.task == "regression":
+    if spec.task == "autoencoder":
+        pass  # the target is the input; y holds labels (or anything) for the latent plot only
+    elif spec.task == "regression":
         out = ir.output_dims[1:]
         if all(isinstance(d, int) for d in out) and math.prod(ds.y.shape[1:]) != math.prod(out):
             raise DataProblem(

@@ -108,6 +108,17 @@ def train(
             raise UserError(
                 f"parity check failed: the step graph differs from PyTorch by {step.max_abs_diff:.3g} > {step.tolerance:g}"
             )
+    parts = None
+    if compiled.ir.autoencoder:  # the halves an application uses: encode, decode, sample
+        parts = ex.export_autoencoder(model, compiled.ir, out_dir, spec.export.opset)
+        worst = max(r["max_abs_diff"] for p in parts.values() for r in p["runs"])
+        log(
+            f"exported encoder.onnx and decoder.onnx; ONNX Runtime vs PyTorch max abs diff {worst:.2e}"
+        )
+        if worst > spec.export.tolerance:
+            raise UserError(
+                f"parity check failed: an autoencoder half differs from PyTorch by {worst:.3g} > {spec.export.tolerance:g}"
+            )
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,
@@ -122,6 +133,7 @@ def train(
         "train_samples_per_s": round(results["train_samples_per_s"], 1),
         "world_size": results["world_size"],
         "parity": par.as_dict(),
+        **({"parts": parts} if parts else {}),
         "onnx": str(onnx_path),
         **(
             {"step_parity": step.as_dict(), "step_onnx": str(out_dir / "step.onnx")} if step else {}
@@ -175,6 +187,10 @@ def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
             "metrics.jsonl",
             "model.onnx",
             "step.onnx",
+            "encoder.onnx",
+            "decoder.onnx",
+            "samples",
+            "latent.png",
         ):
             path = out_dir / stale
             if path.is_dir():

@@ -38,6 +38,22 @@ class NodeIR:
     shape_comment: str
     params: int
     step_line: str | None = None  # language models: the line of step() that carries state
+    forward_line: str | None = None  # replaces `var = call` in forward() (the VAE latent)
+
+
+@dataclass(frozen=True)
+class AutoencoderIR:
+    """Where the encoder ends and the decoder starts, for encode() and decode()."""
+
+    encoder: tuple[int, ...]  # positions in ModelIR.nodes
+    decoder: tuple[int, ...]
+    code_var: str  # the variable decode() starts from (set to z)
+    encoder_out: str  # the variable holding the encoder's features (or the code, without a latent)
+    latent_attr: str | None  # self.<attr> of the VAE latent
+    code_dims: tuple  # ("batch", D)
+    beta: float
+    warmup_epochs: float
+    noise: dict | None  # {type, std, p}
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class ModelIR:
     train: TrainIR
     example_batch: int
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
+    autoencoder: AutoencoderIR | None = None
     states: tuple[StateIR, ...] = ()  # language models: what step() carries
     initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
@@ -133,7 +150,10 @@ def build_ir(
         var = chain if chained else ident
         args = [var_of[r] for r in layer.from_ or []]
         call = layer.call(f"self.{ident}" if module else None, args, shapes)
-        step_line = None
+        step_line = forward_line = None
+        if layer.type == "gaussian_latent" and spec.task == "autoencoder":
+            # forward() keeps the mean and log-variance for the KL term
+            forward_line = f"{var}, latent_mean, latent_log_var = self.{ident}({args[0]})"
         if spec.task == "language_model" and hasattr(layer, "state_dims"):
             names = []
             for state, dims in layer.state_dims():
@@ -154,6 +174,7 @@ def build_ir(
                 fmt_shape(out_shape),
                 inferred.params[i],
                 step_line,
+                forward_line,
             )
         )
         var_of[layer.name] = var
@@ -200,6 +221,31 @@ def build_ir(
         train=train,
         example_batch=2,
         teacher=any(getattr(spec.model[i], "takes_targets", False) for i in order),
+        autoencoder=_autoencoder_ir(parsed, inferred, nodes, order)
+        if spec.task == "autoencoder"
+        else None,
         states=tuple(states),
         initial_states=tuple(initial),
+    )
+
+
+def _autoencoder_ir(parsed: Parsed, inferred: Inferred, nodes: list, order: list) -> AutoencoderIR:
+    spec = parsed.spec
+    section = [parsed.origins[i].path[0] for i in order]
+    encoder = tuple(p for p, sec in enumerate(section) if sec == "encoder")
+    decoder = tuple(p for p, sec in enumerate(section) if sec == "decoder")
+    latent = next((p for p, sec in enumerate(section) if sec == "latent"), None)
+    last_code = latent if latent is not None else encoder[-1]
+    code_layer = spec.model[order[last_code]]
+    noise = spec.noise.model_dump() if spec.noise else None
+    return AutoencoderIR(
+        encoder=encoder,
+        decoder=decoder,
+        code_var=nodes[last_code].var,
+        encoder_out=nodes[encoder[-1]].var,
+        latent_attr=nodes[latent].attr if latent is not None else None,
+        code_dims=("batch", *inferred.out_shapes[code_layer.name]),
+        beta=spec.latent.beta if spec.latent else 0.0,
+        warmup_epochs=spec.latent.warmup_epochs if spec.latent else 0.0,
+        noise=noise,
     )

@@ -17,9 +17,10 @@ LOSSES = {
     "classification": ("cross_entropy", "binary_cross_entropy"),
     "regression": ("mse", "l1", "huber"),
     "language_model": ("cross_entropy",),
+    "autoencoder": ("mse", "binary_cross_entropy", "l1"),
 }
 
-HIGHER_IS_BETTER = ("accuracy",)  # and topK
+HIGHER_IS_BETTER = ("accuracy", "elbo")  # and topK
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class TrainPlan:
 
 
 def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
-    if task == "regression":
+    if task in ("regression", "autoencoder"):
         return "values"
     binary = len(out_shape) == 1 and out_shape[0] == 1
     if binary:
@@ -62,6 +63,17 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
     if spec.task in ("classification", "language_model"):
         num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
     errors = []
+    if spec.task == "autoencoder":
+        first = next(iter(spec.inputs.values()))
+        if tuple(out_shape) != tuple(first.shape):
+            errors.append(
+                src.error(
+                    parsed.origins[inferred.order[-1]].path,
+                    f"the decoder gives {out_shape}, but it must rebuild the input's shape "
+                    f"{tuple(first.shape)}",
+                    "end the decoder with a layer of the input's shape (e.g. reshape)",
+                )
+            )
     if spec.task == "language_model":
         out = out_shape
         if len(out) != 2:
@@ -75,7 +87,7 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
 
     loss = train.loss.type
     if loss == "auto":
-        loss = "mse" if spec.task == "regression" else "cross_entropy"
+        loss = "mse" if spec.task in ("regression", "autoencoder") else "cross_entropy"
         if spec.task == "classification" and binary:
             loss = "binary_cross_entropy"
     if loss not in LOSSES[spec.task]:
@@ -86,7 +98,7 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
                 f"use one of: {', '.join(LOSSES[spec.task])}",
             )
         )
-    elif loss == "binary_cross_entropy" and not binary:
+    elif loss == "binary_cross_entropy" and not binary and spec.task != "autoencoder":
         errors.append(
             src.error(
                 ("train", "loss"),
@@ -117,8 +129,14 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
         )
     metrics = train.metrics
     if metrics is None:
-        metrics = ["accuracy"] if spec.task != "regression" else ["mse", "mae"]
-    allowed = ("accuracy", "top") if spec.task != "regression" else ("mse", "mae")
+        metrics = {"regression": ["mse", "mae"], "autoencoder": ["mse"]}.get(
+            spec.task, ["accuracy"]
+        )
+        if spec.task == "autoencoder" and spec.latent:
+            metrics = ["mse", "recon", "kl", "elbo"]
+    allowed = ("accuracy", "top")
+    if spec.task in ("regression", "autoencoder"):
+        allowed = ("mse", "mae") + (("recon", "kl", "elbo") if spec.latent else ())
     for i, m in enumerate(metrics):
         if not m.startswith(allowed):
             errors.append(

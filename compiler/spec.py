@@ -102,6 +102,30 @@ class BlockDef(Strict):
     )
 
 
+# ----------------------------------------------------------------------------- generative parts
+
+
+class LatentSpec(Strict):
+    """The VAE latent: a Gaussian code with a KL term against N(0, I)."""
+
+    type: Literal["gaussian"] = Field("gaussian", description="The latent distribution.")
+    dim: PositiveInt = Field(description="Size of the code.")
+    beta: float = Field(1.0, ge=0.0, description="Weight of the KL term (beta-VAE).")
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, description="Raise beta linearly from 0 over this many epochs (KL annealing)."
+    )
+
+
+class NoiseSpec(Strict):
+    """Input corruption for a denoising autoencoder."""
+
+    type: Literal["gaussian", "masking"] = Field(
+        description="gaussian: add N(0, std^2); masking: zero each input element with probability p."
+    )
+    std: float = Field(0.1, gt=0.0, description="gaussian: the noise's standard deviation.")
+    p: float = Field(0.25, gt=0.0, lt=1.0, description="masking: the chance an element is zeroed.")
+
+
 # ----------------------------------------------------------------------------- the spec
 
 
@@ -115,7 +139,7 @@ class Spec(Strict):
         description="Model name (class and folder names derive from it).",
     )
     description: str | None = Field(None, description="Free text, copied into generated comments.")
-    task: Literal["classification", "regression", "language_model"] = Field(
+    task: Literal["classification", "regression", "language_model", "autoencoder"] = Field(
         description="How the model trains and serves; language_model: next-token prediction "
         "over text, sampled with `specc sample`."
     )
@@ -127,7 +151,22 @@ class Spec(Strict):
     blocks: dict[Identifier, BlockDef] = Field(
         default_factory=dict, description="Reusable layer groups."
     )
-    model: list[LayerSpec] = Field(min_length=1, description="Layers, in order.")
+    model: list[LayerSpec] = Field(
+        min_length=1,
+        description="Layers, in order (task: autoencoder writes encoder: and decoder: instead).",
+    )
+    encoder: list[Any] | None = Field(
+        None, description="task: autoencoder: the layers from the input to the code."
+    )
+    decoder: list[Any] | None = Field(
+        None, description="task: autoencoder: the layers from the code back to the input."
+    )
+    latent: LatentSpec | None = Field(
+        None, description="A VAE latent between encoder and decoder: {type: gaussian, dim, beta}."
+    )
+    noise: NoiseSpec | None = Field(
+        None, description="Denoising: corrupt the inputs in training only (the target stays clean)."
+    )
     cells: dict[Identifier, CellSpec] = Field(
         default_factory=dict, description="Custom recurrent cells written as equations."
     )
@@ -167,8 +206,19 @@ def parse(src: Source) -> Parsed:
         if isinstance(raw.get(section), dict) and isinstance(raw[section].get(key), str):
             raw[section][key] = {field_name: raw[section][key]}
     origins: list[Origin] = []
-    if isinstance(raw.get("model"), list):
+    if raw.get("task") == "autoencoder" or "encoder" in raw or "decoder" in raw:
+        raw["model"], origins = _autoencoder(raw, src, errors)
+    elif isinstance(raw.get("model"), list):
         raw["model"], origins = _Expander(raw, src, errors).run()
+    if "latent" in raw and raw.get("task") != "autoencoder":
+        errors.append(
+            src.error(
+                ("latent",),
+                "latent: sits between an encoder: and a decoder:; this spec has neither",
+                "write task: autoencoder with encoder: and decoder: sections",
+                at_key=True,
+            )
+        )
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as e:
@@ -179,6 +229,46 @@ def parse(src: Source) -> Parsed:
     if errors:
         raise SpecError(_sorted(errors))
     return Parsed(spec, tuple(origins), src)
+
+
+LATENT_LAYER = "latent"
+
+
+def _autoencoder(raw: dict, src: Source, errors: list) -> tuple[list, list]:
+    """encoder -> (latent) -> decoder as one chain; each layer remembers its section."""
+    missing = [k for k in ("encoder", "decoder") if not isinstance(raw.get(k), list)]
+    if raw.get("task") != "autoencoder":
+        errors.append(
+            src.error(
+                ("encoder",) if "encoder" in raw else ("decoder",),
+                "encoder: and decoder: sections belong to task: autoencoder",
+                at_key=True,
+            )
+        )
+    for key in missing:
+        errors.append(src.error((), f"task: autoencoder needs a '{key}:' list of layers"))
+    if "model" in raw:
+        errors.append(
+            src.error(
+                ("model",),
+                "an autoencoder is written as encoder: and decoder:, not model:",
+                at_key=True,
+            )
+        )
+    raw.pop("model", None)
+    if missing:  # already reported; a placeholder keeps validation from adding a second error
+        return [{"type": "identity", "name": "placeholder"}], []
+    sections: list = [("encoder",)]
+    latent = raw.get("latent")
+    if isinstance(latent, dict):
+        dim = latent.get("dim")
+        sections.append(
+            {"type": "gaussian_latent", "name": LATENT_LAYER, "dim": dim, "at": ("latent",)}
+        )
+    sections.append(("decoder",))
+    flat, origins = _Expander(raw, src, errors).run(tuple(sections))
+    raw["encoder"] = raw["decoder"] = None  # expanded into `model`
+    return flat, origins
 
 
 def _bind_cells(spec: Spec, src: Source, origins: list) -> list[Diagnostic]:
@@ -215,7 +305,9 @@ class _Expander:
         self.origins: list[Origin] = []
         self.aliases: dict[str, str] = {}  # block instance name -> its last layer
 
-    def run(self):
+    def run(self, sections=(("model",),)):
+        """Expand the layer lists at `sections` (paths into the spec) into one flat chain; a
+        section given as a dict instead is one synthetic layer (the VAE latent)."""
         for name in self.blocks:
             if name in LAYERS:
                 self.errors.append(
@@ -225,20 +317,28 @@ class _Expander:
                         at_key=True,
                     )
                 )
-        model = self.raw["model"]
-        lengths = {i.get("lengths") for i in model if isinstance(i, dict)}
+        first = self.raw.get(sections[0][0])
+        items = first if isinstance(first, list) else []
+        lengths = {i.get("lengths") for i in items if isinstance(i, dict)}
         data_inputs = [n for n in self.inputs if n not in lengths]  # not only read as `lengths:`
         prev = data_inputs[0] if len(data_inputs) == 1 else None
-        self.emit(
-            self.raw["model"],
-            ("model",),
-            scope=None,
-            prefix="",
-            prev=prev,
-            params=None,
-            stack=(),
-            use=None,
-        )
+        for section in sections:
+            if isinstance(section, dict):  # a synthetic layer, located at its section's key
+                path = section.pop("at")
+                self.out.append({**section, "from": [prev] if prev else []})
+                self.origins.append(Origin(path, None))
+                prev = section["name"]
+                continue
+            prev = self.emit(
+                self.raw.get(section[0]),
+                section,
+                scope=None,
+                prefix="",
+                prev=prev,
+                params=None,
+                stack=(),
+                use=None,
+            )
         for layer in self.out:
             if isinstance(layer.get("from"), list):
                 layer["from"] = [

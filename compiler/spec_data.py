@@ -34,8 +34,11 @@ class DataBase(Strict):
 
 class BuiltinData(DataBase):
     type: Literal["builtin"]
-    name: Literal["digits", "iris", "wine", "breast_cancer", "xor", "road", "adding"] = Field(
-        description="Offline dataset: scikit-learn's bundled sets, xor, road (generated road images) or adding (the adding problem's sequences)."
+    name: Literal["digits", "iris", "wine", "breast_cancer", "xor", "road", "adding", "one_hot"] = (
+        Field(
+            description="Offline dataset: scikit-learn's bundled sets, xor, road (generated road images), "
+            "adding (the adding problem's sequences) or one_hot (the 8 one-hot patterns of the 8-3-8 encoder)."
+        )
     )
     resize: Pair | None = Field(
         None, description="Resize images to [height, width] (digits: 8x8 originals)."

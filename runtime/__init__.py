@@ -5,16 +5,20 @@ model = sr.load("runs/lenet5")          # a .onnx file or a `specc train` folder
 pred = model.predict(images)             # classes, labels, probabilities
 lm = sr.LanguageModel("runs/char_lm")    # a language model's step graph
 text = lm.generate("The ", max_tokens=100, temperature=0.8, seed=0)
+ae = sr.Autoencoder("runs/vae_digits")  # encode, decode, reconstruct, sample, interpolate
 """
 
 from .errors import DeviceError, InputError, ModelLoadError, SpeccRuntimeError
 from .generate import LanguageModel, generate
+from .generative import Autoencoder, save_grid
 from .session import Model, Prediction, TensorInfo, load
 
 __all__ = [
     "load",
     "generate",
     "LanguageModel",
+    "Autoencoder",
+    "save_grid",
     "Model",
     "Prediction",
     "TensorInfo",

@@ -258,6 +258,94 @@ def export_step(
     return _save_checked(proto, path)
 
 
+class _Method(torch.nn.Module):
+    """One method of a model (encode, decode) as a module's forward, for the exporter."""
+
+    def __init__(self, model: torch.nn.Module, method: str):
+        super().__init__()
+        self.model, self.method = model, method
+
+    def forward(self, x):
+        return getattr(self.model, self.method)(x)
+
+
+def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20) -> dict:
+    """encoder.onnx (input -> code, or mean and log-variance) and decoder.onnx (code -> input),
+    both with a dynamic batch, each checked against PyTorch at batch 1 and 256."""
+    import onnxruntime as ort
+
+    ae, model = ir.autoencoder, model.eval()
+    first = ir.inputs[0]
+    dim = ae.code_dims[1]
+    vae = ae.latent_attr is not None
+    parts = {
+        "encoder": ("encode", first.name, first.dims, ["mean", "log_var"] if vae else ["code"]),
+        "decoder": ("decode", "z", ae.code_dims, [ir.output_name]),
+    }
+    out_dims = {"encoder": [ae.code_dims] * (2 if vae else 1), "decoder": [ir.output_dims]}
+    report = {}
+    for part, (method, name, dims, outputs) in parts.items():
+        batch = torch.export.Dim("batch", min=1, max=1 << 20)
+
+        def example(n, dims=dims, seed=0):
+            g = torch.Generator().manual_seed(seed)
+            return torch.randn([n, *dims[1:]], generator=g)
+
+        try:
+            with _quiet():
+                program = torch.onnx.export(
+                    _Method(model, method),
+                    (example(2),),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=[name],
+                    output_names=outputs,
+                    dynamic_shapes=({0: batch},),
+                    external_data=False,
+                    verbose=False,
+                    optimize=True,
+                )
+        except Exception as e:
+            raise ExportError(f"torch.onnx.export of the {part} failed: {_short(e)}") from e
+        proto = program.model_proto
+        _stamp(proto, ir, None)
+        meta = {
+            "specc.graph": part,
+            "specc.latent": json.dumps({"dim": dim, "type": "gaussian" if vae else "code"}),
+            "specc.inputs": json.dumps([{"name": name, "dims": list(dims), "dtype": "float32"}]),
+            "specc.outputs": json.dumps(
+                [{"name": o, "dims": list(d)} for o, d in zip(outputs, out_dims[part], strict=True)]
+            ),
+        }
+        kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
+        del proto.metadata_props[:]
+        for key, value in [*kept, *meta.items()]:
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        for out, want in zip(proto.graph.output, out_dims[part], strict=True):
+            _declare(out, want)
+        del proto.graph.value_info[:]
+        path = _save_checked(proto, Path(folder) / f"{part}.onnx")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        diffs = []
+        for n in (1, 256):
+            x = example(n, seed=10 + n)
+            with torch.no_grad():
+                want = getattr(model, method)(x)
+            want = want if isinstance(want, tuple) else (want,)
+            got = session.run(None, {name: x.numpy()})
+            diffs.append(
+                {
+                    "batch": n,
+                    "max_abs_diff": max(
+                        float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want, strict=True)
+                    ),
+                }
+            )
+        report[part] = {"path": str(path), "runs": diffs}
+    return report
+
+
 def _next(state_name: str) -> str:
     return "next." + state_name.split(".", 1)[1]
 

@@ -49,6 +49,7 @@ INPUT_FOR = {
     "lstm": ["time", 6],
     "gru": ["time", 6],
     "decoder": [6],
+    "gaussian_latent": [6],
     "recurrent": ["time", 6],
 }
 DTYPE_FOR = {"embedding": "int64"}  # token ids

@@ -544,10 +544,10 @@ class Trainer:
             first = int((~finite).nonzero()[0])
             raise Diverged(f"loss became {float(losses[first])} at epoch {self.epoch}, step {steps[first]}")
         sizes = torch.tensor([len(y) for y in ys], dtype=torch.float64)
-        outs = torch.cat(outs).float()
+        outs = [torch.cat(parts).float() for parts in zip(*outs)]  # the model's output(s), joined
         batch = {
             "loss": (losses.cpu() * sizes).sum(),
-            **{k: v.cpu() for k, v in metric_sums(outs, torch.cat(ys)).items()},
+            **{k: v.cpu() for k, v in metric_sums(*outs, torch.cat(ys)).items()},
         }
         for k, v in batch.items():
             self.sums[k] = self.sums.get(k, torch.zeros((), dtype=torch.float64)) + v
@@ -583,7 +583,7 @@ class Trainer:
                     loss = loss_fn(out, yb)
                 scaled = loss / self.accumulate if self.accumulate > 1 else loss
                 (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
-            self.pending.append((self.step + 1, loss.detach(), out.detach(), yb))
+            self.pending.append((self.step + 1, loss.detach(), (out.detach(),), yb))
             if not boundary:
                 continue
             if clip_norm or clip_value:
@@ -739,7 +739,9 @@ def run(args) -> int:
                             writer.add_scalar(k.replace("_", "/", 1), v, row["epoch"])
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "val_")))
                 progress.line(f"epoch {row['epoch']}/{epochs}  {shown}  lr {row['lr']:.3g}  ({row['seconds']:.1f}s)")
-                if time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs:
+                if (
+                    time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs
+                ):  # drawing takes time: at most every 5 s
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
             if better:
