@@ -227,7 +227,7 @@ def sample(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A `specc train` folder of a language model (step.onnx) or a VAE (decoder.onnx).",
+            help="A `specc train` folder of a language model (step.onnx), a VAE or a GAN.",
             show_default=False,
         ),
     ],
@@ -248,9 +248,13 @@ def sample(
     ] = Path("samples.png"),
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ):
-    """Generate through ONNX Runtime: text from a language model, an image grid from a VAE."""
+    """Generate through ONNX Runtime: text from a language model, an image grid from a VAE or a GAN."""
     import specc.runtime as sr
 
+    if model.is_dir() and (model / "generator.onnx").is_file():
+        sr.save_grid(sr.Generator(model, device=device).sample(n, seed), output)
+        print(f"wrote {output}: {n} samples of the generator {model / 'generator.onnx'}")
+        return
     if model.is_dir() and (model / "decoder.onnx").is_file():
         ae = sr.Autoencoder(model, device=device)
         sr.save_grid(ae.sample(n, seed), output)
@@ -260,7 +264,7 @@ def sample(
         task = sr.load(model, device="cpu").task
         raise UserError(
             f"{model} holds a {task} model, which has nothing to sample; sampling needs a "
-            "language model (task: language_model) or a VAE (task: autoencoder with latent:)"
+            "language model (task: language_model), a VAE (task: autoencoder with latent:) or a GAN"
         )
     lm = sr.LanguageModel(model, device=device)
     print(lm.generate(prompt, n, temperature, top_k, top_p, seed))

@@ -52,7 +52,8 @@ def prepare(compiled: Compiled) -> Dataset:
         if data.type == "builtin":
             ds = builtin(data.name, data.resize, data.count, spec.train.seed, data.length)
         elif data.type == "npz":
-            ds = read_npz(base / data.path, data.x, data.y, tuple(spec.inputs)[1:])
+            others = [n for n in list(spec.inputs)[1:] if not (spec.task == "gan" and n == "z")]
+            ds = read_npz(base / data.path, data.x, data.y, tuple(others))
         elif data.type == "csv":
             ds = read_csv(base / data.path, data, spec.task)
         elif data.type == "text":
@@ -277,10 +278,11 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         ds.x = ds.x.reshape((len(ds.x), *want))
     if len(ds.x) != len(ds.y) or any(len(m) != len(ds.x) for m in ds.more):
         raise DataProblem(None, f"{len(ds.x)} inputs but {len(ds.y)} targets")
-    if len(spec.inputs) != 1 + len(ds.more):
+    data_inputs = [n for n in spec.inputs if not (spec.task == "gan" and n == "z")]
+    if len(data_inputs) != 1 + len(ds.more):
         raise DataProblem(
             None,
-            f"the data gives {1 + len(ds.more)} input(s), the model declares {len(spec.inputs)}",
+            f"the data gives {1 + len(ds.more)} input(s), the model declares {len(data_inputs)}",
         )
     if ds.vocab is not None:
         _check_vocab(ds.vocab, compiled)
@@ -290,7 +292,7 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise DataProblem(None, f"the {what} of {bad} example(s) hold NaN or infinity")
-    if spec.task == "autoencoder":
+    if spec.task in ("autoencoder", "gan"):
         pass  # the target is the input; y holds labels (or anything) for the latent plot only
     elif spec.task == "regression":
         out = ir.output_dims[1:]

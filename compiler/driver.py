@@ -93,7 +93,7 @@ def train(
         compiled.ir,
         spec.export.parity_batch_sizes,
         spec.export.tolerance,
-        real_x=ds.x,
+        real_x=None if compiled.ir.gan else ds.x,  # a generator reads noise, not the data
     )
     step = None
     if compiled.ir.states:  # a language model: the graph that generates, one token at a time
@@ -109,6 +109,9 @@ def train(
                 f"parity check failed: the step graph differs from PyTorch by {step.max_abs_diff:.3g} > {step.tolerance:g}"
             )
     parts = None
+    if compiled.ir.gan:  # the generator is model.onnx; generator.onnx names it for applications
+        shutil.copyfile(onnx_path, out_dir / "generator.onnx")
+        log(f"wrote {out_dir / 'generator.onnx'}")
     if compiled.ir.autoencoder:  # the halves an application uses: encode, decode, sample
         parts = ex.export_autoencoder(model, compiled.ir, out_dir, spec.export.opset)
         worst = max(r["max_abs_diff"] for p in parts.values() for r in p["runs"])
@@ -189,6 +192,7 @@ def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
             "step.onnx",
             "encoder.onnx",
             "decoder.onnx",
+            "generator.onnx",
             "samples",
             "latent.png",
         ):

@@ -57,6 +57,19 @@ class AutoencoderIR:
 
 
 @dataclass(frozen=True)
+class GanIR:
+    """The two chains of a GAN: forward() is the generator, discriminate() the discriminator."""
+
+    generator: tuple[int, ...]  # positions in ModelIR.nodes
+    discriminator: tuple[int, ...]
+    data: InputIR  # the data input the discriminator reads
+    logit_var: str
+    generator_attrs: tuple[str, ...]  # modules whose parameters the generator's optimizer owns
+    discriminator_attrs: tuple[str, ...]
+    dim: int
+
+
+@dataclass(frozen=True)
 class StateIR:
     """One state tensor a language model's step graph takes and returns."""
 
@@ -91,6 +104,7 @@ class ModelIR:
     example_batch: int
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
     autoencoder: AutoencoderIR | None = None
+    gan: GanIR | None = None
     states: tuple[StateIR, ...] = ()  # language models: what step() carries
     initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
@@ -179,11 +193,19 @@ def build_ir(
         )
         var_of[layer.name] = var
     out_shape = inferred.out_shapes[last.name]
+    gan = None
+    if spec.task == "gan":
+        gan = _gan_ir(parsed, nodes, order, inputs)
+        last = spec.model[order[gan.generator[-1]]]
+        out_shape = inferred.out_shapes[last.name]
+        inputs = tuple(i for i in inputs if i.name == "z")
     kind = plan.output_kind
     standardize = bool(spec.data and spec.data.standardize)
     settings = spec.train.model_dump(mode="json")
     settings["loss"]["type"] = plan.loss  # resolved: what `auto` became for this model
     settings["metrics"] = list(plan.metrics)
+    if spec.task != "gan":
+        settings.pop("gan")  # only a GAN's train.py reads it
     train = TrainIR(
         config_literal=lit(settings),
         settings=settings,
@@ -193,7 +215,7 @@ def build_ir(
         monitor_mode=plan.monitor_mode,
         val_split=spec.data.val_split if spec.data else 0.2,
         test_split=spec.data.test_split if spec.data else 0.0,
-        per_position=spec.task != "regression" and len(out_shape) > 1,
+        per_position=spec.task in ("classification", "language_model") and len(out_shape) > 1,
     )
     return ModelIR(
         spec_name=comment_text(spec.name, 80),
@@ -210,7 +232,7 @@ def build_ir(
         helpers=tuple(  # a name from layers/_helpers.py, or the source itself
             dict.fromkeys(HELPERS.get(h, h) for i in order for h in spec.model[i].helpers())
         ),
-        output_name=spec.output or DEFAULT_OUTPUT[kind],
+        output_name=spec.output or ("sample" if gan else DEFAULT_OUTPUT[kind]),
         output_var=var_of[last.name],
         output_kind=kind,
         output_dims=("batch", *out_shape),
@@ -224,6 +246,7 @@ def build_ir(
         autoencoder=_autoencoder_ir(parsed, inferred, nodes, order)
         if spec.task == "autoencoder"
         else None,
+        gan=gan,
         states=tuple(states),
         initial_states=tuple(initial),
     )
@@ -248,4 +271,19 @@ def _autoencoder_ir(parsed: Parsed, inferred: Inferred, nodes: list, order: list
         beta=spec.latent.beta if spec.latent else 0.0,
         warmup_epochs=spec.latent.warmup_epochs if spec.latent else 0.0,
         noise=noise,
+    )
+
+
+def _gan_ir(parsed: Parsed, nodes: list, order: list, inputs: tuple) -> GanIR:
+    section = [parsed.origins[i].path[0] for i in order]
+    generator = tuple(p for p, sec in enumerate(section) if sec == "generator")
+    discriminator = tuple(p for p, sec in enumerate(section) if sec == "discriminator")
+    return GanIR(
+        generator=generator,
+        discriminator=discriminator,
+        data=next(i for i in inputs if i.name != "z"),
+        logit_var=nodes[discriminator[-1]].var,
+        generator_attrs=tuple(nodes[p].attr for p in generator if nodes[p].attr),
+        discriminator_attrs=tuple(nodes[p].attr for p in discriminator if nodes[p].attr),
+        dim=parsed.spec.latent.dim,
     )

@@ -18,9 +18,11 @@ LOSSES = {
     "regression": ("mse", "l1", "huber"),
     "language_model": ("cross_entropy",),
     "autoencoder": ("mse", "binary_cross_entropy", "l1"),
+    "gan": ("adversarial",),
 }
 
 HIGHER_IS_BETTER = ("accuracy", "elbo")  # and topK
+GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")  # d_real/d_fake: mean D(x) on real / fake
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class TrainPlan:
 
 
 def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
-    if task in ("regression", "autoencoder"):
+    if task in ("regression", "autoencoder", "gan"):
         return "values"
     binary = len(out_shape) == 1 and out_shape[0] == 1
     if binary:
@@ -63,6 +65,8 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
     if spec.task in ("classification", "language_model"):
         num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
     errors = []
+    if spec.task == "gan":
+        errors += _gan_rules(parsed, inferred)
     if spec.task == "autoencoder":
         first = next(iter(spec.inputs.values()))
         if tuple(out_shape) != tuple(first.shape):
@@ -88,6 +92,7 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
     loss = train.loss.type
     if loss == "auto":
         loss = "mse" if spec.task in ("regression", "autoencoder") else "cross_entropy"
+        loss = "adversarial" if spec.task == "gan" else loss
         if spec.task == "classification" and binary:
             loss = "binary_cross_entropy"
     if loss not in LOSSES[spec.task]:
@@ -134,7 +139,11 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
         )
         if spec.task == "autoencoder" and spec.latent:
             metrics = ["mse", "recon", "kl", "elbo"]
+        if spec.task == "gan":
+            metrics = list(GAN_METRICS)
     allowed = ("accuracy", "top")
+    if spec.task == "gan":
+        allowed = GAN_METRICS
     if spec.task in ("regression", "autoencoder"):
         allowed = ("mse", "mae") + (("recon", "kl", "elbo") if spec.latent else ())
     for i, m in enumerate(metrics):
@@ -192,3 +201,40 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
         monitor=train.monitor,
         monitor_mode=mode_of(train.monitor),
     )
+
+
+def _gan_rules(parsed: Parsed, inferred: Inferred) -> list:
+    """The generator makes inputs; the discriminator turns one into a single logit."""
+    spec, src, origins = parsed.spec, parsed.source, parsed.origins
+    errors = []
+    data_name = next(n for n in spec.inputs if n != "z")
+    data_shape = tuple(spec.inputs[data_name].shape)
+    last = {}
+    for i in inferred.order:
+        last[origins[i].path[0]] = i
+    gen, disc = last.get("generator"), last.get("discriminator")
+    if gen is not None and inferred.out_shapes[spec.model[gen].name] != data_shape:
+        errors.append(
+            src.error(
+                origins[gen].path,
+                f"the generator makes {inferred.out_shapes[spec.model[gen].name]}, but "
+                f"input '{data_name}' is {data_shape}",
+                "end the generator with a layer of the input's shape",
+            )
+        )
+    if disc is not None and inferred.out_shapes[spec.model[disc].name] != (1,):
+        errors.append(
+            src.error(
+                origins[disc].path,
+                f"the discriminator must end in one logit (batch, 1), this one gives "
+                f"{inferred.out_shapes[spec.model[disc].name]}",
+                "end it with {type: linear, out_features: 1} (no sigmoid: the loss applies it)",
+            )
+        )
+    if spec.train.schedule is not None:
+        errors.append(
+            src.error(
+                ("train", "schedule"), "learning-rate schedules are not supported for GANs yet"
+            )
+        )
+    return errors

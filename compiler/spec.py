@@ -139,7 +139,7 @@ class Spec(Strict):
         description="Model name (class and folder names derive from it).",
     )
     description: str | None = Field(None, description="Free text, copied into generated comments.")
-    task: Literal["classification", "regression", "language_model", "autoencoder"] = Field(
+    task: Literal["classification", "regression", "language_model", "autoencoder", "gan"] = Field(
         description="How the model trains and serves; language_model: next-token prediction "
         "over text, sampled with `specc sample`."
     )
@@ -160,6 +160,12 @@ class Spec(Strict):
     )
     decoder: list[Any] | None = Field(
         None, description="task: autoencoder: the layers from the code back to the input."
+    )
+    generator: list[Any] | None = Field(
+        None, description="task: gan: the layers from noise z (latent.dim values) to a fake input."
+    )
+    discriminator: list[Any] | None = Field(
+        None, description="task: gan: the layers from an input to one logit (real vs fake)."
     )
     latent: LatentSpec | None = Field(
         None, description="A VAE latent between encoder and decoder: {type: gaussian, dim, beta}."
@@ -206,11 +212,13 @@ def parse(src: Source) -> Parsed:
         if isinstance(raw.get(section), dict) and isinstance(raw[section].get(key), str):
             raw[section][key] = {field_name: raw[section][key]}
     origins: list[Origin] = []
-    if raw.get("task") == "autoencoder" or "encoder" in raw or "decoder" in raw:
+    if raw.get("task") == "gan" or "generator" in raw or "discriminator" in raw:
+        raw["model"], origins = _gan(raw, src, errors)
+    elif raw.get("task") == "autoencoder" or "encoder" in raw or "decoder" in raw:
         raw["model"], origins = _autoencoder(raw, src, errors)
     elif isinstance(raw.get("model"), list):
         raw["model"], origins = _Expander(raw, src, errors).run()
-    if "latent" in raw and raw.get("task") != "autoencoder":
+    if "latent" in raw and raw.get("task") not in ("autoencoder", "gan"):
         errors.append(
             src.error(
                 ("latent",),
@@ -271,6 +279,52 @@ def _autoencoder(raw: dict, src: Source, errors: list) -> tuple[list, list]:
     return flat, origins
 
 
+GAN_NOISE = "z"  # the generator's input: a draw from N(0, I) of latent.dim values
+
+
+def _gan(raw: dict, src: Source, errors: list) -> tuple[list, list]:
+    """generator (from z) and discriminator (from the data input) as two chains of one model."""
+    placeholder = [{"type": "identity", "name": "placeholder"}], []
+    if raw.get("task") != "gan":
+        key = "generator" if "generator" in raw else "discriminator"
+        errors.append(src.error((key,), f"{key}: belongs to task: gan", at_key=True))
+        return placeholder
+    missing = [k for k in ("generator", "discriminator") if not isinstance(raw.get(k), list)]
+    for key in missing:
+        errors.append(src.error((), f"task: gan needs a '{key}:' list of layers"))
+    latent = raw.get("latent")
+    if not isinstance(latent, dict) or not isinstance(latent.get("dim"), int):
+        errors.append(
+            src.error(
+                ("latent",) if "latent" in raw else (),
+                "a GAN needs the size of its generator's input: latent: {dim: N}",
+            )
+        )
+        return placeholder
+    inputs = raw.get("inputs")
+    if not isinstance(inputs, dict) or len(inputs) != 1 or GAN_NOISE in inputs:
+        errors.append(
+            src.error(
+                ("inputs",),
+                f"a GAN takes one data input (not named '{GAN_NOISE}', the generator's noise)",
+            )
+        )
+        return placeholder
+    if "model" in raw:
+        errors.append(
+            src.error(("model",), "a GAN is written as generator: and discriminator:", at_key=True)
+        )
+        raw.pop("model")
+    if missing:
+        return placeholder
+    (data_input,) = inputs
+    raw["inputs"] = {**inputs, GAN_NOISE: {"shape": [latent["dim"]]}}
+    starts = {("generator",): GAN_NOISE, ("discriminator",): data_input}
+    flat, origins = _Expander(raw, src, errors).run((("generator",), ("discriminator",)), starts)
+    raw["generator"] = raw["discriminator"] = None
+    return flat, origins
+
+
 def _bind_cells(spec: Spec, src: Source, origins: list) -> list[Diagnostic]:
     """Give each `recurrent` layer the definition of the cell it names."""
     errors = []
@@ -305,9 +359,10 @@ class _Expander:
         self.origins: list[Origin] = []
         self.aliases: dict[str, str] = {}  # block instance name -> its last layer
 
-    def run(self, sections=(("model",),)):
+    def run(self, sections=(("model",),), starts: dict | None = None):
         """Expand the layer lists at `sections` (paths into the spec) into one flat chain; a
-        section given as a dict instead is one synthetic layer (the VAE latent)."""
+        section given as a dict instead is one synthetic layer (the VAE latent). `starts` names
+        what a section's first layer reads when it does not continue the chain (a GAN's halves)."""
         for name in self.blocks:
             if name in LAYERS:
                 self.errors.append(
@@ -323,6 +378,8 @@ class _Expander:
         data_inputs = [n for n in self.inputs if n not in lengths]  # not only read as `lengths:`
         prev = data_inputs[0] if len(data_inputs) == 1 else None
         for section in sections:
+            if starts and not isinstance(section, dict) and section in starts:
+                prev = starts[section]
             if isinstance(section, dict):  # a synthetic layer, located at its section's key
                 path = section.pop("at")
                 self.out.append({**section, "from": [prev] if prev else []})

@@ -195,6 +195,26 @@ class Target(Strict):
         return self
 
 
+class GanTrain(Strict):
+    """How a GAN's two networks take turns."""
+
+    d_steps: PositiveInt = Field(1, description="Discriminator updates per generator update.")
+    loss: Literal["non_saturating", "minimax"] = Field(
+        "non_saturating",
+        description="non_saturating: the generator maximises log D(G(z)) (Goodfellow et al. 2014, "
+        "section 3); minimax: it minimises log(1 - D(G(z))).",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description="One-sided: the discriminator's target for real inputs is 1 - this.",
+    )
+    d_lr: PositiveFloat | None = Field(
+        None, description="The discriminator's learning rate (default: the optimizer's lr)."
+    )
+
+
 class TrainSpec(Strict):
     epochs: PositiveInt = Field(10, description="Passes over the training split.")
     batch_size: PositiveInt = Field(32, description="Examples per step (all processes together).")
@@ -236,6 +256,9 @@ class TrainSpec(Strict):
         50, ge=0, description="Write a step line to metrics.jsonl every N steps (0: epochs only)."
     )
     on_nan: OnNan = Field(default_factory=OnNan, description="What a NaN/Inf loss does.")
+    gan: GanTrain = Field(
+        default_factory=GanTrain, description="task: gan: the alternating updates."
+    )
     workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes.")
     tensorboard: bool = Field(
         False, description="Also log to DIR/tensorboard (when the package is installed)."

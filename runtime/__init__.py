@@ -10,7 +10,7 @@ ae = sr.Autoencoder("runs/vae_digits")  # encode, decode, reconstruct, sample, i
 
 from .errors import DeviceError, InputError, ModelLoadError, SpeccRuntimeError
 from .generate import LanguageModel, generate
-from .generative import Autoencoder, save_grid
+from .generative import Autoencoder, Generator, save_grid
 from .session import Model, Prediction, TensorInfo, load
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "generate",
     "LanguageModel",
     "Autoencoder",
+    "Generator",
     "save_grid",
     "Model",
     "Prediction",

@@ -79,6 +79,27 @@ class Autoencoder:
         return self.decode((1 - t) * za + t * zb)
 
 
+class Generator:
+    """A GAN's generator.onnx: `sample(n, seed)` decodes draws of z ~ N(0, I)."""
+
+    def __init__(self, folder: str | Path, device: str = "auto", threads: int | None = None):
+        path = Path(folder)
+        path = path / "generator.onnx" if path.is_dir() else path
+        if not path.is_file():
+            raise ModelLoadError(f"no generator.onnx at {folder}: sampling needs a GAN (task: gan)")
+        self.model = Model(path, device=device, threads=threads)
+        self.dim = int(self.model.inputs[0].shape[1])
+
+    def __repr__(self) -> str:
+        return f"<specc.runtime.Generator {self.model.path}: noise of {self.dim}>"
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        if not isinstance(n, int) or n < 1:
+            raise InputError(f"n must be a whole number >= 1, got {n!r}")
+        z = np.random.default_rng(seed).standard_normal((n, self.dim)).astype(np.float32)
+        return self.model(z)
+
+
 def grid_image(images, columns: int | None = None, gap: int = 1) -> np.ndarray:
     """(N, C, H, W) or (N, H, W) in [0, 1] -> one uint8 picture, tiles separated by gray lines."""
     x = np.asarray(images, dtype=np.float32)

@@ -72,6 +72,7 @@ STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; drives early stopping and plateaus
 CHECKPOINT_FORMAT = 1
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+DATA_INPUTS = INPUTS
 
 
 class TrainingError(Exception):
@@ -91,14 +92,14 @@ class Interrupted(Exception):
 
 def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The inputs in INPUTS order (arrays x, x1, x2, ...) and the targets y."""
-    keys = ["x"] + [f"x{i}" for i in range(1, len(INPUTS))]
+    keys = ["x"] + [f"x{i}" for i in range(1, len(DATA_INPUTS))]
     try:
         with np.load(path, allow_pickle=False) as f:
             xs, y = [f[k] for k in keys], f["y"]
     except (OSError, KeyError, ValueError) as e:
         raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
     y = y.astype(np.int64)
-    for i, (name, spec) in enumerate(INPUTS.items()):
+    for i, (name, spec) in enumerate(DATA_INPUTS.items()):
         xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
         want = tuple(spec["dims"][1:])  # named dims (time) take any size
         shape = xs[i].shape
@@ -209,11 +210,9 @@ def evaluate(
 # ----------------------------------------------------------------------------- optimizer and schedule
 
 
-def make_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
-    opt = CONFIG["optimizer"]
-    return torch.optim.Adam(
-        model.parameters(), lr=opt["lr"], betas=opt["betas"], eps=opt["eps"], weight_decay=opt["weight_decay"]
-    )
+def make_optimizer(params, lr: float | None = None) -> torch.optim.Optimizer:
+    opt = dict(CONFIG["optimizer"], lr=lr or CONFIG["optimizer"]["lr"])
+    return torch.optim.Adam(params, lr=opt["lr"], betas=opt["betas"], eps=opt["eps"], weight_decay=opt["weight_decay"])
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
@@ -393,7 +392,7 @@ class Trainer:
             self.model.input_mean.copy_(x.mean(dim=0))
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
-        self.optimizer = make_optimizer(self.model)
+        self.optimizer = make_optimizer(self.model.parameters())
         self.order = EpochOrder(len(data["train"][1]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
         self.accumulate = CONFIG["accumulate_steps"]
         self.batches = self.order.batches_per_epoch()
