@@ -738,9 +738,7 @@ def run(args) -> int:
                             writer.add_scalar(k.replace("_", "/", 1), v, row["epoch"])
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "val_")))
                 progress.line(f"epoch {row['epoch']}/{epochs}  {shown}  lr {row['lr']:.3g}  ({row['seconds']:.1f}s)")
-                if (
-                    time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs
-                ):  # drawing takes time: at most every 5 s
+                if time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs:
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
             if better:
