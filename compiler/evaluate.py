@@ -32,18 +32,19 @@ def evaluate(
         resolved = json.loads((run / "spec.json").read_text(encoding="utf-8"))["spec"]
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run} is not a folder written by `specc train` (no spec.json)") from None
-    if len(resolved["inputs"]) > 1 or resolved["task"] == "language_model":
+    generative = resolved["task"] in ("language_model", "gan")
+    if len(resolved["inputs"]) > 1 or generative:
         raise UserError(
             "specc evaluate scores models with one input and one target per example; "
             f"for this one, {run / 'report.json'} holds the scores of every split"
-            + (
-                " (and `specc sample` generates text)"
-                if resolved["task"] == "language_model"
-                else ""
-            )
+            + (" (and `specc sample` draws from it)" if generative else "")
         )
     model = sr.load(model_file or run, device=device)
     x, y, source = _dataset(run, data, resolved, model.labels)
+    if resolved["task"] == "autoencoder":  # scored on rebuilding its input, through the mean code
+        y = x.astype(np.float32)
+        train = {**resolved["train"], "loss": {"type": "mse"}, "metrics": ["mse", "mae"]}
+        resolved = {**resolved, "train": train}
     out = model.run_batched(x, batch_size)
     result = {"data": source, "examples": len(x), "device": model.device}
     if keep_outputs:

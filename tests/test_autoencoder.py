@@ -128,6 +128,13 @@ def test_vae_digits_trains_exports_its_halves_and_draws(tmp_path):
         runs = report["parts"][part]["runs"]
         assert [r["batch"] for r in runs] == [1, 256]
         assert max(r["max_abs_diff"] for r in runs) < 1e-5
+    proc = run_specc("evaluate", out, "--json")
+    assert proc.returncode == 0, (
+        proc.stderr
+    )  # the reconstruction through model.onnx (the mean code)
+    assert json.loads(proc.stdout)["metrics"]["mse"] == pytest.approx(
+        report["metrics"]["val_mse"], rel=1e-4
+    )
     ae = sr.Autoencoder(out)
     assert ae.variational and ae.dim == 2
     a = ae.sample(16, seed=3)
