@@ -50,6 +50,10 @@ INPUT_FOR = {
     "gru": ["time", 6],
     "decoder": [6],
     "gaussian_latent": [6],
+    "multihead_attention": ["time", 8],
+    "positional_encoding": ["time", 8],
+    "transformer_encoder_layer": ["time", 8],
+    "transformer_decoder_layer": ["time", 8],
     "recurrent": ["time", 6],
 }
 DTYPE_FOR = {"embedding": "int64"}  # token ids

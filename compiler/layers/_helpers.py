@@ -244,7 +244,95 @@ class GaussianLatent(nn.Module):
         return mean + torch.randn_like(mean) * torch.exp(0.5 * log_var), mean, log_var
 '''
 
+MULTIHEAD_ATTENTION = '''\
+class MultiheadAttention(nn.Module):
+    """Multi-head scaled dot-product attention (Vaswani et al. 2017), written out so the exported
+    graph keeps dynamic lengths and masks: per head, softmax(Q K^T / sqrt(d_head) + mask) V.
+
+    forward(query (B, Tq, D), memory (B, Tk, Dk), causal, lengths) -> (context (B, Tq, D),
+    weights (B, heads, Tq, Tk)). lengths (B,): keys at or after a sequence's length are padding
+    and get no weight; causal: position i attends to keys 0..i only.
+    """
+
+    def __init__(self, dim: int, num_heads: int, kdim: int | None = None, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.heads, self.dropout = num_heads, dropout
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.k = nn.Linear(kdim or dim, dim, bias=bias)
+        self.v = nn.Linear(kdim or dim, dim, bias=bias)
+        self.out = nn.Linear(dim, dim, bias=bias)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False, lengths: torch.Tensor | None = None):
+        b, dim = query.shape[0], self.q.out_features
+        head = dim // self.heads
+        q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
+        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tk, head)
+        v = self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
+        if lengths is not None:
+            keys = torch.arange(memory.shape[1], device=memory.device)
+            padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
+            scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+        if causal:
+            future = torch.ones(query.shape[1], memory.shape[1], dtype=torch.bool, device=query.device).triu(1)
+            scores = scores.masked_fill(future, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = F.dropout(weights, self.dropout, self.training) @ v  # (B, heads, Tq, head)
+        return self.out(context.transpose(1, 2).reshape(b, -1, dim)), weights
+'''
+
+POSITIONAL_ENCODING = '''\
+class PositionalEncoding(nn.Module):
+    """Adds position information to (B, T, D): sinusoidal (Vaswani et al. 2017, any length) or
+    a learned table of max_len rows."""
+
+    def __init__(self, dim: int, kind: str = "sinusoidal", max_len: int = 512, dropout: float = 0.0):
+        super().__init__()
+        self.kind, self.dim, self.dropout = kind, dim, nn.Dropout(dropout)
+        self.table = nn.Embedding(max_len, dim) if kind == "learned" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(x.shape[1], device=x.device)
+        if self.table is not None:
+            return self.dropout(x + self.table(positions))
+        rates = 10000.0 ** (-torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32) / self.dim)
+        angles = positions[:, None].float() * rates[None, :]  # (T, D/2)
+        encoding = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)[:, : self.dim]  # sin, cos interleaved
+        return self.dropout(x + encoding.to(x.dtype))
+'''
+
+TRANSFORMER_LAYER = '''\
+class TransformerLayer(nn.Module):
+    """A transformer encoder layer, or with cross=True a decoder layer (Vaswani et al. 2017):
+    self-attention, [attention over a memory,] feed-forward; each a residual branch, with layer
+    norm after it (norm_first=False, the original) or before it (pre-norm)."""
+
+    def __init__(self, dim: int, num_heads: int, feedforward: int, dropout: float = 0.1, activation: str = "relu", norm_first: bool = False, cross: bool = False, memory_dim: int | None = None):
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attention = MultiheadAttention(dim, num_heads, dropout=dropout)
+        self.cross_attention = MultiheadAttention(dim, num_heads, kdim=memory_dim, dropout=dropout) if cross else None
+        self.feedforward = nn.Sequential(nn.Linear(dim, feedforward), nn.GELU() if activation == "gelu" else nn.ReLU(), nn.Dropout(dropout), nn.Linear(feedforward, dim))
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3 if cross else 2))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, causal: bool = False, lengths: torch.Tensor | None = None, memory_lengths: torch.Tensor | None = None) -> torch.Tensor:
+        branches = [lambda h: self.self_attention(h, h, causal, lengths)[0]]
+        if self.cross_attention is not None:
+            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths)[0])
+        branches.append(self.feedforward)
+        for norm, branch in zip(self.norms, branches):
+            if self.norm_first:
+                x = x + self.dropout(branch(norm(x)))
+            else:
+                x = norm(x + self.dropout(branch(x)))
+        return x
+'''
+
 HELPERS = {
+    "MultiheadAttention": MULTIHEAD_ATTENTION,
+    "PositionalEncoding": POSITIONAL_ENCODING,
+    "TransformerLayer": TRANSFORMER_LAYER,
     "GaussianLatent": GAUSSIAN_LATENT,
     "Decoder": DECODER,
     "ExportableRecurrent": EXPORTABLE_RECURRENT,

@@ -1,0 +1,41 @@
+"""What the attention layers share: reading a query, an optional memory and optional key lengths."""
+
+from __future__ import annotations
+
+from .base import Layer, ShapeError, fmt_shape, need_int
+
+
+def split_inputs(layer: Layer, shapes) -> tuple:
+    """(query shape, memory shape, has lengths) from `from:` [query, (memory), (lengths)]."""
+    shapes = list(shapes)
+    lengths = bool(getattr(layer, "lengths", None))
+    if lengths:
+        if tuple(shapes[-1]) != ():
+            raise ShapeError(
+                f"lengths '{layer.lengths}' must have shape (batch,), got {fmt_shape(shapes[-1])}",
+                hint="declare it as {shape: [], dtype: int64}",
+                field="lengths",
+            )
+        shapes = shapes[:-1]
+    if len(shapes) not in (1, 2):
+        raise ShapeError(
+            f"{layer.type} reads a sequence (self-attention) or a query and a memory "
+            f"(from: [query, memory]), got {len(shapes)} inputs",
+            field="from",
+        )
+    for s in shapes:
+        if len(s) != 2:
+            raise ShapeError(
+                f"{layer.type} attends over sequences (batch, time, features), got {fmt_shape(s)}"
+            )
+        need_int(s[-1], f"{layer.type}'s features")
+    query = shapes[0]
+    memory = shapes[1] if len(shapes) == 2 else shapes[0]
+    return query, memory, lengths
+
+
+def attention_args(args: list, cross: bool, lengths: bool) -> tuple[str, str, str]:
+    """(query, memory, lengths) source for the call."""
+    query = args[0]
+    memory = args[1] if cross else args[0]
+    return query, memory, (args[-1] if lengths else "None")

@@ -1,0 +1,23 @@
+"""transformer_decoder_layer: causal self-attention, attention over a memory, feed-forward."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ._transformer import TransformerBase
+
+
+class TransformerDecoderLayer(TransformerBase):
+    """from: [x, memory]: (batch, T, D) and (batch, S, Dm) -> (batch, T, D); `lengths` pads the memory."""
+
+    type: Literal["transformer_decoder_layer"]
+    causal: bool = Field(True, description="Self-attention sees earlier target positions only.")
+
+    cross: ClassVar[bool] = True
+    doc_example: ClassVar[str] = "- {type: transformer_decoder_layer, num_heads: 2, from: [x, memory]}"
+
+    def call(self, module, args, shapes):
+        lengths = args[-1] if self.lengths else "None"
+        return f"{module}({args[0]}, {args[1]}, causal={self.causal}, memory_lengths={lengths})"
