@@ -31,7 +31,11 @@ class TransformerBase(Layer):
         if inputs != (2 if self.cross else 1):
             raise ShapeError(
                 f"{self.type} reads "
-                + ("a target sequence and a memory (from: [x, memory])" if self.cross else "one sequence"),
+                + (
+                    "a target sequence and a memory (from: [x, memory])"
+                    if self.cross
+                    else "one sequence"
+                ),
                 field="from",
             )
         dim = query[-1]

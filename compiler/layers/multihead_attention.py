@@ -27,7 +27,9 @@ class MultiheadAttention(Layer):
     output: Literal["context", "weights"] = Field("context", description="What the layer gives.")
 
     arity: ClassVar[str] = "many"
-    doc_example: ClassVar[str] = "- {type: multihead_attention, num_heads: 2, from: [query, memory]}"
+    doc_example: ClassVar[str] = (
+        "- {type: multihead_attention, num_heads: 2, from: [query, memory]}"
+    )
 
     def infer(self, shapes):
         query, memory, _ = split_inputs(self, shapes)

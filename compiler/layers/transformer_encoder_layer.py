@@ -13,7 +13,9 @@ class TransformerEncoderLayer(TransformerBase):
     """(batch, time, D) -> (batch, time, D); stack with `repeat:`."""
 
     type: Literal["transformer_encoder_layer"]
-    causal: bool = Field(False, description="Each position attends to itself and earlier ones only.")
+    causal: bool = Field(
+        False, description="Each position attends to itself and earlier ones only."
+    )
 
     arity: ClassVar[str] = "one"
     doc_example: ClassVar[str] = "- {type: transformer_encoder_layer, num_heads: 2, repeat: 2}"
