@@ -163,3 +163,55 @@ def test_attention_mistakes_are_located(write_spec):
     )
     (e,) = errors_of(run_specc("check", path))
     assert "'from: memory' names no layer or input" in e["msg"]
+
+
+@pytest.mark.parametrize("score", ["dot", "general", "additive"])
+def test_attention_scores_follow_their_papers(tmp_path, score):
+    """Oracle: each score written out with explicit loops over positions."""
+    inputs = {"q": {"shape": ["time", 4]}, "m": {"shape": ["source", 4 if score == "dot" else 6]}}
+    inputs["n"] = {"shape": [], "dtype": "int64"}
+    layer = {
+        "type": "attention",
+        "score": score,
+        "attention_size": 5,
+        "from": ["q", "m"],
+        "lengths": "n",
+    }
+    compiled, model = build(tmp_path, [layer], inputs)
+    att = model.attention_1
+    assert compiled.inferred.total_params == sum(p.numel() for p in model.parameters())
+    q, m, n = torch.randn(2, 3, 4), torch.randn(2, 5, inputs["m"]["shape"][1]), torch.tensor([5, 2])
+    with torch.no_grad():
+        got = model(q, m, n)
+        for b in range(2):
+            for i in range(3):
+                scores = []
+                for j in range(int(n[b])):
+                    if score == "dot":
+                        s = torch.dot(q[b, i], m[b, j]) / 2.0
+                    elif score == "general":
+                        s = q[b, i] @ att.w.weight @ m[b, j]
+                    else:
+                        s = att.v.weight[0] @ torch.tanh(
+                            att.w_q.weight @ q[b, i] + att.w_k.weight @ m[b, j] + att.w_k.bias
+                        )
+                    scores.append(s)
+                w = torch.softmax(torch.stack(scores), dim=0)
+                want = (w[:, None] * m[b, : int(n[b])]).sum(dim=0)
+                torch.testing.assert_close(got[b, i], want, atol=1e-5, rtol=1e-5)
+    path = ex.export(model, compiled.ir, tmp_path / "a.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    q2, m2, n2 = torch.randn(3, 7, 4), torch.randn(3, 11, m.shape[-1]), torch.tensor([11, 1, 6])
+    with torch.no_grad():
+        want = model(q2, m2, n2).numpy()
+    got = session.run(None, {"q": q2.numpy(), "m": m2.numpy(), "n": n2.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_dot_attention_needs_equal_sizes(write_spec):
+    path = write_spec(
+        "specc: 1\nname: a\ntask: regression\ninputs: {q: {shape: [time, 4]}, m: {shape: [s, 6]}}\n"
+        "model:\n  - {type: attention, from: [q, m]}\n"
+    )
+    (e,) = errors_of(run_specc("check", path))
+    assert "dot-product scores need queries and keys of one size, got 4 and 6" in e["msg"]

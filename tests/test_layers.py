@@ -51,6 +51,7 @@ INPUT_FOR = {
     "decoder": [6],
     "gaussian_latent": [6],
     "multihead_attention": ["time", 8],
+    "attention": ["time", 8],
     "positional_encoding": ["time", 8],
     "transformer_encoder_layer": ["time", 8],
     "transformer_decoder_layer": ["time", 8],
