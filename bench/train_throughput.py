@@ -67,7 +67,7 @@ class HandLoop:
     def __init__(self, mod, tensors: dict):
         torch.manual_seed(mod.CONFIG["seed"])
         self.model = mod.Model()
-        self.optimizer = mod.make_optimizer(self.model)
+        self.optimizer = mod.make_optimizer(self.model.parameters())
         self.x, self.y = tensors["train"]
         self.batch_size = mod.CONFIG["batch_size"]
         self.generator = torch.Generator().manual_seed(0)
@@ -111,7 +111,7 @@ class LightningLoop:
                 return F.cross_entropy(self.model(x), y)
 
             def configure_optimizers(self):
-                return mod.make_optimizer(self.model)
+                return mod.make_optimizer(self.model.parameters())
 
         self.module, self.L = Module(), L
         x, y = tensors["train"]

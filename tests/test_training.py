@@ -99,7 +99,7 @@ def one_epoch(trainer, mod):
 )
 def test_optimizer_is_the_torch_optimizer_the_spec_names(tmp_path, text, cls, expect):
     mod, _ = generate(tmp_path, f"optimizer: {text}")
-    opt = mod.make_optimizer(mod.Model())
+    opt = mod.make_optimizer(mod.Model().parameters())
     assert type(opt) is cls
     group = opt.param_groups[0]
     for k, v in expect.items():
@@ -138,7 +138,7 @@ def test_an_epoch_is_exactly_a_hand_written_sgd_loop(tmp_path):
 
 
 def lr_trace(mod, steps_per_epoch: int) -> list[float]:
-    opt = mod.make_optimizer(mod.Model())
+    opt = mod.make_optimizer(mod.Model().parameters())
     schedule, _ = mod.make_schedule(opt, steps_per_epoch)
     trace = []
     for _ in range(mod.CONFIG["epochs"] * steps_per_epoch):
