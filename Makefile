@@ -45,6 +45,7 @@ bench: $(BENCH)/.installed
 	$(BENCH)/bin/python bench/run.py
 	$(BENCH)/bin/python bench/train_throughput.py --json bench/train_throughput.json
 	$(BENCH)/bin/python bench/lm.py --json bench/lm.json
+	$(BENCH)/bin/python bench/attention.py --json bench/attention.json
 
 clean:
 	rm -rf $(VENV) $(BENCH) build dist runs *.egg-info
