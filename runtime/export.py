@@ -225,7 +225,6 @@ def export_step(
     except Exception as e:
         raise ExportError(f"torch.onnx.export of the step graph failed: {_short(e)}") from e
     proto = program.model_proto
-    _stamp(proto, ir, None, vocab)
     meta = {
         "specc.graph": "step",
         "specc.inputs": json.dumps(
@@ -246,11 +245,7 @@ def export_step(
         meta["specc.initial_state"] = json.dumps(
             {st.name: s.tolist() for st, s in zip(ir.states, learned, strict=True)}
         )
-    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
-    del proto.metadata_props[:]
-    for key, value in [*kept, *meta.items()]:
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    _stamp(proto, ir, None, vocab, meta)
     declared = [ir.output_dims] + [st.dims for st in ir.states]
     for out, dims in zip(proto.graph.output, declared, strict=True):
         _declare(out, dims)
@@ -308,7 +303,6 @@ def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20
         except Exception as e:
             raise ExportError(f"torch.onnx.export of the {part} failed: {_short(e)}") from e
         proto = program.model_proto
-        _stamp(proto, ir, None)
         meta = {
             "specc.graph": part,
             "specc.latent": json.dumps({"dim": dim, "type": "gaussian" if vae else "code"}),
@@ -317,11 +311,7 @@ def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20
                 [{"name": o, "dims": list(d)} for o, d in zip(outputs, out_dims[part], strict=True)]
             ),
         }
-        kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]
-        del proto.metadata_props[:]
-        for key, value in [*kept, *meta.items()]:
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
+        _stamp(proto, ir, None, extra=meta)
         for out, want in zip(proto.graph.output, out_dims[part], strict=True):
             _declare(out, want)
         del proto.graph.value_info[:]
@@ -392,7 +382,8 @@ def _declare(value_info, dims) -> None:
             dim.dim_param = str(want)
 
 
-def _stamp(proto, ir, labels, vocab=None):
+def _stamp(proto, ir, labels, vocab=None, extra: dict | None = None):
+    """specc's metadata; `extra` adds or replaces keys (a step graph's or a half's own)."""
     from specc.compiler import __version__
 
     meta = {
@@ -413,6 +404,7 @@ def _stamp(proto, ir, labels, vocab=None):
         meta["specc.labels"] = json.dumps(list(labels))
     if vocab:
         meta["specc.vocab"] = vocab
+    meta.update(extra or {})
     del proto.metadata_props[:]
     for key, value in meta.items():
         entry = proto.metadata_props.add()

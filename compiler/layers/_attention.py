@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from .base import Layer, ShapeError, fmt_shape, need_int
+from .base import Layer, ShapeError, fmt_shape, need_int, without_lengths
 
 
 def split_inputs(layer: Layer, shapes) -> tuple:
     """(query shape, memory shape, has lengths) from `from:` [query, (memory), (lengths)]."""
-    shapes = list(shapes)
     lengths = bool(getattr(layer, "lengths", None))
-    if lengths:
-        if tuple(shapes[-1]) != ():
-            raise ShapeError(
-                f"lengths '{layer.lengths}' must have shape (batch,), got {fmt_shape(shapes[-1])}",
-                hint="declare it as {shape: [], dtype: int64}",
-                field="lengths",
-            )
-        shapes = shapes[:-1]
+    shapes = without_lengths(layer, shapes)
     if len(shapes) not in (1, 2):
         raise ShapeError(
             f"{layer.type} reads a sequence (self-attention) or a query and a memory "

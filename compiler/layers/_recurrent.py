@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
-from .base import Layer, ShapeError, args, fmt_shape, need_int, opt
+from .base import Layer, ShapeError, args, fmt_shape, need_int, opt, without_lengths
 
 OUTPUT_DOC = (
     "sequence: every step (many-to-many); last: the top layer's final state (many-to-one); "
@@ -20,14 +20,9 @@ LENGTHS_DOC = (
 
 def lengths_shape(layer: Layer, shapes) -> None:
     """A recurrent layer reads its sequence, plus the lengths input when `lengths:` is set."""
-    if len(shapes) != (2 if layer.lengths else 1):
+    shapes = without_lengths(layer, shapes)
+    if len(shapes) != 1:
         raise ShapeError(f"{layer.type} reads one sequence, got {len(shapes)} inputs")
-    if layer.lengths and tuple(shapes[1]) != ():
-        raise ShapeError(
-            f"lengths '{layer.lengths}' must have shape (batch,), got {fmt_shape(shapes[1])}",
-            hint="declare it as {shape: [], dtype: int64}",
-            field="lengths",
-        )
     if len(shapes[0]) != 2:
         raise ShapeError(
             f"{layer.type} expects a sequence (batch, time, features), got {fmt_shape(shapes[0])}",

@@ -162,6 +162,19 @@ def need_int(dim: Dim, what: str) -> int:
     return dim
 
 
+def without_lengths(layer: Layer, shapes: list[Shape]) -> list[Shape]:
+    """The inputs before a `lengths:` input (read last, after `from:`), which must be (batch,)."""
+    if not getattr(layer, "lengths", None):
+        return list(shapes)
+    if tuple(shapes[-1]) != ():
+        raise ShapeError(
+            f"lengths '{layer.lengths}' must have shape (batch,), got {fmt_shape(shapes[-1])}",
+            hint="declare it as {shape: [], dtype: int64}",
+            field="lengths",
+        )
+    return list(shapes[:-1])
+
+
 def need_rank(
     shapes: list[Shape], ranks: tuple[int, ...], layer: str, expected: str, hint: str | None = None
 ) -> Shape:
