@@ -107,6 +107,27 @@ def _quiet():
             logging.getLogger("torch").setLevel(level)
 
 
+def _dynamo_export(module, args, inputs, outputs, dynamic_shapes, opset: int, what: str):
+    """torch.onnx.export with the dynamo exporter, quietly; the ONNX proto, or ExportError."""
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                module,
+                args,
+                dynamo=True,
+                opset_version=opset,
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_shapes=dynamic_shapes,
+                external_data=False,
+                verbose=False,
+                optimize=True,
+            )
+    except Exception as e:
+        raise ExportError(f"torch.onnx.export{what} failed: {_short(e)}") from e
+    return program.model_proto
+
+
 def export(
     model: torch.nn.Module,
     ir,
@@ -119,23 +140,8 @@ def export(
     model = model.eval()
     feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
     args = tuple(feeds[i.name] for i in ir.inputs)
-    try:
-        with _quiet():
-            program = torch.onnx.export(
-                model,
-                args,
-                dynamo=True,
-                opset_version=opset,
-                input_names=[i.name for i in ir.inputs],
-                output_names=[ir.output_name],
-                dynamic_shapes=_dynamic_shapes(ir),
-                external_data=False,
-                verbose=False,
-                optimize=True,
-            )
-    except Exception as e:
-        raise ExportError(f"torch.onnx.export failed: {_short(e)}") from e
-    proto = program.model_proto
+    names = [i.name for i in ir.inputs]
+    proto = _dynamo_export(model, args, names, [ir.output_name], _dynamic_shapes(ir), opset, "")
     _stamp(proto, ir, labels, vocab)
     _declare_output_shape(proto, ir)
     return _save_checked(proto, path)
@@ -208,23 +214,15 @@ def export_step(
     states = tuple({st.dims.index("batch"): batch} for st in ir.states)
     shapes = ({0: batch, 1: time}, states)  # forward(tokens, *states): the states come as a tuple
     outputs = [ir.output_name] + [_next(st.name) for st in ir.states]
-    try:
-        with _quiet():
-            program = torch.onnx.export(
-                _Step(model),
-                step_feeds(model, ir, ir.example_batch, 8, seed=0),
-                dynamo=True,
-                opset_version=opset,
-                input_names=[first.name] + [st.name for st in ir.states],
-                output_names=outputs,
-                dynamic_shapes=shapes,
-                external_data=False,
-                verbose=False,
-                optimize=True,
-            )
-    except Exception as e:
-        raise ExportError(f"torch.onnx.export of the step graph failed: {_short(e)}") from e
-    proto = program.model_proto
+    proto = _dynamo_export(
+        _Step(model),
+        step_feeds(model, ir, ir.example_batch, 8, seed=0),
+        [first.name] + [st.name for st in ir.states],
+        outputs,
+        shapes,
+        opset,
+        " of the step graph",
+    )
     meta = {
         "specc.graph": "step",
         "specc.inputs": json.dumps(
@@ -286,23 +284,15 @@ def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20
             g = torch.Generator().manual_seed(seed)
             return torch.randn([n, *dims[1:]], generator=g)
 
-        try:
-            with _quiet():
-                program = torch.onnx.export(
-                    _Method(model, method),
-                    (example(2),),
-                    dynamo=True,
-                    opset_version=opset,
-                    input_names=[name],
-                    output_names=outputs,
-                    dynamic_shapes=({0: batch},),
-                    external_data=False,
-                    verbose=False,
-                    optimize=True,
-                )
-        except Exception as e:
-            raise ExportError(f"torch.onnx.export of the {part} failed: {_short(e)}") from e
-        proto = program.model_proto
+        proto = _dynamo_export(
+            _Method(model, method),
+            (example(2),),
+            [name],
+            outputs,
+            ({0: batch},),
+            opset,
+            f" of the {part}",
+        )
         meta = {
             "specc.graph": part,
             "specc.latent": json.dumps({"dim": dim, "type": "gaussian" if vae else "code"}),
