@@ -53,6 +53,10 @@ def check(parsed: Parsed) -> list[int]:
     errors += _task_rules(parsed)
     if parsed.spec.task == "language_model":
         errors += _language_model_rules(parsed)
+    if not errors:
+        errors += _state_source_rules(parsed, first_seen)
+    if parsed.spec.task == "seq2seq" and not errors:
+        errors += _seq2seq_rules(parsed, first_seen)
     errors += _cell_rules(parsed)
     if errors:
         raise SpecError(errors)
@@ -125,6 +129,143 @@ def _language_model_rules(parsed: Parsed) -> list:
                     origins[i].path + ("type",),
                     f"{layer.name}: a {layer.type} layer mixes time steps; a language model "
                     "can only use recurrent layers and layers that act on each step alone",
+                )
+            )
+    return errors
+
+
+def _state_source_rules(parsed: Parsed, index: dict[str, int]) -> list:
+    """`initial_state: {from: X}`: X is a seq2seq encoder layer; the layer learns what X gives."""
+    spec, src, origins = parsed.spec, parsed.source, parsed.origins
+    errors = []
+    for i, layer in enumerate(spec.model):
+        name = getattr(layer, "state_from", None)
+        if name is None:
+            continue
+        where = origins[i].path + ("initial_state",)
+        if spec.task != "seq2seq" or origins[i].path[0] != "decoder":
+            errors.append(
+                src.error(
+                    where, "initial_state: {from: ...} starts a seq2seq decoder from its encoder"
+                )
+            )
+            continue
+        source_index = index.get(name)
+        if source_index is None or origins[source_index].path[0] != "encoder":
+            errors.append(
+                src.error(
+                    where + ("from",),
+                    f"'{name}' is not an encoder layer",
+                    did_you_mean(
+                        name, [n for n, k in index.items() if origins[k].path[0] == "encoder"]
+                    ),
+                )
+            )
+            continue
+        source = spec.model[source_index]
+        recurrent = source.type in ("rnn", "lstm", "gru")
+        layer._state_source = {
+            "recurrent": recurrent,
+            "type": source.type,
+            "num_layers": getattr(source, "num_layers", 1),
+            "hidden_size": getattr(source, "hidden_size", None),
+            "directions": 2 if getattr(source, "bidirectional", False) else 1,
+        }
+    return errors
+
+
+CROSS = {"attention", "multihead_attention"}  # per step when they attend over the encoder only
+
+
+def _seq2seq_rules(parsed: Parsed, index: dict[str, int]) -> list:
+    """The encoder reads the source; the decoder reads target tokens left to right, the encoder's
+    layers, and the source's lengths. Every decoder layer must work one step at a time."""
+    spec, src, origins = parsed.spec, parsed.source, parsed.origins
+    errors = []
+    section = {layer.name: origins[i].path[0] for i, layer in enumerate(spec.model)}
+    section["target_in"] = "decoder"
+    has_cache = any(
+        layer.type == "transformer_decoder_layer"
+        for i, layer in enumerate(spec.model)
+        if origins[i].path[0] == "decoder"
+    )
+    for i, layer in enumerate(spec.model):
+        here, path = origins[i].path[0], origins[i].path
+        refs = layer.from_ or []
+        if here == "encoder":
+            bad = [r for r in refs if section.get(r) == "decoder"]
+            if bad:
+                errors.append(
+                    src.error(
+                        path + ("from",),
+                        f"{layer.name}: the encoder cannot read the decoder's '{bad[0]}'",
+                    )
+                )
+            continue
+        encoder_refs = [r for r in refs if section.get(r) == "encoder"]
+        if layer.type in RECURRENT:
+            if getattr(layer, "bidirectional", False):
+                errors.append(
+                    src.error(
+                        path + ("bidirectional",),
+                        f"{layer.name}: the decoder writes each token from the ones before it; "
+                        "a bidirectional layer would read the tokens it has to write",
+                        "make the encoder bidirectional instead",
+                    )
+                )
+            if layer.output != "sequence":
+                errors.append(
+                    src.error(
+                        path + ("output",),
+                        f"{layer.name}: the decoder needs a prediction at every position",
+                        "set output: sequence",
+                    )
+                )
+        elif layer.type in CROSS:
+            if len(refs) - bool(layer.lengths) < 2 or refs[1] not in encoder_refs:
+                errors.append(
+                    src.error(
+                        path + ("from",),
+                        f"{layer.name}: in the decoder, {layer.type} attends over an encoder layer: from: [query, ENCODER_LAYER]",
+                        "self-attention over the target needs transformer_decoder_layer (causal, with a cache)",
+                    )
+                )
+        elif layer.type == "transformer_decoder_layer":
+            if len(refs) < 2 or refs[1] not in encoder_refs:
+                errors.append(
+                    src.error(
+                        path + ("from",),
+                        f"{layer.name}: its memory must be an encoder layer: from: [x, ENCODER_LAYER]",
+                    )
+                )
+            if not layer.causal:
+                errors.append(
+                    src.error(
+                        path + ("causal",),
+                        f"{layer.name}: a decoder's self-attention must be causal",
+                    )
+                )
+        elif layer.type == "positional_encoding":
+            if not has_cache:
+                errors.append(
+                    src.error(
+                        path + ("type",),
+                        "positional_encoding in a decoder goes with transformer_decoder_layer "
+                        "(its cache tells each step its position); a recurrent decoder knows the order already",
+                    )
+                )
+        elif layer.type not in PER_STEP:
+            errors.append(
+                src.error(
+                    path + ("type",),
+                    f"{layer.name}: a {layer.type} layer mixes time steps; a decoder writes one token at a time",
+                )
+            )
+        elif encoder_refs:
+            errors.append(
+                src.error(
+                    path + ("from",),
+                    f"{layer.name}: a {layer.type} layer in the decoder cannot read the encoder's '{encoder_refs[0]}'",
                 )
             )
     return errors

@@ -32,6 +32,7 @@ class Dataset:
         default_factory=list
     )  # the other inputs, in spec order
     vocab: Vocab | None = None  # text data: the tokens behind the ids
+    vocabs: dict | None = None  # seq2seq pairs: {"source": Vocab | None, "target": Vocab}
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -58,6 +59,8 @@ def prepare(compiled: Compiled) -> Dataset:
             ds = read_csv(base / data.path, data, spec.task)
         elif data.type == "text":
             ds = from_text(compiled.text, compiled)
+        elif data.type == "pairs":
+            ds = from_pairs(compiled.text, compiled)
         else:
             ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
         ds = fit(ds, compiled)
@@ -131,6 +134,15 @@ def from_text(text: TextSet, compiled: Compiled) -> Dataset:
         else:
             more.append(text.lengths)
     return Dataset(text.x, text.y, text.labels, more, text.vocab)
+
+
+def from_pairs(pairs, compiled: Compiled) -> Dataset:
+    """Source, (source lengths,) decoder input; the target is the decoder's expected output."""
+    inputs = list(compiled.spec.inputs)
+    more = [pairs.source_lengths] if "source_lengths" in inputs else []
+    more.append(pairs.target_in)
+    vocabs = {"source": pairs.source_vocab, "target": pairs.target_vocab}
+    return Dataset(pairs.source, pairs.target_out, None, more, None, vocabs)
 
 
 def read_npz(path: Path, x_key: str = "x", y_key: str = "y", more: tuple = ()) -> Dataset:
@@ -286,6 +298,8 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         )
     if ds.vocab is not None:
         _check_vocab(ds.vocab, compiled)
+    if ds.vocabs is not None:
+        _check_vocabs(ds.vocabs, compiled)
     if len(ds.x) == 0:
         raise DataProblem(None, "the data holds no examples")
     for what, arr in (("inputs", ds.x), ("targets", ds.y)):
@@ -331,6 +345,29 @@ def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
             None,
             f"the vocabulary has {len(vocab)} tokens, but the model predicts {n} classes",
             "end the model with {type: linear, out_features: vocab}",
+        )
+
+
+def _check_vocabs(vocabs: dict, compiled: Compiled) -> None:
+    """Each side's embeddings cover its vocabulary; the decoder predicts one class per target token."""
+    spec, origins = compiled.spec, compiled.parsed.origins
+    for i, layer in enumerate(spec.model):
+        side = "source" if origins[i].path[0] == "encoder" else "target"
+        vocab = vocabs[side]
+        if layer.type == "embedding" and vocab is not None and layer.num_embeddings < len(vocab):
+            raise DataProblem(
+                None,
+                f"the {side} vocabulary has {len(vocab)} tokens, but embedding '{layer.name}' "
+                f"has only {layer.num_embeddings} rows",
+                f"set num_embeddings: {side}_vocab",
+            )
+    n = compiled.ir.num_classes
+    if n != len(vocabs["target"]):
+        raise DataProblem(
+            None,
+            f"the target vocabulary has {len(vocabs['target'])} tokens, but the decoder predicts "
+            f"{n} classes",
+            "end the decoder with {type: linear, out_features: target_vocab}",
         )
 
 

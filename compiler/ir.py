@@ -7,7 +7,7 @@ all values already rendered literals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import __version__
 from .layers._helpers import HELPERS
@@ -15,7 +15,7 @@ from .layers.base import fmt_shape
 from .plan import TrainPlan
 from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
 from .shapes import Inferred
-from .spec import Parsed
+from .spec import TARGET_IN, Parsed
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,20 @@ class StateIR:
 
 
 @dataclass(frozen=True)
+class Seq2seqIR:
+    """encode() runs the encoder and starts the decoder's state; step() runs the decoder."""
+
+    encoder: tuple[int, ...]  # positions in ModelIR.nodes
+    decoder: tuple[int, ...]
+    source: tuple[InputIR, ...]  # what encode() reads: the source (and its lengths)
+    target: InputIR  # target_in: <bos> and the target shifted right
+    memories: tuple[StateIR, ...]  # encoder outputs the decoder step reads, batch first
+    step_inputs: tuple[InputIR, ...]  # model inputs the step reads besides target_in (lengths)
+    start_lines: tuple[str, ...]  # encode(): the decoder's first state
+    teacher_forcing: float
+
+
+@dataclass(frozen=True)
 class ModelIR:
     spec_name: str  # for comments (escaped)
     slug: str
@@ -105,7 +119,8 @@ class ModelIR:
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
     autoencoder: AutoencoderIR | None = None
     gan: GanIR | None = None
-    states: tuple[StateIR, ...] = ()  # language models: what step() carries
+    seq2seq: Seq2seqIR | None = None
+    states: tuple[StateIR, ...] = ()  # language models and seq2seq decoders: what step() carries
     initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
 
@@ -153,6 +168,12 @@ def build_ir(
             consumers.setdefault(ref, []).append(pos)
     last = spec.model[order[-1]]
     nodes, states, initial = [], [], []
+    section = [parsed.origins[i].path[0] for i in range(len(spec.model))]
+    seq2seq = spec.task == "seq2seq"
+    sources = {getattr(layer, "state_from", None) for layer in spec.model} - {None}
+    memories = _memories(spec, section) if seq2seq else []
+    final_of: dict[str, str] = {}  # a state source -> the variable holding its final state
+    starts: list[str] = []
     for pos, i in enumerate(order):
         layer = spec.model[i]
         shapes = list(inferred.in_shapes[i])
@@ -161,20 +182,40 @@ def build_ir(
         used = consumers.get(layer.name, [])
         is_output = layer is last
         chained = (used == [pos + 1] and not is_output) or (not used and is_output)
+        if layer.name in memories or layer.name in sources:
+            chained = False  # encode() returns it; step() takes it by name
         var = chain if chained else ident
         args = [var_of[r] for r in layer.from_ or []]
+        if getattr(layer, "state_from", None):
+            args[-1] = final_of[layer.state_from]
         call = layer.call(f"self.{ident}" if module else None, args, shapes)
         step_line = forward_line = None
+        if layer.name in sources:
+            final_of[layer.name] = var
+            if layer.type in ("rnn", "lstm", "gru"):
+                final_of[layer.name] = ids.make(f"{layer.name}_final")
+                forward_line = layer.final_line(f"self.{ident}", args, var, final_of[layer.name])
+        if seq2seq and section[i] == "decoder" and hasattr(layer, "state_dims"):
+            names = []
+            for state, dims in layer.state_dims(shapes):
+                state_var = ids.make(f"{layer.name}_{state}")
+                names.append(state_var)
+                states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
+            step_line = layer.step_line(f"self.{ident}", args, var, names)
+            source = final_of.get(getattr(layer, "state_from", None) or "")
+            starts.append(layer.start_line(f"self.{ident}", names, source))
+        if seq2seq and section[i] == "decoder" and layer.type == "positional_encoding":
+            step_line = f"{var} = self.{ident}({args[0]}, offset=OFFSET.shape[2])"
         if layer.type == "gaussian_latent" and spec.task == "autoencoder":
             # forward() keeps the mean and log-variance for the KL term
             forward_line = f"{var}, latent_mean, latent_log_var = self.{ident}({args[0]})"
         if spec.task == "language_model" and hasattr(layer, "state_dims"):
             names = []
-            for state, dims in layer.state_dims():
+            for state, dims in layer.state_dims(shapes):
                 state_var = ids.make(f"{layer.name}_{state}")
                 names.append(state_var)
                 states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
-            step_line = layer.step_line(f"self.{ident}", args[0], var, names)
+            step_line = layer.step_line(f"self.{ident}", args, var, names)
             initial.append(layer.initial_state_source(f"self.{ident}"))
         out_shape = inferred.out_shapes[layer.name]
         nodes.append(
@@ -192,6 +233,14 @@ def build_ir(
             )
         )
         var_of[layer.name] = var
+    if seq2seq:  # a decoder's positional encoding continues from the cache's length
+        keys = next((st.var for st in states if st.name.endswith(".keys")), None)
+        nodes = [
+            replace(n, step_line=n.step_line.replace("OFFSET", keys))
+            if n.step_line and "OFFSET" in n.step_line
+            else n
+            for n in nodes
+        ]
     out_shape = inferred.out_shapes[last.name]
     gan = None
     if spec.task == "gan":
@@ -215,7 +264,8 @@ def build_ir(
         monitor_mode=plan.monitor_mode,
         val_split=spec.data.val_split if spec.data else 0.2,
         test_split=spec.data.test_split if spec.data else 0.0,
-        per_position=spec.task in ("classification", "language_model") and len(out_shape) > 1,
+        per_position=spec.task in ("classification", "language_model", "seq2seq")
+        and len(out_shape) > 1,
     )
     return ModelIR(
         spec_name=comment_text(spec.name, 80),
@@ -247,6 +297,9 @@ def build_ir(
         if spec.task == "autoencoder"
         else None,
         gan=gan,
+        seq2seq=_seq2seq_ir(parsed, nodes, order, inputs, memories, var_of, starts, inferred)
+        if seq2seq
+        else None,
         states=tuple(states),
         initial_states=tuple(initial),
     )
@@ -286,4 +339,42 @@ def _gan_ir(parsed: Parsed, nodes: list, order: list, inputs: tuple) -> GanIR:
         generator_attrs=tuple(nodes[p].attr for p in generator if nodes[p].attr),
         discriminator_attrs=tuple(nodes[p].attr for p in discriminator if nodes[p].attr),
         dim=parsed.spec.latent.dim,
+    )
+
+
+def _memories(spec, section: list) -> list[str]:
+    """Encoder layers the decoder reads as data (attention memory), in first-use order; a
+    recurrent layer's state source (read last) is not one: encode() turns it into a state."""
+    names = {layer.name: k for k, layer in enumerate(spec.model)}
+    found = []
+    for i, layer in enumerate(spec.model):
+        if section[i] != "decoder":
+            continue
+        refs = list(layer.from_ or [])
+        if getattr(layer, "state_from", None):
+            refs = refs[:-1]
+        for ref in refs:
+            if ref in names and section[names[ref]] == "encoder" and ref not in found:
+                found.append(ref)
+    return found
+
+
+def _seq2seq_ir(parsed, nodes, order, inputs, memories, var_of, starts, inferred) -> Seq2seqIR:
+    spec = parsed.spec
+    section = [parsed.origins[i].path[0] for i in order]
+    encoder = tuple(p for p, sec in enumerate(section) if sec == "encoder")
+    decoder = tuple(p for p, sec in enumerate(section) if sec == "decoder")
+    by_name = {i.name: i for i in inputs}
+    read = {r for p in decoder for r in spec.model[order[p]].from_ or []}
+    return Seq2seqIR(
+        encoder=encoder,
+        decoder=decoder,
+        source=tuple(i for i in inputs if i.name != TARGET_IN),
+        target=by_name[TARGET_IN],
+        memories=tuple(
+            StateIR(f"memory.{m}", var_of[m], ("batch", *inferred.out_shapes[m])) for m in memories
+        ),
+        step_inputs=tuple(i for i in inputs if i.name in read and i.name != TARGET_IN),
+        start_lines=tuple(starts),
+        teacher_forcing=spec.train.teacher_forcing,
     )

@@ -29,7 +29,7 @@ class Compiled:
     plan: TrainPlan
     ir: ModelIR
     overrides: tuple = ()
-    text: text_data.TextSet | None = None
+    text: object = None  # text_data.TextSet, or pairs.PairSet for seq2seq
 
     @property
     def spec(self):
@@ -59,35 +59,91 @@ def compile_file(path: str | Path, overrides: list[str] | tuple = ()) -> Compile
 
 
 VOCAB_FIELDS = ("num_embeddings", "out_features")
+VOCAB_OF = {"text": ("vocab",), "pairs": ("source_vocab", "target_vocab")}
 
 
-def _read_text(parsed: Parsed, path: Path) -> text_data.TextSet | None:
-    """Read text data and put its vocabulary size where a layer says `vocab`."""
+def _read_text(parsed: Parsed, path: Path):
+    """Read text data (or seq2seq pairs) and put vocabulary sizes where a layer names them."""
     spec, src = parsed.spec, parsed.source
     wants = [
-        (i, field)
+        (i, field, getattr(layer, field))
         for i, layer in enumerate(spec.model)
         for field in VOCAB_FIELDS
-        if getattr(layer, field, None) == "vocab"
+        if isinstance(getattr(layer, field, None), str)
     ]
-    if spec.data is None or spec.data.type != "text":
-        if wants:
-            raise SpecError(
-                [
-                    src.error(
-                        parsed.origins[i].path + (field,),
-                        f"{field}: vocab needs text data to take the vocabulary from",
-                        "add data: {type: text, path: ...}, or give the size as a number",
-                    )
-                    for i, field in wants
-                ]
-            )
+    kind = spec.data.type if spec.data is not None else None
+    allowed = VOCAB_OF.get(kind, ())
+    wrong = [(i, field, name) for i, field, name in wants if name not in allowed]
+    if wrong:
+        raise SpecError(
+            [
+                src.error(
+                    parsed.origins[i].path + (field,),
+                    f"{field}: {name} needs "
+                    + ("seq2seq pairs (data: {type: pairs})" if name != "vocab" else "text data")
+                    + " to take the vocabulary from",
+                    "give the size as a number"
+                    if not allowed
+                    else f"with this data, write {' or '.join(allowed)}",
+                )
+                for i, field, name in wrong
+            ]
+        )
+    if kind not in VOCAB_OF:
         return None
+    if kind == "pairs" and spec.task != "seq2seq":
+        raise SpecError(
+            [src.error(("data", "type"), "pairs train a seq2seq model (task: seq2seq)")]
+        )
     try:
-        text = text_data.load(spec.data, path.resolve().parent, spec.train.seed, spec.labels)
+        if kind == "pairs":
+            from . import pairs as pairs_data
+
+            text = pairs_data.load(spec.data, path.resolve().parent, spec.train.seed)
+        else:
+            text = text_data.load(spec.data, path.resolve().parent, spec.train.seed, spec.labels)
     except DataProblem as p:
         where = ("data", p.field) if p.field else ("data",)
         raise SpecError([src.error(where, p.message, p.hint)]) from None
-    for i, field in wants:
-        setattr(spec.model[i], field, len(text.vocab))
+    sizes = {"vocab": getattr(text, "vocab", None)}
+    if kind == "pairs":
+        sizes = {"source_vocab": text.source_vocab, "target_vocab": text.target_vocab}
+    missing = [(i, f, n) for i, f, n in wants if sizes.get(n) is None]
+    if missing:
+        i, field, name = missing[0]
+        raise SpecError(
+            [
+                src.error(
+                    parsed.origins[i].path + (field,),
+                    f"{field}: {name}: the source is an image, it has no vocabulary",
+                )
+            ]
+        )
+    for i, field, name in wants:
+        setattr(spec.model[i], field, len(sizes[name]))
+    if kind == "pairs":
+        _check_positions(parsed, text)
     return text
+
+
+def _check_positions(parsed: Parsed, pairs) -> None:
+    """A learned position table must cover the longest source (encoder) or target (decoder)."""
+    spec, src = parsed.spec, parsed.source
+    errors = []
+    for i, layer in enumerate(spec.model):
+        if layer.type != "positional_encoding" or layer.kind != "learned":
+            continue
+        side = parsed.origins[i].path[0]
+        longest = pairs.longest_source if side == "encoder" else pairs.longest_target + 1
+        if longest > layer.max_len:
+            what = "source" if side == "encoder" else "target (with <bos>)"
+            errors.append(
+                src.error(
+                    parsed.origins[i].path + ("max_len",),
+                    f"the longest {what} has {longest} tokens, but the learned position table "
+                    f"has {layer.max_len} rows",
+                    f"set max_len to at least {longest}, or use kind: sinusoidal",
+                )
+            )
+    if errors:
+        raise SpecError(errors)

@@ -19,9 +19,10 @@ LOSSES = {
     "language_model": ("cross_entropy",),
     "autoencoder": ("mse", "binary_cross_entropy", "l1"),
     "gan": ("adversarial",),
+    "seq2seq": ("cross_entropy",),
 }
 
-HIGHER_IS_BETTER = ("accuracy", "elbo")  # and topK
+HIGHER_IS_BETTER = ("accuracy", "elbo", "exact")  # and topK
 GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")  # d_real/d_fake: mean D(x) on real / fake
 
 
@@ -62,7 +63,7 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
     kind = output_kind(spec.task, last.type, out_shape)
     binary = kind.startswith("binary")
     num_classes = None
-    if spec.task in ("classification", "language_model"):
+    if spec.task in ("classification", "language_model", "seq2seq"):
         num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
     errors = []
     if spec.task == "gan":
@@ -78,14 +79,16 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
                     "end the decoder with a layer of the input's shape (e.g. reshape)",
                 )
             )
-    if spec.task == "language_model":
+    if spec.task in ("language_model", "seq2seq"):
         out = out_shape
         if len(out) != 2:
+            what = "a language model" if spec.task == "language_model" else "a seq2seq decoder"
+            vocab = "vocab" if spec.task == "language_model" else "target_vocab"
             errors.append(
                 src.error(
                     parsed.origins[inferred.order[-1]].path,
-                    f"a language model outputs (batch, time, vocabulary), this one gives {out}",
-                    "end with {type: linear, out_features: vocab}",
+                    f"{what} outputs (batch, time, vocabulary), this one gives {out}",
+                    f"end with {{type: linear, out_features: {vocab}}}",
                 )
             )
 
@@ -141,7 +144,9 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
             metrics = ["mse", "recon", "kl", "elbo"]
         if spec.task == "gan":
             metrics = list(GAN_METRICS)
-    allowed = ("accuracy", "top")
+        if spec.task == "seq2seq":
+            metrics = ["accuracy", "exact"]
+    allowed = ("accuracy", "top") + (("exact",) if spec.task == "seq2seq" else ())
     if spec.task == "gan":
         allowed = GAN_METRICS
     if spec.task in ("regression", "autoencoder"):

@@ -35,7 +35,8 @@ def infer(parsed: Parsed, order: list[int]) -> Inferred:
         if any(r not in shapes for r in refs):
             continue  # an earlier error already explains it
         got = [shapes[r] for r in refs]
-        lengths = 1 if getattr(layer, "lengths", None) else 0  # a recurrent layer's lengths input
+        # read besides `from:`: a lengths input, and a decoder's state source
+        lengths = bool(getattr(layer, "lengths", None)) + bool(getattr(layer, "state_from", None))
         if layer.arity == "one" and len(got) != 1 + lengths:
             errors.append(
                 src.error(

@@ -139,9 +139,12 @@ class Spec(Strict):
         description="Model name (class and folder names derive from it).",
     )
     description: str | None = Field(None, description="Free text, copied into generated comments.")
-    task: Literal["classification", "regression", "language_model", "autoencoder", "gan"] = Field(
+    task: Literal[
+        "classification", "regression", "language_model", "autoencoder", "gan", "seq2seq"
+    ] = Field(
         description="How the model trains and serves; language_model: next-token prediction "
-        "over text, sampled with `specc sample`."
+        "over text, sampled with `specc sample`; seq2seq: an encoder and a decoder that writes "
+        "a target sequence token by token, run with `specc translate`."
     )
     inputs: dict[Identifier, InputSpec] = Field(min_length=1, description="Model inputs by name.")
     output: Identifier | None = Field(
@@ -156,10 +159,15 @@ class Spec(Strict):
         description="Layers, in order (task: autoencoder writes encoder: and decoder: instead).",
     )
     encoder: list[Any] | None = Field(
-        None, description="task: autoencoder: the layers from the input to the code."
+        None,
+        description="task: autoencoder: the layers from the input to the code; task: seq2seq: "
+        "the layers that read the source.",
     )
     decoder: list[Any] | None = Field(
-        None, description="task: autoencoder: the layers from the code back to the input."
+        None,
+        description="task: autoencoder: the layers from the code back to the input; task: "
+        "seq2seq: the layers from the previous target tokens (input target_in) to the next "
+        "token's logits, reading encoder layers through from:.",
     )
     generator: list[Any] | None = Field(
         None, description="task: gan: the layers from noise z (latent.dim values) to a fake input."
@@ -212,7 +220,9 @@ def parse(src: Source) -> Parsed:
         if isinstance(raw.get(section), dict) and isinstance(raw[section].get(key), str):
             raw[section][key] = {field_name: raw[section][key]}
     origins: list[Origin] = []
-    if raw.get("task") == "gan" or "generator" in raw or "discriminator" in raw:
+    if raw.get("task") == "seq2seq":
+        raw["model"], origins = _seq2seq(raw, src, errors)
+    elif raw.get("task") == "gan" or "generator" in raw or "discriminator" in raw:
         raw["model"], origins = _gan(raw, src, errors)
     elif raw.get("task") == "autoencoder" or "encoder" in raw or "decoder" in raw:
         raw["model"], origins = _autoencoder(raw, src, errors)
@@ -249,7 +259,7 @@ def _autoencoder(raw: dict, src: Source, errors: list) -> tuple[list, list]:
         errors.append(
             src.error(
                 ("encoder",) if "encoder" in raw else ("decoder",),
-                "encoder: and decoder: sections belong to task: autoencoder",
+                "encoder: and decoder: sections belong to task: autoencoder or task: seq2seq",
                 at_key=True,
             )
         )
@@ -276,6 +286,65 @@ def _autoencoder(raw: dict, src: Source, errors: list) -> tuple[list, list]:
     sections.append(("decoder",))
     flat, origins = _Expander(raw, src, errors).run(tuple(sections))
     raw["encoder"] = raw["decoder"] = None  # expanded into `model`
+    return flat, origins
+
+
+SOURCE_LENGTHS = "source_lengths"  # a token source's lengths (padding), injected as an input
+TARGET_IN = "target_in"  # the decoder's input: <bos> and the target shifted right by one
+
+
+def _seq2seq(raw: dict, src: Source, errors: list) -> tuple[list, list]:
+    """encoder (from the source) and decoder (from target_in) as two chains of one model.
+
+    The decoder reads encoder layers through `from:` (attention memory) or `initial_state:
+    {from: ...}`; the inputs it needs beyond the source are added here, so a spec declares
+    only its source.
+    """
+    placeholder = [{"type": "identity", "name": "placeholder"}], []
+    missing = [k for k in ("encoder", "decoder") if not isinstance(raw.get(k), list)]
+    for key in missing:
+        errors.append(src.error((), f"task: seq2seq needs a '{key}:' list of layers"))
+    if "model" in raw:
+        errors.append(
+            src.error(
+                ("model",), "a seq2seq model is written as encoder: and decoder:", at_key=True
+            )
+        )
+        raw.pop("model")
+    inputs = raw.get("inputs")
+    if not isinstance(inputs, dict) or len(inputs) != 1:
+        errors.append(
+            src.error(
+                ("inputs",) if "inputs" in raw else (),
+                "a seq2seq model declares one input, its source (token ids [time] or an image)",
+                f"'{SOURCE_LENGTHS}' and '{TARGET_IN}' are added for you",
+            )
+        )
+        return placeholder
+    if missing:
+        return placeholder
+    ((source, declared),) = inputs.items()
+    added = {TARGET_IN: {"shape": ["steps"], "dtype": "int64"}}
+    if (
+        isinstance(declared, dict)
+        and declared.get("dtype") == "int64"
+        and len(declared.get("shape") or []) == 1
+    ):  # token ids: padded, so their lengths come too
+        added = {SOURCE_LENGTHS: {"shape": [], "dtype": "int64"}, **added}
+    for name in added:
+        if name == source:
+            errors.append(
+                src.error(
+                    ("inputs", source),
+                    f"'{name}' is added by specc; rename the source",
+                    at_key=True,
+                )
+            )
+            return placeholder
+    raw["inputs"] = {**inputs, **added}
+    starts = {("encoder",): source, ("decoder",): TARGET_IN}
+    flat, origins = _Expander(raw, src, errors).run((("encoder",), ("decoder",)), starts)
+    raw["encoder"] = raw["decoder"] = None
     return flat, origins
 
 
@@ -473,8 +542,9 @@ class _Expander:
             layer["name"] = name
             if r == 0 and refs is not None:
                 layer["from"] = list(refs) if isinstance(refs, list) else refs
-            elif prev is not None:
-                layer["from"] = [prev]
+            elif prev is not None:  # a repeat reads the copy before it, and the same memory
+                extra = refs[1:] if isinstance(refs, list) else []
+                layer["from"] = [prev, *extra]
             else:
                 self.errors.append(
                     self.src.error(
@@ -486,6 +556,12 @@ class _Expander:
             lengths = item.get("lengths")  # a recurrent layer's lengths input is read like `from:`
             if isinstance(lengths, str) and isinstance(layer["from"], list):
                 layer["from"].append(scope.get(lengths, lengths) if scope else lengths)
+            init = item.get("initial_state")  # a state from another layer is read like `from:`
+            if isinstance(init, dict) and isinstance(init.get("from"), str):
+                if isinstance(layer["from"], list):
+                    layer["from"].append(
+                        scope.get(init["from"], init["from"]) if scope else init["from"]
+                    )
             self.out.append(layer)
             self.origins.append(Origin(ipath, use))
             prev = name

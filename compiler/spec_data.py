@@ -125,8 +125,40 @@ class TextData(DataBase):
         return self
 
 
+class PairsData(DataBase):
+    """Source/target pairs for task: seq2seq, generated or from a tab-separated file."""
+
+    type: Literal["pairs"]
+    path: str | None = Field(
+        None, description="A text file of `source<TAB>target` lines, relative to the spec."
+    )
+    generate: Literal["reverse", "copy", "sort", "addition", "shapes"] | None = Field(
+        None,
+        description="A generated set: digit strings reversed, copied or sorted; sums written "
+        "as characters (addition); or pictures of shapes and their captions (shapes).",
+    )
+    count: PositiveInt | None = Field(None, description="Pairs to generate (default 4000).")
+    lengths: Pair = Field(
+        (5, 12), description="Generated strings: the shortest and longest source length."
+    )
+    hold_out_lengths: list[PositiveInt] = Field(
+        default_factory=list,
+        description="Generated strings: lengths never trained on (test them afterwards).",
+    )
+    level: Literal["char", "word"] = Field("char", description="Tokens: characters or words.")
+    lowercase: bool = Field(False, description="Lower-case both sides before tokenizing.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.generate is None):
+            raise ValueError("give exactly one of path or generate")
+        if self.lengths[0] > self.lengths[1] or self.lengths[0] < 1:
+            raise ValueError("lengths is [shortest, longest], both at least 1")
+        return self
+
+
 DataSpec = Annotated[
-    Union[BuiltinData, NpzData, CsvData, ImageFolderData, TextData],  # noqa: UP007
+    Union[BuiltinData, NpzData, CsvData, ImageFolderData, TextData, PairsData],  # noqa: UP007
     Field(discriminator="type"),
 ]
 DATA_KINDS = {
@@ -135,4 +167,5 @@ DATA_KINDS = {
     "csv": CsvData,
     "images": ImageFolderData,
     "text": TextData,
+    "pairs": PairsData,
 }

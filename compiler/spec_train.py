@@ -157,7 +157,7 @@ class Loss(Strict):
         return self
 
 
-METRIC = re.compile(r"^(accuracy|top([2-9]|1[0-9]|20)|mse|mae)$")
+METRIC = re.compile(r"^(accuracy|top([2-9]|1[0-9]|20)|mse|mae|exact)$")
 
 
 class EarlyStopping(Strict):
@@ -233,7 +233,8 @@ class TrainSpec(Strict):
     loss: Loss = Field(default_factory=Loss)
     metrics: list[str] | None = Field(
         None,
-        description="accuracy, topK (K = 2..20), mse, mae (default: accuracy, or mse and mae).",
+        description="accuracy, topK (K = 2..20), mse, mae, exact (seq2seq: whole target "
+        "sequences right) (default: accuracy, or mse and mae; seq2seq: accuracy and exact).",
     )
     monitor: str = Field(
         "val_loss", description="Metric that picks the best epoch, early stopping and plateaus."
@@ -247,6 +248,13 @@ class TrainSpec(Strict):
         None,
         description="Truncated backpropagation through time (language models): backpropagate "
         "through chunks of K steps, carrying the state across chunks detached.",
+    )
+    teacher_forcing: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="task: seq2seq: the chance per step that the decoder reads the true previous "
+        "token in training (below 1: scheduled sampling, one step at a time).",
     )
     accumulate_steps: PositiveInt = Field(
         1, description="Add up gradients of this many batches per optimizer step."
@@ -270,7 +278,7 @@ class TrainSpec(Strict):
     def _known_metrics(cls, v):
         for m in v or []:
             if not METRIC.match(m):
-                raise ValueError(f"unknown metric '{m}' (accuracy, top2..top20, mse, mae)")
+                raise ValueError(f"unknown metric '{m}' (accuracy, top2..top20, mse, mae, exact)")
         if v is not None and len(set(v)) != len(v):
             raise ValueError("metrics are listed twice")
         return v

@@ -6,12 +6,14 @@ pred = model.predict(images)             # classes, labels, probabilities
 lm = sr.LanguageModel("runs/char_lm")    # a language model's step graph
 text = lm.generate("The ", max_tokens=100, temperature=0.8, seed=0)
 ae = sr.Autoencoder("runs/vae_digits")  # encode, decode, reconstruct, sample, interpolate
+s2s = sr.Seq2Seq("runs/seq2seq_reverse")  # translate: greedy, beam or sampled decoding
 """
 
 from .errors import DeviceError, InputError, ModelLoadError, SpeccRuntimeError
 from .generate import LanguageModel, generate
 from .generative import Autoencoder, Generator, save_grid
 from .session import Model, Prediction, TensorInfo, load
+from .translate import Seq2Seq
 
 __all__ = [
     "load",
@@ -19,6 +21,7 @@ __all__ = [
     "LanguageModel",
     "Autoencoder",
     "Generator",
+    "Seq2Seq",
     "save_grid",
     "Model",
     "Prediction",

@@ -262,23 +262,29 @@ class MultiheadAttention(nn.Module):
         self.v = nn.Linear(kdim or dim, dim, bias=bias)
         self.out = nn.Linear(dim, dim, bias=bias)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False, lengths: torch.Tensor | None = None):
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False, lengths: torch.Tensor | None = None, cache: tuple | None = None):
+        """cache: (keys, values) of earlier positions (B, heads, past, head), for decoding one
+        step at a time; the keys and values with this call's appended come back third."""
         b, dim = query.shape[0], self.q.out_features
         head = dim // self.heads
         q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
         k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tk, head)
         v = self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
         if lengths is not None:
             keys = torch.arange(memory.shape[1], device=memory.device)
             padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
             scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
-        if causal:
-            future = torch.ones(query.shape[1], memory.shape[1], dtype=torch.bool, device=query.device).triu(1)
+        if causal:  # query i sits at key position past + i, and sees keys up to there
+            tq, tk = q.shape[2], k.shape[2]
+            future = torch.ones(tq, tk, dtype=torch.bool, device=query.device).triu(tk - tq + 1)
             scores = scores.masked_fill(future, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         context = F.dropout(weights, self.dropout, self.training) @ v  # (B, heads, Tq, head)
-        return self.out(context.transpose(1, 2).reshape(b, -1, dim)), weights
+        out = self.out(context.transpose(1, 2).reshape(b, -1, dim))
+        return (out, weights) if cache is None else (out, weights, (k, v))
 '''
 
 POSITIONAL_ENCODING = '''\
@@ -291,8 +297,9 @@ class PositionalEncoding(nn.Module):
         self.kind, self.dim, self.dropout = kind, dim, nn.Dropout(dropout)
         self.table = nn.Embedding(max_len, dim) if kind == "learned" else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(x.shape[1], device=x.device)
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """offset: the position of x's first step (decoding continues after `offset` steps)."""
+        positions = torch.arange(x.shape[1], device=x.device) + offset
         if self.table is not None:
             return self.dropout(x + self.table(positions))
         rates = 10000.0 ** (-torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32) / self.dim)
@@ -317,7 +324,29 @@ class TransformerLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, causal: bool = False, lengths: torch.Tensor | None = None, memory_lengths: torch.Tensor | None = None) -> torch.Tensor:
-        branches = [lambda h: self.self_attention(h, h, causal, lengths)[0]]
+        return self._run(x, lambda h: self.self_attention(h, h, causal, lengths)[0], memory, memory_lengths)
+
+    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, memory: torch.Tensor | None = None, memory_lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Causal decoding with a key/value cache: x (B, T, D) continues the cached positions,
+        keys/values (B, heads, past, head); returns x and the cache with T positions added."""
+        cache = []
+
+        def attend(h):
+            out, _, kv = self.self_attention(h, h, True, None, cache=(keys, values))
+            cache.append(kv)
+            return out
+
+        x = self._run(x, attend, memory, memory_lengths)
+        return x, cache[0][0], cache[0][1]
+
+    def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of no positions yet: (batch, heads, 0, head) each."""
+        attention = self.self_attention
+        empty = attention.q.weight.new_zeros(batch, attention.heads, 0, attention.q.out_features // attention.heads)
+        return empty, empty.clone()
+
+    def _run(self, x, self_attend, memory, memory_lengths):
+        branches = [self_attend]
         if self.cross_attention is not None:
             branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths)[0])
         branches.append(self.feedforward)
@@ -363,7 +392,38 @@ class Attention(nn.Module):
         return weights @ memory, weights
 '''
 
+BRIDGE = '''\
+class Bridge(nn.Module):
+    """An encoder's final state -> a decoder's first state: tanh(W s + b) for each of the
+    decoder's state tensors (h, and c for an LSTM), as in Cho et al. 2014 and Bahdanau et al. 2015.
+
+    forward(source): a recurrent encoder's final state (its top layer, every direction,
+    concatenated) or a vector (batch, in_features) -> (layers, batch, hidden), or (h, c).
+    """
+
+    def __init__(self, in_features: int, directions: int, layers: int, hidden: int, states: int):
+        super().__init__()
+        self.directions, self.layers, self.hidden = directions, layers, hidden
+        self.maps = nn.ModuleList(nn.Linear(in_features, layers * hidden) for _ in range(states))
+
+    def forward(self, source) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if isinstance(source, tuple):  # an LSTM's (h, c): the bridge reads h
+            source = source[0]
+        if source.dim() == 3:  # (layers * directions, batch, hidden) -> the top layer, (batch, directions * hidden)
+            source = torch.cat(tuple(source[-self.directions :]), dim=-1)
+        out = tuple(torch.tanh(m(source)).reshape(-1, self.layers, self.hidden).transpose(0, 1).contiguous() for m in self.maps)
+        return out if len(out) > 1 else out[0]
+
+
+def with_bridge(rnn: nn.Module, in_features: int, directions: int) -> nn.Module:
+    """Give a decoder's recurrent layer the bridge its first state comes through."""
+    states = 2 if rnn.mode == "LSTM" else 1
+    rnn.bridge = Bridge(in_features, directions, rnn.num_layers, rnn.hidden_size, states)
+    return rnn
+'''
+
 HELPERS = {
+    "Bridge": BRIDGE,
     "Attention": ATTENTION,
     "MultiheadAttention": MULTIHEAD_ATTENTION,
     "PositionalEncoding": POSITIONAL_ENCODING,

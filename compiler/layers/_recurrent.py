@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, PrivateAttr
 
 from .base import Layer, ShapeError, args, fmt_shape, need_int, opt, without_lengths
 
@@ -18,9 +18,28 @@ LENGTHS_DOC = (
 )
 
 
+class StateFrom(BaseModel):
+    """`initial_state: {from: LAYER}`: a seq2seq decoder starts from an encoder layer's state."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(
+        alias="from",
+        description="An encoder layer: a recurrent layer (its final state) or a vector "
+        "(batch, features), e.g. a CNN's code. A bridge (linear + tanh) maps it to this layer's "
+        "state unless the sizes already match.",
+    )
+
+
+def own_inputs(layer: Layer, shapes) -> list:
+    """The inputs a layer reads through `from:`, without its `lengths:` and state source."""
+    if isinstance(getattr(layer, "initial_state", None), StateFrom):
+        shapes = shapes[:-1]  # the state source is read last
+    return without_lengths(layer, shapes)
+
+
 def lengths_shape(layer: Layer, shapes) -> None:
     """A recurrent layer reads its sequence, plus the lengths input when `lengths:` is set."""
-    shapes = without_lengths(layer, shapes)
+    shapes = own_inputs(layer, shapes)
     if len(shapes) != 1:
         raise ShapeError(f"{layer.type} reads one sequence, got {len(shapes)} inputs")
     if len(shapes[0]) != 2:
@@ -36,13 +55,19 @@ class RecurrentBase(Layer):
     bidirectional: bool = Field(False, description="Also run right to left; outputs concatenate.")
     dropout: NonNegativeFloat = Field(0.0, lt=1.0, description="Dropout between stacked layers.")
     output: Literal["sequence", "last", "state"] = Field("sequence", description=OUTPUT_DOC)
-    initial_state: Literal["zeros", "learned"] = Field(
-        "zeros", description="The state before the first step: zeros, or trained parameters."
+    initial_state: Literal["zeros", "learned"] | StateFrom = Field(
+        "zeros",
+        description="The state before the first step: zeros, trained parameters, or (a seq2seq "
+        "decoder) {from: ENCODER_LAYER}.",
     )
     init: Literal["default", "orthogonal"] = Field(
         "default", description="orthogonal: recurrent weight matrices start orthogonal."
     )
     lengths: str | None = Field(None, description=LENGTHS_DOC)
+
+    # Set by the seq2seq checks when initial_state is {from: ...}: what the source layer gives.
+    # {"recurrent": bool, "type", "num_layers", "hidden_size", "directions", "width"}
+    _state_source: dict | None = PrivateAttr(None)
 
     gates: ClassVar[int] = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
     exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers.py)
@@ -52,9 +77,35 @@ class RecurrentBase(Layer):
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
 
+    @property
+    def state_from(self) -> str | None:
+        return self.initial_state.from_ if isinstance(self.initial_state, StateFrom) else None
+
+    @property
+    def bridged(self) -> bool:
+        """A bridge maps the source's state to this layer's, unless it already fits as it is
+        (same kind of layer, same stack and size, one direction)."""
+        src = self._state_source
+        if src is None:
+            return False
+        same = src["recurrent"] and (src["type"], src["num_layers"], src["hidden_size"]) == (
+            self.type,
+            self.num_layers,
+            self.hidden_size,
+        )
+        return not (same and src["directions"] == 1 and not self.bidirectional)
+
     def infer(self, shapes):
         lengths_shape(self, shapes)
         need_int(shapes[0][-1], f"{self.type}'s input features")
+        src = self._state_source
+        if src is not None and not src["recurrent"] and len(shapes[-1]) != 1:
+            raise ShapeError(
+                f"initial_state reads a vector (batch, features) or a recurrent layer's state; "
+                f"'{self.state_from}' gives {fmt_shape(shapes[-1])}",
+                hint="flatten or pool it first, or name a recurrent encoder layer",
+                field="initial_state",
+            )
         width = self.hidden_size * self.directions
         if self.output == "sequence":
             return (shapes[0][0], width)
@@ -70,7 +121,14 @@ class RecurrentBase(Layer):
             width = h * dirs
         if self.initial_state == "learned":
             total += self.states * self.num_layers * dirs * h
+        if self.bridged:
+            width = self._bridge_in(shapes)
+            total += self.states * (width + 1) * self.num_layers * dirs * h
         return total
+
+    def _bridge_in(self, shapes) -> int:
+        src = self._state_source
+        return src["hidden_size"] * src["directions"] if src["recurrent"] else shapes[-1][0]
 
     def torch_args(self, shapes) -> str:
         return args(
@@ -84,35 +142,66 @@ class RecurrentBase(Layer):
         )
 
     def helpers(self):
-        return ("ExportableRecurrent",) + (
-            ("orthogonal_recurrent",) if self.init == "orthogonal" else ()
+        return (
+            ("ExportableRecurrent",)
+            + (("orthogonal_recurrent",) if self.init == "orthogonal" else ())
+            + (("Bridge",) if self.bridged else ())
         )
 
     def module(self, shapes):
         source = f"{self.exportable}({self.torch_args(shapes)})"
-        return f"orthogonal_recurrent({source})" if self.init == "orthogonal" else source
+        if self.init == "orthogonal":
+            source = f"orthogonal_recurrent({source})"
+        if self.bridged:
+            src = self._state_source
+            source = f"with_bridge({source}, {args(self._bridge_in(shapes), src['directions'] if src['recurrent'] else 1)})"
+        return source
 
-    def call(self, module, args, shapes):
+    def start_state(self, module: str, source: str) -> str:
+        """The decoder's first state from its source's (a final state or a vector)."""
+        return f"{module}.bridge({source})" if self.bridged else source
+
+    def _run(self, module, args) -> str:
         lengths = f", lengths={args[1]}" if self.lengths else ""
-        run = f"{module}({args[0]}{lengths})"
-        if self.output == "sequence":
-            return f"{run}[0]"
+        start = f", {self.start_state(module, args[-1])}" if self.state_from else ""
+        return f"{module}({args[0]}{start}{lengths})"
+
+    def _from_state(self, state: str) -> str:
+        """output last / state, from the final state `state` (h, or (h, c) for lstm)."""
         if self.output == "state":  # (layers * directions, batch, hidden) per state -> (batch, all)
-            parts = f"{run}[1]" if self.states > 1 else f"({run}[1],)"
+            parts = state if self.states > 1 else f"({state},)"
             return f"torch.cat([s.transpose(0, 1).flatten(1) for s in {parts}], dim=-1)"
-        h_n = f"{run}[1][0]" if self.states > 1 else f"{run}[1]"
+        h_n = f"{state}[0]" if self.states > 1 else state
         last = "[-2:]" if self.bidirectional else "[-1:]"  # the top layer's h_n, per direction
         return f"torch.cat(tuple({h_n}{last}), dim=-1)"
 
-    def state_dims(self) -> list[tuple[str, tuple]]:
+    def call(self, module, args, shapes):
+        run = self._run(module, args)
+        return f"{run}[0]" if self.output == "sequence" else self._from_state(f"{run}[1]")
+
+    def final_line(self, module: str, args: list, var: str, final: str) -> str:
+        """The output and the final state from one run, for a decoder that starts from it."""
+        run = self._run(module, args)
+        if self.output == "sequence":
+            return f"{var}, {final} = {run}"
+        return f"{final} = {run}[1]\n        {var} = {self._from_state(final)}"
+
+    def state_dims(self, shapes) -> list[tuple[str, tuple]]:
         """The state a step carries: (name, dims) per tensor, in torch's layout."""
         dims = (self.num_layers * self.directions, "batch", self.hidden_size)
         return [(n, dims) for n in ("h", "c")[: self.states]]
 
-    def step_line(self, module: str, arg: str, out: str, states: list[str]) -> str:
-        """`out, state = module(arg, state)`: one call that carries the state (the step graph)."""
+    def step_line(self, module: str, args: list, out: str, states: list[str]) -> str:
+        """`out, state = module(x, state)`: one call that carries the state (the step graph)."""
         pack = f"({', '.join(states)})" if self.states > 1 else states[0]
-        return f"{out}, {pack} = {module}({arg}, {pack})"
+        return f"{out}, {pack} = {module}({args[0]}, {pack})"
+
+    def start_line(self, module: str, states: list[str], source: str | None) -> str:
+        """A seq2seq decoder's first state, in encode(): from the encoder's, or the usual one."""
+        start = (
+            self.start_state(module, source) if source else f"{module}.initial_state(batch_size)"
+        )
+        return f"{', '.join(states)} = {start}"
 
     def initial_state_source(self, module: str) -> str:
         return (

@@ -64,18 +64,27 @@ def _single(v: Any) -> Any:
     return v
 
 
+VOCABS = ("vocab", "source_vocab", "target_vocab")
+
+
 def _size_or_vocab(v: Any) -> Any:
-    if v == "vocab":
+    if v in VOCABS:
         return v
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer or 'vocab', got {v!r}")
+        raise ValueError(
+            f"expected an integer, 'vocab', 'source_vocab' or 'target_vocab', got {v!r}"
+        )
     if v <= 0:
         raise ValueError(f"expected a size greater than 0, got {v}")
     return v
 
 
-# A size that text data may set: a positive integer, or `vocab` (the vocabulary's size).
-SizeOrVocab = Annotated[PositiveInt | Literal["vocab"], BeforeValidator(_size_or_vocab)]
+# A size that text data may set: a positive integer, or `vocab` (the vocabulary's size; a seq2seq
+# model's data has two: source_vocab and target_vocab).
+SizeOrVocab = Annotated[
+    PositiveInt | Literal["vocab", "source_vocab", "target_vocab"],
+    BeforeValidator(_size_or_vocab),
+]
 Pair = Annotated[tuple[int, int], BeforeValidator(_pair)]
 Padding2d = Annotated[Literal["same", "valid"] | tuple[int, int], BeforeValidator(_padding)]
 Padding1d = Annotated[

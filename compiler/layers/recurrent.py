@@ -104,12 +104,15 @@ class Recurrent(Layer):
         )
         return f"{run}[1][{index}]"
 
-    def state_dims(self) -> list[tuple[str, tuple]]:
+    def state_dims(self, shapes) -> list[tuple[str, tuple]]:
         return [(n, ("batch", self.hidden_size)) for n in self.definition.state]
 
-    def step_line(self, module: str, arg: str, out: str, states: list[str]) -> str:
+    def step_line(self, module: str, args: list, out: str, states: list[str]) -> str:
         pack = f"({', '.join(states)},)" if len(states) == 1 else f"({', '.join(states)})"
-        return f"{out}, {pack} = {module}({arg}, {pack})"
+        return f"{out}, {pack} = {module}({args[0]}, {pack})"
+
+    def start_line(self, module: str, states: list[str], source: str | None) -> str:
+        return f"{', '.join(states)}, = {module}.initial_state(batch_size)"
 
     def initial_state_source(self, module: str) -> str:
         return f"*{module}.initial_state(batch_size)"

@@ -23,3 +23,16 @@ class TransformerDecoderLayer(TransformerBase):
     def call(self, module, args, shapes):
         lengths = args[-1] if self.lengths else "None"
         return f"{module}({args[0]}, {args[1]}, causal={self.causal}, memory_lengths={lengths})"
+
+    def state_dims(self, shapes) -> list[tuple[str, tuple]]:
+        """The key/value cache of the self-attention: (batch, heads, past, head) each."""
+        dims = ("batch", self.num_heads, "past", shapes[0][-1] // self.num_heads)
+        return [("keys", dims), ("values", dims)]
+
+    def step_line(self, module: str, args: list, out: str, states: list[str]) -> str:
+        lengths = args[-1] if self.lengths else "None"
+        keys, values = states
+        return f"{out}, {keys}, {values} = {module}.step({args[0]}, {keys}, {values}, {args[1]}, {lengths})"
+
+    def start_line(self, module: str, states: list[str], source: str | None) -> str:
+        return f"{', '.join(states)} = {module}.empty_cache(batch_size)"

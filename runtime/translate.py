@@ -1,0 +1,250 @@
+"""Decoding a seq2seq model through ONNX Runtime: greedy, beam search and sampling (numpy only).
+
+encoder.onnx runs once per batch of sources; step.onnx once per written token, carrying the
+decoder's state (recurrent states, transformer key/value caches) as plain arrays. Layout,
+vocabularies and special ids come from the files' metadata.
+
+    s2s = specc.runtime.Seq2Seq("runs/seq2seq_reverse")
+    s2s.translate(["12345"])                                  # ['54321']
+    s2s.translate(["12345"], method="beam", beam_size=4, length_penalty=0.6)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ModelLoadError
+from .generate import pick
+from .session import Model
+from .text import SPECIALS, Vocab
+
+METHODS = ("greedy", "beam", "sample")
+
+
+class Seq2Seq:
+    """A trained seq2seq model's encoder and step graphs (a `specc train` folder)."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None):
+        folder = Path(path)
+        if folder.is_file():
+            folder = folder.parent
+        files = {part: folder / f"{part}.onnx" for part in ("encoder", "step")}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise ModelLoadError(
+                f"no seq2seq graphs in {folder}: missing {', '.join(missing)} "
+                "(a model trained with task: seq2seq writes encoder.onnx and step.onnx)"
+            )
+        self.encoder = Model(files["encoder"], device=device, threads=threads)
+        self.stepper = Model(files["step"], device=device, threads=threads)
+        raw = self.stepper.metadata.get("specc.seq2seq")
+        if raw is None or self.stepper.metadata.get("specc.graph") != "step":
+            raise ModelLoadError(f"{files['step']} is not a seq2seq model's step graph")
+        info = json.loads(raw)
+        self.info = info
+        self.source_vocab = Vocab.from_json(info["source_vocab"]) if info["source_vocab"] else None
+        self.target_vocab = Vocab.from_json(info["target_vocab"])
+        self.pad, self.bos, self.eos = (info["special"][k] for k in ("pad", "bos", "eos"))
+        self.max_len = int(info["max_len"])
+        self._states = info["states"]
+        self._memories = [m["name"] for m in info["memories"]]
+        self._step_outputs = [info["logits"]] + [s["output"] for s in self._states]
+        self._encoder_outputs = [o.name for o in self.encoder.outputs]
+
+    def __repr__(self) -> str:
+        src = f"{len(self.source_vocab)} source tokens" if self.source_vocab else "image source"
+        return f"<specc.runtime.Seq2Seq {self.stepper.path.parent}: {src}, {len(self.target_vocab)} target tokens>"
+
+    # ------------------------------------------------------------------ text in, text out
+
+    def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Padded source ids and lengths; an unknown token is an InputError naming it."""
+        if self.source_vocab is None:
+            raise InputError("this model reads images, not text: call decode(images)")
+        if isinstance(texts, str):
+            texts = [texts]
+        index, rows = self.source_vocab.index(), []
+        for n, text in enumerate(texts, start=1):
+            tokens = self.source_vocab.split(text)
+            if not tokens:
+                raise InputError(f"input {n} is empty")
+            unknown = [t for t in tokens if t not in index or t in SPECIALS]
+            if unknown:
+                raise InputError(
+                    f"input {n} holds {unknown[0]!r}, which is not in the source vocabulary "
+                    f"({', '.join(repr(t) for t in self.source_vocab.tokens[len(SPECIALS) :][:40])})"
+                )
+            rows.append([index[t] for t in tokens])
+        longest = self.info.get("max_source_len")
+        too_long = [i for i, r in enumerate(rows, start=1) if longest and len(r) > longest]
+        if too_long:
+            raise InputError(
+                f"input {too_long[0]} has {len(rows[too_long[0] - 1])} tokens; this model's learned "
+                f"positions cover {longest}"
+            )
+        ids = np.full((len(rows), max(map(len, rows))), self.pad, dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        return ids, np.array([len(r) for r in rows], dtype=np.int64)
+
+    def translate(self, texts: list[str] | str, **options) -> list[str]:
+        """Decode each text (options as in `decode`); one output string per input."""
+        single = isinstance(texts, str)
+        ids, lengths = self.encode_texts([texts] if single else list(texts))
+        out = [self.target_vocab.decode(s) for s in self.decode(ids, lengths, **options)]
+        return out[0] if single else out
+
+    def caption(self, images: np.ndarray, **options) -> list[str]:
+        """Decode image sources (batch, *image shape) to text."""
+        return [
+            self.target_vocab.decode(s)
+            for s in self.decode(np.asarray(images, np.float32), **options)
+        ]
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode(
+        self,
+        source: np.ndarray,
+        lengths: np.ndarray | None = None,
+        method: str = "greedy",
+        beam_size: int = 4,
+        length_penalty: float = 0.0,
+        max_len: int | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> list[list[int]]:
+        """Token ids written for each source, without <bos>/<eos>.
+
+        greedy: the likeliest token each step; beam: the `beam_size` best partial sequences,
+        scored by log-probability divided by ((5 + length) / 6) ** length_penalty (Wu et al.
+        2016; 0 compares raw log-probabilities); sample: draws at `temperature`, from the
+        `top_k` likeliest tokens when given.
+        """
+        if method not in METHODS:
+            raise InputError(f"unknown decoding method {method!r}: use one of {', '.join(METHODS)}")
+        if method == "beam" and (not isinstance(beam_size, int) or beam_size < 1):
+            raise InputError(f"beam_size must be a whole number >= 1, got {beam_size!r}")
+        if max_len is not None and (not isinstance(max_len, int) or max_len < 1):
+            raise InputError(f"max_len must be a whole number >= 1, got {max_len!r}")
+        if method == "sample" and temperature <= 0:
+            raise InputError(f"temperature must be > 0 for sampling, got {temperature}")
+        max_len = max_len or self.max_len
+        memories, states, extra = self._start(source, lengths)
+        if method == "beam":
+            return self._beam(
+                len(source), memories, states, extra, beam_size, length_penalty, max_len
+            )
+        rng = np.random.default_rng(seed)
+        batch = len(source)
+        tokens = np.full((batch, 1), self.bos, dtype=np.int64)
+        done = np.zeros(batch, dtype=bool)
+        written = [[] for _ in range(batch)]
+        for _ in range(max_len):
+            logits, states = self.step(tokens, memories, extra, states)
+            last = logits[:, -1]
+            if method == "greedy":
+                chosen = last.argmax(axis=1)
+            else:
+                chosen = pick(last, temperature, top_k, None, rng)
+            for b in np.flatnonzero(~done):
+                if chosen[b] == self.eos:
+                    done[b] = True
+                else:
+                    written[b].append(int(chosen[b]))
+            if done.all():
+                break
+            tokens = chosen[:, None].astype(np.int64)
+        return written
+
+    def _start(self, source, lengths):
+        """Run the encoder: (memories, first states, the step's other inputs)."""
+        feeds = {self.info["source"]["name"]: source}
+        if self.info["lengths"]:
+            if lengths is None:
+                raise InputError("this model reads padded token ids: pass their lengths too")
+            feeds[self.info["lengths"]] = lengths
+        out = self.encoder.run(**feeds)
+        values = [out[n] for n in self._encoder_outputs]
+        n = len(self._memories)
+        extra = [np.asarray(feeds[name]) for name in self.info["step_inputs"]]
+        return values[:n], values[n:], extra
+
+    def step(self, tokens, memories, extra, states):
+        """One decoder call: (logits (batch, time, vocabulary), next states)."""
+        feeds = {self.info["target"]: tokens}
+        feeds.update(zip(self._memories, memories, strict=True))
+        feeds.update(zip(self.info["step_inputs"], extra, strict=True))
+        feeds.update((s["name"], v) for s, v in zip(self._states, states, strict=True))
+        logits, *states = self.stepper._run(self._step_outputs, feeds, None)
+        return logits, states
+
+    def _beam(self, batch, memories, states, extra, k, alpha, max_len):
+        def tile(arrays, axes):  # each row k times, next to each other
+            return [np.repeat(a, k, axis=ax) for a, ax in zip(arrays, axes, strict=True)]
+
+        memories = tile(memories, [0] * len(memories))
+        extra = tile(extra, [0] * len(extra))
+        axes = [s["batch_axis"] for s in self._states]
+        states = tile(states, axes)
+        scores = np.full((batch, k), -np.inf)
+        scores[:, 0] = 0.0  # the k copies start equal: keep one until they differ
+        seqs = [[[] for _ in range(k)] for _ in range(batch)]
+        finished = [[] for _ in range(batch)]  # (normalized score, tokens)
+        tokens = np.full((batch * k, 1), self.bos, dtype=np.int64)
+
+        def norm(score, length):
+            return score / (((5.0 + length) / 6.0) ** alpha)
+
+        for t in range(max_len):
+            logits, states = self.step(tokens, memories, extra, states)
+            last = logits[:, -1].astype(np.float64)
+            logp = last - last.max(axis=1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            vocab = logp.shape[1]
+            logp[:, [self.pad, self.bos]] = -np.inf
+            total = (scores.reshape(-1, 1) + logp).reshape(batch, k * vocab)
+            rows, new_tokens = (
+                np.zeros(batch * k, dtype=np.int64),
+                np.zeros(batch * k, dtype=np.int64),
+            )
+            new_scores = np.full((batch, k), -np.inf)
+            new_seqs = [[[] for _ in range(k)] for _ in range(batch)]
+            for b in range(batch):
+                order = np.argsort(-total[b], kind="stable")
+                live = 0
+                for flat in order[: 2 * k]:
+                    if not np.isfinite(total[b, flat]) or live == k:
+                        break
+                    beam, token = divmod(int(flat), vocab)
+                    if token == self.eos:
+                        if len(finished[b]) < k:
+                            finished[b].append((norm(total[b, flat], t + 1), seqs[b][beam]))
+                        continue
+                    rows[b * k + live] = b * k + beam
+                    new_tokens[b * k + live] = token
+                    new_scores[b, live] = total[b, flat]
+                    new_seqs[b][live] = seqs[b][beam] + [token]
+                    live += 1
+                for j in range(live, k):  # not enough live candidates: dead rows
+                    rows[b * k + j] = b * k
+            scores, seqs = new_scores, new_seqs
+            if all(len(f) >= k for f in finished):
+                break
+            states = [np.take(s, rows, axis=ax) for s, ax in zip(states, axes, strict=True)]
+            tokens = new_tokens[:, None]
+        out = []
+        for b in range(batch):
+            options = list(finished[b])
+            if not options:  # nothing ended within max_len: the best unfinished
+                options = [
+                    (norm(scores[b, j], len(seqs[b][j])), seqs[b][j])
+                    for j in range(k)
+                    if np.isfinite(scores[b, j])
+                ]
+            out.append(list(max(options, key=lambda o: o[0])[1]))
+        return out
