@@ -271,6 +271,72 @@ def sample(
 
 
 @app.command()
+def translate(
+    model: Annotated[
+        Path,
+        typer.Argument(help="A `specc train` folder of a seq2seq model.", show_default=False),
+    ],
+    text: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="A source text (repeatable).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Sources, one per line ('-': stdin).")
+    ] = None,
+    beam: Annotated[
+        int | None, typer.Option("--beam", help="Beam search with this many beams.")
+    ] = None,
+    length_penalty: Annotated[
+        float,
+        typer.Option(help="Beam: divide log-probabilities by ((5 + length) / 6) ** this."),
+    ] = 0.0,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Sample each token instead of the likeliest.")
+    ] = False,
+    temperature: Annotated[float, typer.Option("--temperature", "-t")] = 1.0,
+    top_k: Annotated[int | None, typer.Option("--top-k")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
+    max_len: Annotated[
+        int | None, typer.Option(help="Most tokens to write (default: from the training data).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Sources decoded together.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+):
+    """Decode sources with a seq2seq model through ONNX Runtime: one output line per input."""
+    import specc.runtime as sr
+
+    if (text is None) == (file is None):
+        raise UserError("give the sources with --input TEXT (repeatable) or --file PATH")
+    if beam is not None and sample:
+        raise UserError("--beam and --sample choose different decoders; give one")
+    if beam is not None and beam < 1:
+        raise UserError(f"--beam must be at least 1, got {beam}")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    if file is not None:
+        try:
+            raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"cannot read {file}: {e}") from None
+        text = [line for line in raw.splitlines() if line.strip()]
+        if not text:
+            raise UserError(f"{file} holds no sources")
+    s2s = sr.Seq2Seq(model, device=device)
+    method = "beam" if beam is not None else ("sample" if sample else "greedy")
+    options = dict(
+        method=method,
+        beam_size=beam or 4,
+        length_penalty=length_penalty,
+        max_len=max_len,
+        temperature=temperature,
+        top_k=top_k,
+        seed=seed,
+    )
+    for start in range(0, len(text), batch_size):
+        for line in s2s.translate(text[start : start + batch_size], **options):
+            print(line)
+
+
+@app.command()
 def encode(
     model: Annotated[
         Path, typer.Argument(help="A `specc train` folder of an autoencoder.", show_default=False)

@@ -565,6 +565,8 @@ class _Expander:
             self.out.append(layer)
             self.origins.append(Origin(ipath, use))
             prev = name
+        if base is not None and repeat > 1:  # the name of a repeated layer means its last copy
+            self.aliases[base] = prev
         if scope is not None and isinstance(local, str):
             scope[local] = prev
         return prev

@@ -120,7 +120,7 @@ class Seq2Seq:
     ) -> list[list[int]]:
         """Token ids written for each source, without <bos>/<eos>.
 
-        greedy: the likeliest token each step; beam: the `beam_size` best partial sequences,
+        greedy: the likeliest token each step (never <pad> or <bos>); beam: the `beam_size` best partial sequences,
         scored by log-probability divided by ((5 + length) / 6) ** length_penalty (Wu et al.
         2016; 0 compares raw log-probabilities); sample: draws at `temperature`, from the
         `top_k` likeliest tokens when given.
@@ -148,6 +148,8 @@ class Seq2Seq:
             logits, states = self.step(tokens, memories, extra, states)
             last = logits[:, -1]
             if method == "greedy":
+                last = last.copy()
+                last[:, [self.pad, self.bos]] = -np.inf  # never written
                 chosen = last.argmax(axis=1)
             else:
                 chosen = pick(last, temperature, top_k, None, rng)
