@@ -1,8 +1,14 @@
 """Fixtures shared by the tests."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one torch thread each
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ LOCATED = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+):(?P<col>\d+): error: (?P
 
 def run_specc(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "SPECC_DEBUG"}
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one thread each
+        full_env.setdefault("OMP_NUM_THREADS", "1")
     full_env.update(env or {})
     return subprocess.run(
         [SPECC, *map(str, args)],
