@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -39,14 +40,20 @@ def interleaved_ms(contenders: dict, repeat: int, block: int = 10) -> dict[str, 
 
     Blocks, not single calls: ONNX Runtime's and torch's thread pools spin for a moment after
     a call, which would tax whoever runs next on a 2-core machine. The first two calls of each
-    block are dropped for the same reason.
+    block are dropped for the same reason. The order is shuffled every round (seeded): on this
+    machine the block right after a PyTorch block ran up to 1.6x faster (an ONNX Runtime
+    session at batch 64: 5.3 ms against 8-9 ms, whichever session it was), which a fixed or
+    rotated order (the same cycle) credits to one contender.
     """
     for fn in contenders.values():
         for _ in range(5):
             fn()
     times = {k: [] for k in contenders}
+    names, shuffle = list(contenders), random.Random(0).shuffle
     for _ in range(max(1, repeat // block)):
-        for k, fn in contenders.items():
+        shuffle(names)
+        for k in names:
+            fn = contenders[k]
             for i in range(block + 2):
                 start = time.perf_counter()
                 fn()

@@ -255,6 +255,8 @@ def build_ir(
     settings["metrics"] = list(plan.metrics)
     if spec.task != "gan":
         settings.pop("gan")  # only a GAN's train.py reads it
+    if spec.task != "seq2seq":
+        settings.pop("teacher_forcing")  # only a seq2seq model's forward() takes it
     train = TrainIR(
         config_literal=lit(settings),
         settings=settings,

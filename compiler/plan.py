@@ -135,6 +135,14 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
                 "use it with task: language_model",
             )
         )
+    if train.teacher_forcing != 1.0 and spec.task != "seq2seq":
+        errors.append(
+            src.error(
+                ("train", "teacher_forcing"),
+                "teacher_forcing applies to a seq2seq decoder (task: seq2seq)",
+                "a one-to-many `decoder` layer has its own teacher_forcing",
+            )
+        )
     metrics = train.metrics
     if metrics is None:
         metrics = {"regression": ["mse", "mae"], "autoencoder": ["mse"]}.get(

@@ -186,6 +186,9 @@ class Seq2Seq:
         return logits, states
 
     def _beam(self, batch, memories, states, extra, k, alpha, max_len):
+        """Beam search, vectorized over the batch: each step keeps, per source, the k best
+        continuations that do not end; the first k that end (<eos>) are the candidates."""
+
         def tile(arrays, axes):  # each row k times, next to each other
             return [np.repeat(a, k, axis=ax) for a, ax in zip(arrays, axes, strict=True)]
 
@@ -195,9 +198,10 @@ class Seq2Seq:
         states = tile(states, axes)
         scores = np.full((batch, k), -np.inf)
         scores[:, 0] = 0.0  # the k copies start equal: keep one until they differ
-        seqs = [[[] for _ in range(k)] for _ in range(batch)]
-        finished = [[] for _ in range(batch)]  # (normalized score, tokens)
+        seqs = np.zeros((batch * k, 0), dtype=np.int64)  # live sequences, row b * k + j
+        finished = [[] for _ in range(batch)]  # (normalized score, tokens), best first
         tokens = np.full((batch * k, 1), self.bos, dtype=np.int64)
+        base = np.arange(batch)[:, None] * k
 
         def norm(score, length):
             return score / (((5.0 + length) / 6.0) ** alpha)
@@ -208,35 +212,33 @@ class Seq2Seq:
             logp = last - last.max(axis=1, keepdims=True)
             logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
             vocab = logp.shape[1]
-            logp[:, [self.pad, self.bos]] = -np.inf
+            logp[:, [self.pad, self.bos]] = -np.inf  # never written
             total = (scores.reshape(-1, 1) + logp).reshape(batch, k * vocab)
-            rows, new_tokens = (
-                np.zeros(batch * k, dtype=np.int64),
-                np.zeros(batch * k, dtype=np.int64),
-            )
-            new_scores = np.full((batch, k), -np.inf)
-            new_seqs = [[[] for _ in range(k)] for _ in range(batch)]
-            for b in range(batch):
-                order = np.argsort(-total[b], kind="stable")
-                live = 0
-                for flat in order[: 2 * k]:
-                    if not np.isfinite(total[b, flat]) or live == k:
-                        break
-                    beam, token = divmod(int(flat), vocab)
-                    if token == self.eos:
-                        if len(finished[b]) < k:
-                            finished[b].append((norm(total[b, flat], t + 1), seqs[b][beam]))
-                        continue
-                    rows[b * k + live] = b * k + beam
-                    new_tokens[b * k + live] = token
-                    new_scores[b, live] = total[b, flat]
-                    new_seqs[b][live] = seqs[b][beam] + [token]
-                    live += 1
-                for j in range(live, k):  # not enough live candidates: dead rows
-                    rows[b * k + j] = b * k
-            scores, seqs = new_scores, new_seqs
+            order = np.argsort(-total, axis=1, kind="stable")[:, : 2 * k]  # best first
+            values = np.take_along_axis(total, order, axis=1)
+            parent, token = np.divmod(order, vocab)
+            finite = np.isfinite(values)
+            ends = finite & (token == self.eos)
+            live = finite & ~ends
+            rank = np.cumsum(live, axis=1)  # among live candidates, 1-based
+            considered = rank - live < k  # fewer than k live ones ranked above
+            for b, j in zip(*np.nonzero(ends & considered), strict=True):
+                if len(finished[b]) < k:
+                    row = seqs[b * k + parent[b, j]].tolist()
+                    finished[b].append((norm(values[b, j], t + 1), row))
             if all(len(f) >= k for f in finished):
                 break
+            rows_b, cols = np.nonzero(live & considered)
+            slot = rank[rows_b, cols] - 1
+            scores = np.full((batch, k), -np.inf)
+            scores[rows_b, slot] = values[rows_b, cols]
+            rows = (
+                base.repeat(k, axis=1).reshape(-1).copy()
+            )  # dead slots copy row 0 of their source
+            rows[rows_b * k + slot] = rows_b * k + parent[rows_b, cols]
+            new_tokens = np.zeros(batch * k, dtype=np.int64)
+            new_tokens[rows_b * k + slot] = token[rows_b, cols]
+            seqs = np.concatenate([seqs[rows], new_tokens[:, None]], axis=1)
             states = [np.take(s, rows, axis=ax) for s, ax in zip(states, axes, strict=True)]
             tokens = new_tokens[:, None]
         out = []
@@ -244,7 +246,7 @@ class Seq2Seq:
             options = list(finished[b])
             if not options:  # nothing ended within max_len: the best unfinished
                 options = [
-                    (norm(scores[b, j], len(seqs[b][j])), seqs[b][j])
+                    (norm(scores[b, j], seqs.shape[1]), seqs[b * k + j].tolist())
                     for j in range(k)
                     if np.isfinite(scores[b, j])
                 ]

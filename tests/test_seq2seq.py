@@ -226,6 +226,32 @@ def test_transformer_cache_steps_equal_the_causal_whole(tmp_path):
         assert torch.allclose(model(source, lengths, changed)[:, :4], whole[:, :4], atol=1e-6)
 
 
+def test_scheduled_sampling_feeds_back_the_models_own_tokens(tmp_path):
+    compiled, model = build(tmp_path, train={"teacher_forcing": 0.0})
+    assert compiled.ir.seq2seq.teacher_forcing == 0.0
+    assert "teacher_forcing=0.0" in (tmp_path / "gen" / "train.py").read_text()
+    source, lengths = padded_sources(3, 6, seed=4)
+    target_in = torch.randint(4, 14, (3, 5))
+    target_in[:, 0] = 2
+    model.train()
+    with torch.no_grad():
+        free = model(source, lengths, target_in, teacher_forcing=0.0)
+        memory, state = model.encode(source, lengths)
+        tokens, expected = target_in[:, :1], []
+        for _ in range(5):  # by hand: each step reads the previous step's argmax
+            logits, state = model.step(tokens, memory, lengths, state)
+            expected.append(logits)
+            tokens = logits.argmax(-1)
+        assert torch.allclose(free, torch.cat(expected, 1), atol=1e-5)
+        # ratio 1 (and eval mode) reads the true tokens: the parallel teacher-forced pass
+        assert torch.allclose(
+            model(source, lengths, target_in, teacher_forcing=1.0),
+            model.eval()(source, lengths, target_in, teacher_forcing=0.0),
+            atol=1e-6,
+        )
+        assert not torch.allclose(free, model(source, lengths, target_in), atol=1e-3)
+
+
 @pytest.mark.parametrize("kind", ["rnn", "transformer"])
 def test_source_padding_never_reaches_the_output_in_pytorch_or_onnx(tmp_path, kind):
     layers = (
@@ -398,6 +424,17 @@ def with_layer(layers, index, **changes):
 def test_decoder_mistakes_are_located(tmp_path, decoder, message):
     found = located(tmp_path, RNN_ENCODER, decoder)
     assert any(message in m and line is not None for line, m in found), found
+
+
+def test_teacher_forcing_belongs_to_seq2seq(write_spec):
+    path = write_spec(
+        "specc: 1\nname: t\ntask: regression\ninputs: {x: {shape: [2]}}\n"
+        "model: [{type: linear, out_features: 1}]\ntrain: {teacher_forcing: 0.5}\n"
+    )
+    with pytest.raises(SpecError) as e:
+        compile_file(path)
+    (d,) = e.value.diagnostics
+    assert d.pos.line == 6 and "teacher_forcing applies to a seq2seq decoder" in d.message
 
 
 def test_num_heads_must_divide_and_tables_must_cover_the_longest_sequence(tmp_path):
