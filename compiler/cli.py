@@ -255,6 +255,11 @@ def sample(
         sr.save_grid(sr.Generator(model, device=device).sample(n, seed), output)
         print(f"wrote {output}: {n} samples of the generator {model / 'generator.onnx'}")
         return
+    if model.is_dir() and (model / "encoder.onnx").is_file() and (model / "step.onnx").is_file():
+        raise UserError(
+            f"{model} holds a seq2seq model: it writes a target for a source; use "
+            f"specc translate {model} --input TEXT (add --sample to draw instead of the likeliest)"
+        )
     if model.is_dir() and (model / "decoder.onnx").is_file():
         ae = sr.Autoencoder(model, device=device)
         sr.save_grid(ae.sample(n, seed), output)

@@ -14,17 +14,23 @@ SPECC = str(Path(sys.executable).with_name("specc"))
 LOCATED = re.compile(r"^(?P<path>[^\n:]+):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.+)$", re.M)
 
 
-def run_specc(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
+def specc_env(env: dict | None = None) -> dict:
+    """The environment a `specc` subprocess runs in: no SPECC_DEBUG, and under pytest-xdist one
+    torch thread, since the workers share the cores (oversubscribed, training ran 3.6x slower)."""
     full_env = {k: v for k, v in os.environ.items() if k != "SPECC_DEBUG"}
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one thread each
+    if os.environ.get("PYTEST_XDIST_WORKER"):
         full_env.setdefault("OMP_NUM_THREADS", "1")
     full_env.update(env or {})
+    return full_env
+
+
+def run_specc(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [SPECC, *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=full_env,
+        env=specc_env(env),
         timeout=timeout,
     )
 

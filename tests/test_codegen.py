@@ -59,7 +59,8 @@ def test_generated_code_is_standalone_and_formatted(spec):
         assert "specc" not in everywhere and "compiler" not in everywhere
         assert guarded - set(sys.stdlib_module_names) <= {"rich", "matplotlib", "torch"}, guarded
     forward = files["model.py"].rsplit("def forward", 1)[1].split("return", 1)[0]
-    for line in forward.splitlines()[1:]:
+    body = forward.split("-> torch.Tensor:\n", 1)[1]  # after the signature, however it wraps
+    for line in body.splitlines():
         if "=" in line:
             assert "# (batch" in line, f"forward line without a shape comment: {line}"
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import SPECC, run_specc
+from helpers import SPECC, run_specc, specc_env
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,7 @@ def _start(*args):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=specc_env(),  # the same threads as the runs it is compared with: bitwise equal
         start_new_session=True,  # its own process group: the kill reaches train.py too
     )
 

@@ -377,6 +377,8 @@ def test_bad_decoding_requests_are_clear_errors(tiny, tmp_path):
     assert proc.returncode == 1 and "--beam must be at least 1" in proc.stderr
     proc = run_specc("translate", out, "--input", "aXb")
     assert proc.returncode == 1 and "'X'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_specc("sample", out)
+    assert proc.returncode == 1 and "use specc translate" in proc.stderr
     proc = run_specc("translate", tmp_path, "--input", "ab")
     assert proc.returncode == 1 and "encoder.onnx" in proc.stderr
 

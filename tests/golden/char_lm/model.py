@@ -14,7 +14,7 @@ TASK = "language_model"
 INPUTS = {
     "tokens": {"dims": ("batch", "time"), "dtype": "int64"},
 }
-OUTPUT = {"name": "logits", "dims": ("batch", "time", 98), "kind": "logits"}
+OUTPUT = {"name": "logits", "dims": ("batch", "time", 100), "kind": "logits"}
 
 
 class ExportableRecurrent:
@@ -133,19 +133,19 @@ class ExportableGRU(ExportableRecurrent, nn.GRU):
 
 
 class CharLm(nn.Module):
-    """char_lm: 230,818 trainable parameters."""
+    """char_lm: 231,140 trainable parameters."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.embedding_1 = nn.Embedding(98, 32)  # 3,136 params
+        self.embedding_1 = nn.Embedding(100, 32)  # 3,200 params
         self.lstm_1 = ExportableLSTM(32, 128, num_layers=2, dropout=0.1, batch_first=True)  # 215,040 params
-        self.linear_1 = nn.Linear(128, 98)  # 12,642 params
+        self.linear_1 = nn.Linear(128, 100)  # 12,900 params
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens: (batch, time) int64
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x = self.lstm_1(x)[0]  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 98)  linear_1
+        x = self.linear_1(x)  # (batch, time, 100)  linear_1
         return x
 
     def step(self, tokens: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -155,7 +155,7 @@ class CharLm(nn.Module):
         """
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 98)  linear_1
+        x = self.linear_1(x)  # (batch, time, 100)  linear_1
         return x, lstm_1_h, lstm_1_c
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
