@@ -377,6 +377,11 @@ def test_bad_decoding_requests_are_clear_errors(tiny, tmp_path):
     assert proc.returncode == 1 and "--beam must be at least 1" in proc.stderr
     proc = run_specc("translate", out, "--input", "aXb")
     assert proc.returncode == 1 and "'X'" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "sources.txt").write_text("ab\n\nbba\naab\n", encoding="utf-8")
+    proc = run_specc("translate", out, "--file", tmp_path / "sources.txt", "--beam", "2")
+    assert proc.returncode == 0, proc.stderr
+    want = s2s.translate(["ab", "bba", "aab"], method="beam", beam_size=2)
+    assert proc.stdout.splitlines() == want  # one line per source, blank lines skipped
     proc = run_specc("sample", out)
     assert proc.returncode == 1 and "use specc translate" in proc.stderr
     proc = run_specc("translate", tmp_path, "--input", "ab")
