@@ -174,6 +174,8 @@ def build_ir(
     memories = _memories(spec, section) if seq2seq else []
     final_of: dict[str, str] = {}  # a state source -> the variable holding its final state
     starts: list[str] = []
+    cross: list[StateIR] = []  # transformer decoder layers: the memory's keys and values
+    cross_lines: list[str] = []
     for pos, i in enumerate(order):
         layer = spec.model[i]
         shapes = list(inferred.in_shapes[i])
@@ -201,9 +203,17 @@ def build_ir(
                 state_var = ids.make(f"{layer.name}_{state}")
                 names.append(state_var)
                 states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
-            step_line = layer.step_line(f"self.{ident}", args, var, names)
             source = final_of.get(getattr(layer, "state_from", None) or "")
             starts.append(layer.start_line(f"self.{ident}", names, source))
+            if hasattr(layer, "memory_dims"):  # attention over a memory: its keys and values once
+                projected = [ids.make(f"{layer.name}_memory_{kv}") for kv in ("keys", "values")]
+                cross += [
+                    StateIR(f"memory.{layer.name}.{kv}", v, layer.memory_dims(shapes))
+                    for kv, v in zip(("keys", "values"), projected, strict=True)
+                ]
+                cross_lines.append(f"{', '.join(projected)} = self.{ident}.memory_kv({args[1]})")
+                names = names + projected
+            step_line = layer.step_line(f"self.{ident}", args, var, names)
         if seq2seq and section[i] == "decoder" and layer.type == "positional_encoding":
             step_line = f"{var} = self.{ident}({args[0]}, offset=OFFSET.shape[2])"
         if layer.type == "gaussian_latent" and spec.task == "autoencoder":
@@ -299,7 +309,9 @@ def build_ir(
         if spec.task == "autoencoder"
         else None,
         gan=gan,
-        seq2seq=_seq2seq_ir(parsed, nodes, order, inputs, memories, var_of, starts, inferred)
+        seq2seq=_seq2seq_ir(
+            parsed, nodes, order, inputs, memories, var_of, cross_lines + starts, inferred, cross
+        )
         if seq2seq
         else None,
         states=tuple(states),
@@ -345,8 +357,9 @@ def _gan_ir(parsed: Parsed, nodes: list, order: list, inputs: tuple) -> GanIR:
 
 
 def _memories(spec, section: list) -> list[str]:
-    """Encoder layers the decoder reads as data (attention memory), in first-use order; a
-    recurrent layer's state source (read last) is not one: encode() turns it into a state."""
+    """Encoder layers the decoder reads as data (attention memory), in first-use order. Not
+    memories: a recurrent layer's state source (read last; encode() turns it into a state) and
+    a transformer decoder layer's memory (encode() projects it to keys and values)."""
     names = {layer.name: k for k, layer in enumerate(spec.model)}
     found = []
     for i, layer in enumerate(spec.model):
@@ -355,13 +368,17 @@ def _memories(spec, section: list) -> list[str]:
         refs = list(layer.from_ or [])
         if getattr(layer, "state_from", None):
             refs = refs[:-1]
+        if layer.type == "transformer_decoder_layer":
+            refs = refs[:1] + refs[2:]
         for ref in refs:
             if ref in names and section[names[ref]] == "encoder" and ref not in found:
                 found.append(ref)
     return found
 
 
-def _seq2seq_ir(parsed, nodes, order, inputs, memories, var_of, starts, inferred) -> Seq2seqIR:
+def _seq2seq_ir(
+    parsed, nodes, order, inputs, memories, var_of, starts, inferred, cross
+) -> Seq2seqIR:
     spec = parsed.spec
     section = [parsed.origins[i].path[0] for i in order]
     encoder = tuple(p for p, sec in enumerate(section) if sec == "encoder")
@@ -375,7 +392,8 @@ def _seq2seq_ir(parsed, nodes, order, inputs, memories, var_of, starts, inferred
         target=by_name[TARGET_IN],
         memories=tuple(
             StateIR(f"memory.{m}", var_of[m], ("batch", *inferred.out_shapes[m])) for m in memories
-        ),
+        )
+        + tuple(cross),
         step_inputs=tuple(i for i in inputs if i.name in read and i.name != TARGET_IN),
         start_lines=tuple(starts),
         teacher_forcing=spec.train.teacher_forcing,

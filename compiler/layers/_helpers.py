@@ -262,19 +262,25 @@ class MultiheadAttention(nn.Module):
         self.v = nn.Linear(kdim or dim, dim, bias=bias)
         self.out = nn.Linear(dim, dim, bias=bias)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False, lengths: torch.Tensor | None = None, cache: tuple | None = None):
+    def project(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The memory's keys and values, (B, heads, Tk, head) each."""
+        b, head = memory.shape[0], self.q.out_features // self.heads
+        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        return k, self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor | None, causal: bool = False, lengths: torch.Tensor | None = None, cache: tuple | None = None, projected: tuple | None = None):
         """cache: (keys, values) of earlier positions (B, heads, past, head), for decoding one
-        step at a time; the keys and values with this call's appended come back third."""
+        step at a time; the keys and values with this call's appended come back third.
+        projected: the memory's keys and values, already computed (project(memory))."""
         b, dim = query.shape[0], self.q.out_features
         head = dim // self.heads
         q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
-        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tk, head)
-        v = self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        k, v = projected if projected is not None else self.project(memory)  # (B, heads, Tk, head)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
         if lengths is not None:
-            keys = torch.arange(memory.shape[1], device=memory.device)
+            keys = torch.arange(k.shape[2], device=k.device)
             padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
             scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
         if causal:  # query i sits at key position past + i, and sees keys up to there
@@ -326,9 +332,10 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None, causal: bool = False, lengths: torch.Tensor | None = None, memory_lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self._run(x, lambda h: self.self_attention(h, h, causal, lengths)[0], memory, memory_lengths)
 
-    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, memory: torch.Tensor | None = None, memory_lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, memory_keys: torch.Tensor, memory_values: torch.Tensor, memory_lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Causal decoding with a key/value cache: x (B, T, D) continues the cached positions,
-        keys/values (B, heads, past, head); returns x and the cache with T positions added."""
+        keys/values (B, heads, past, head); the memory comes as its keys and values
+        (memory_kv(memory), computed once per source). Returns x and the cache, T positions longer."""
         cache = []
 
         def attend(h):
@@ -336,8 +343,12 @@ class TransformerLayer(nn.Module):
             cache.append(kv)
             return out
 
-        x = self._run(x, attend, memory, memory_lengths)
+        x = self._run(x, attend, None, memory_lengths, (memory_keys, memory_values))
         return x, cache[0][0], cache[0][1]
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention's keys and values of a memory, (B, heads, S, head) each."""
+        return self.cross_attention.project(memory)
 
     def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of no positions yet: (batch, heads, 0, head) each."""
@@ -345,10 +356,10 @@ class TransformerLayer(nn.Module):
         empty = attention.q.weight.new_zeros(batch, attention.heads, 0, attention.q.out_features // attention.heads)
         return empty, empty.clone()
 
-    def _run(self, x, self_attend, memory, memory_lengths):
+    def _run(self, x, self_attend, memory, memory_lengths, projected=None):
         branches = [self_attend]
         if self.cross_attention is not None:
-            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths)[0])
+            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths, projected=projected)[0])
         branches.append(self.feedforward)
         for norm, branch in zip(self.norms, branches):
             if self.norm_first:

@@ -29,10 +29,15 @@ class TransformerDecoderLayer(TransformerBase):
         dims = ("batch", self.num_heads, "past", shapes[0][-1] // self.num_heads)
         return [("keys", dims), ("values", dims)]
 
+    def memory_dims(self, shapes) -> tuple:
+        """The memory's keys or values, computed once per source: (batch, heads, S, head)."""
+        return ("batch", self.num_heads, shapes[1][0], shapes[0][-1] // self.num_heads)
+
     def step_line(self, module: str, args: list, out: str, states: list[str]) -> str:
+        """states: the key/value cache, then the memory's keys and values."""
         lengths = args[-1] if self.lengths else "None"
-        keys, values = states
-        return f"{out}, {keys}, {values} = {module}.step({args[0]}, {keys}, {values}, {args[1]}, {lengths})"
+        keys, values, memory_keys, memory_values = states
+        return f"{out}, {keys}, {values} = {module}.step({args[0]}, {keys}, {values}, {memory_keys}, {memory_values}, {lengths})"
 
     def start_line(self, module: str, states: list[str], source: str | None) -> str:
         return f"{', '.join(states)} = {module}.empty_cache(batch_size)"

@@ -245,7 +245,7 @@ class Seq2seqReverse(nn.Module):
         encoded, encoded_final = self.encoded(
             x, lengths=source_lengths
         )  # (batch, time, 128)  encoded, and its final state
-        # the decoder's first state
+        # what the decoder starts from
         state_h = self.state.bridge(encoded_final)
         return encoded, state_h
 

@@ -59,26 +59,33 @@ class MultiheadAttention(nn.Module):
         self.v = nn.Linear(kdim or dim, dim, bias=bias)
         self.out = nn.Linear(dim, dim, bias=bias)
 
+    def project(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The memory's keys and values, (B, heads, Tk, head) each."""
+        b, head = memory.shape[0], self.q.out_features // self.heads
+        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        return k, self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+
     def forward(
         self,
         query: torch.Tensor,
-        memory: torch.Tensor,
+        memory: torch.Tensor | None,
         causal: bool = False,
         lengths: torch.Tensor | None = None,
         cache: tuple | None = None,
+        projected: tuple | None = None,
     ):
         """cache: (keys, values) of earlier positions (B, heads, past, head), for decoding one
-        step at a time; the keys and values with this call's appended come back third."""
+        step at a time; the keys and values with this call's appended come back third.
+        projected: the memory's keys and values, already computed (project(memory))."""
         b, dim = query.shape[0], self.q.out_features
         head = dim // self.heads
         q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
-        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tk, head)
-        v = self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        k, v = projected if projected is not None else self.project(memory)  # (B, heads, Tk, head)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
         if lengths is not None:
-            keys = torch.arange(memory.shape[1], device=memory.device)
+            keys = torch.arange(k.shape[2], device=k.device)
             padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
             scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
         if causal:  # query i sits at key position past + i, and sees keys up to there
@@ -135,11 +142,13 @@ class TransformerLayer(nn.Module):
         x: torch.Tensor,
         keys: torch.Tensor,
         values: torch.Tensor,
-        memory: torch.Tensor | None = None,
+        memory_keys: torch.Tensor,
+        memory_values: torch.Tensor,
         memory_lengths: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Causal decoding with a key/value cache: x (B, T, D) continues the cached positions,
-        keys/values (B, heads, past, head); returns x and the cache with T positions added."""
+        keys/values (B, heads, past, head); the memory comes as its keys and values
+        (memory_kv(memory), computed once per source). Returns x and the cache, T positions longer."""
         cache = []
 
         def attend(h):
@@ -147,8 +156,12 @@ class TransformerLayer(nn.Module):
             cache.append(kv)
             return out
 
-        x = self._run(x, attend, memory, memory_lengths)
+        x = self._run(x, attend, None, memory_lengths, (memory_keys, memory_values))
         return x, cache[0][0], cache[0][1]
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention's keys and values of a memory, (B, heads, S, head) each."""
+        return self.cross_attention.project(memory)
 
     def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of no positions yet: (batch, heads, 0, head) each."""
@@ -156,10 +169,10 @@ class TransformerLayer(nn.Module):
         empty = attention.q.weight.new_zeros(batch, attention.heads, 0, attention.q.out_features // attention.heads)
         return empty, empty.clone()
 
-    def _run(self, x, self_attend, memory, memory_lengths):
+    def _run(self, x, self_attend, memory, memory_lengths, projected=None):
         branches = [self_attend]
         if self.cross_attention is not None:
-            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths)[0])
+            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths, projected=projected)[0])
         branches.append(self.feedforward)
         for norm, branch in zip(self.norms, branches):
             if self.norm_first:
@@ -218,13 +231,19 @@ class TransformerSort(nn.Module):
         return x
 
     def encode(self, source: torch.Tensor, source_lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The encoder, once per source: (memory_2, transformer_decoder_layer_1_keys, transformer_decoder_layer_1_values, transformer_decoder_layer_2_keys, transformer_decoder_layer_2_values), what step() takes after the tokens."""
+        """The encoder, once per source: (transformer_decoder_layer_1_memory_keys, transformer_decoder_layer_1_memory_values, transformer_decoder_layer_2_memory_keys, transformer_decoder_layer_2_memory_values, transformer_decoder_layer_1_keys, transformer_decoder_layer_1_values, transformer_decoder_layer_2_keys, transformer_decoder_layer_2_values), what step() takes after the tokens."""
         batch_size = source.shape[0]
         x = self.embedding_1(source)  # (batch, time, 64)  embedding_1
         x = self.positional_encoding_1(x)  # (batch, time, 64)  positional_encoding_1
         x = self.memory_1(x, causal=False, lengths=source_lengths)  # (batch, time, 64)  memory_1
         memory_2 = self.memory_2(x, causal=False, lengths=source_lengths)  # (batch, time, 64)  memory_2
-        # the decoder's first state
+        # what the decoder starts from
+        transformer_decoder_layer_1_memory_keys, transformer_decoder_layer_1_memory_values = (
+            self.transformer_decoder_layer_1.memory_kv(memory_2)
+        )
+        transformer_decoder_layer_2_memory_keys, transformer_decoder_layer_2_memory_values = (
+            self.transformer_decoder_layer_2.memory_kv(memory_2)
+        )
         transformer_decoder_layer_1_keys, transformer_decoder_layer_1_values = (
             self.transformer_decoder_layer_1.empty_cache(batch_size)
         )
@@ -232,7 +251,10 @@ class TransformerSort(nn.Module):
             self.transformer_decoder_layer_2.empty_cache(batch_size)
         )
         return (
-            memory_2,
+            transformer_decoder_layer_1_memory_keys,
+            transformer_decoder_layer_1_memory_values,
+            transformer_decoder_layer_2_memory_keys,
+            transformer_decoder_layer_2_memory_values,
             transformer_decoder_layer_1_keys,
             transformer_decoder_layer_1_values,
             transformer_decoder_layer_2_keys,
@@ -242,7 +264,10 @@ class TransformerSort(nn.Module):
     def step(
         self,
         target_in: torch.Tensor,
-        memory_2: torch.Tensor,
+        transformer_decoder_layer_1_memory_keys: torch.Tensor,
+        transformer_decoder_layer_1_memory_values: torch.Tensor,
+        transformer_decoder_layer_2_memory_keys: torch.Tensor,
+        transformer_decoder_layer_2_memory_values: torch.Tensor,
         source_lengths: torch.Tensor,
         transformer_decoder_layer_1_keys: torch.Tensor,
         transformer_decoder_layer_1_values: torch.Tensor,
@@ -252,15 +277,25 @@ class TransformerSort(nn.Module):
         """The decoder from a state: (logits (batch, time, vocabulary), *next state) for the
         tokens given. Decoding feeds <bos>, then each chosen token, one call per token.
 
-        Shapes: memory_2 (batch, time, 64); transformer_decoder_layer_1_keys (batch, 4, past, 16); transformer_decoder_layer_1_values (batch, 4, past, 16); transformer_decoder_layer_2_keys (batch, 4, past, 16); transformer_decoder_layer_2_values (batch, 4, past, 16).
+        Shapes: transformer_decoder_layer_1_memory_keys (batch, 4, time, 16); transformer_decoder_layer_1_memory_values (batch, 4, time, 16); transformer_decoder_layer_2_memory_keys (batch, 4, time, 16); transformer_decoder_layer_2_memory_values (batch, 4, time, 16); transformer_decoder_layer_1_keys (batch, 4, past, 16); transformer_decoder_layer_1_values (batch, 4, past, 16); transformer_decoder_layer_2_keys (batch, 4, past, 16); transformer_decoder_layer_2_values (batch, 4, past, 16).
         """
         x = self.embedding_2(target_in)  # (batch, steps, 64)  embedding_2
         x = self.positions(x, offset=transformer_decoder_layer_1_keys.shape[2])  # (batch, steps, 64)  positions
         x, transformer_decoder_layer_1_keys, transformer_decoder_layer_1_values = self.transformer_decoder_layer_1.step(
-            x, transformer_decoder_layer_1_keys, transformer_decoder_layer_1_values, memory_2, source_lengths
+            x,
+            transformer_decoder_layer_1_keys,
+            transformer_decoder_layer_1_values,
+            transformer_decoder_layer_1_memory_keys,
+            transformer_decoder_layer_1_memory_values,
+            source_lengths,
         )  # (batch, steps, 64)  transformer_decoder_layer_1
         x, transformer_decoder_layer_2_keys, transformer_decoder_layer_2_values = self.transformer_decoder_layer_2.step(
-            x, transformer_decoder_layer_2_keys, transformer_decoder_layer_2_values, memory_2, source_lengths
+            x,
+            transformer_decoder_layer_2_keys,
+            transformer_decoder_layer_2_values,
+            transformer_decoder_layer_2_memory_keys,
+            transformer_decoder_layer_2_memory_values,
+            source_lengths,
         )  # (batch, steps, 64)  transformer_decoder_layer_2
         x = self.linear_1(x)  # (batch, steps, 14)  linear_1
         return (
@@ -276,7 +311,7 @@ class TransformerSort(nn.Module):
         """Greedy decoding: the likeliest token at each step (never <pad> or <bos>), until every
         sequence has written <eos> or max_len tokens. (batch, steps) ids; <pad>s after <eos>."""
         start = self.encode(source, source_lengths)
-        memories, state = start[:1], start[1:]
+        memories, state = start[:4], start[4:]
         batch = source.shape[0]
         tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=source.device)
         done = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
@@ -297,7 +332,7 @@ class TransformerSort(nn.Module):
         """Scheduled sampling (Bengio et al. 2015): one step at a time, each reading the true
         previous token with probability teacher_forcing, else the model's own last prediction."""
         start = self.encode(source, source_lengths)
-        memories, state = start[:1], start[1:]
+        memories, state = start[:4], start[4:]
         tokens, steps = target_in[:, :1], []
         for t in range(target_in.shape[1]):
             logits, *state = self.step(tokens, *memories, source_lengths, *state)
