@@ -106,23 +106,14 @@ def _language_model_rules(parsed: Parsed) -> list:
         )
     for i, layer in enumerate(spec.model):
         if layer.type in RECURRENT:
-            if getattr(layer, "bidirectional", False):
-                errors.append(
-                    src.error(
-                        origins[i].path + ("bidirectional",),
-                        f"{layer.name}: a language model predicts each token from the ones before "
-                        "it; a bidirectional layer would read the tokens it has to predict",
-                        "set bidirectional: false",
-                    )
-                )
-            if layer.output != "sequence":
-                errors.append(
-                    src.error(
-                        origins[i].path + ("output",),
-                        f"{layer.name}: a language model needs a prediction at every position",
-                        "set output: sequence",
-                    )
-                )
+            errors += _step_by_step(
+                src,
+                layer,
+                origins[i].path,
+                "a language model",
+                "predict",
+                "set bidirectional: false",
+            )
         elif layer.type not in PER_STEP:
             errors.append(
                 src.error(
@@ -131,6 +122,30 @@ def _language_model_rules(parsed: Parsed) -> list:
                     "can only use recurrent layers and layers that act on each step alone",
                 )
             )
+    return errors
+
+
+def _step_by_step(src, layer, path: tuple, who: str, verb: str, hint: str) -> list:
+    """A recurrent layer of a model that runs one token at a time (a language model, a seq2seq
+    decoder): left to right only, with an output at every step."""
+    errors = []
+    if getattr(layer, "bidirectional", False):
+        errors.append(
+            src.error(
+                path + ("bidirectional",),
+                f"{layer.name}: {who} {verb}s each token from the ones before it; "
+                f"a bidirectional layer would read the tokens it has to {verb}",
+                hint,
+            )
+        )
+    if layer.output != "sequence":
+        errors.append(
+            src.error(
+                path + ("output",),
+                f"{layer.name}: {who} needs a prediction at every position",
+                "set output: sequence",
+            )
+        )
     return errors
 
 
@@ -204,23 +219,9 @@ def _seq2seq_rules(parsed: Parsed, index: dict[str, int]) -> list:
             continue
         encoder_refs = [r for r in refs if section.get(r) == "encoder"]
         if layer.type in RECURRENT:
-            if getattr(layer, "bidirectional", False):
-                errors.append(
-                    src.error(
-                        path + ("bidirectional",),
-                        f"{layer.name}: the decoder writes each token from the ones before it; "
-                        "a bidirectional layer would read the tokens it has to write",
-                        "make the encoder bidirectional instead",
-                    )
-                )
-            if layer.output != "sequence":
-                errors.append(
-                    src.error(
-                        path + ("output",),
-                        f"{layer.name}: the decoder needs a prediction at every position",
-                        "set output: sequence",
-                    )
-                )
+            errors += _step_by_step(
+                src, layer, path, "the decoder", "write", "make the encoder bidirectional instead"
+            )
         elif layer.type in CROSS:
             if len(refs) - bool(layer.lengths) < 2 or refs[1] not in encoder_refs:
                 errors.append(

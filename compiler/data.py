@@ -328,19 +328,26 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
     return ds
 
 
-def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
-    """Every token id must have an embedding row, and a language model one output per token."""
-    spec = compiled.spec
-    for layer in spec.model:
-        if layer.type == "embedding" and layer.num_embeddings < len(vocab):
+def _check_embeddings(compiled: Compiled, vocab_for) -> None:
+    """Every token id must have an embedding row. `vocab_for(i)` gives layer i's vocabulary and
+    the word a spec names its size with (vocab, source_vocab, target_vocab)."""
+    for i, layer in enumerate(compiled.spec.model):
+        vocab, word = vocab_for(i)
+        if layer.type == "embedding" and vocab is not None and layer.num_embeddings < len(vocab):
+            which = "the vocabulary" if word == "vocab" else f"the {word.split('_')[0]} vocabulary"
             raise DataProblem(
                 None,
-                f"the vocabulary has {len(vocab)} tokens, but embedding '{layer.name}' has only "
+                f"{which} has {len(vocab)} tokens, but embedding '{layer.name}' has only "
                 f"{layer.num_embeddings} rows",
-                "set num_embeddings: vocab",
+                f"set num_embeddings: {word}",
             )
+
+
+def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
+    """Every token id must have an embedding row, and a language model one output per token."""
+    _check_embeddings(compiled, lambda i: (vocab, "vocab"))
     n = compiled.ir.num_classes
-    if spec.task == "language_model" and n != len(vocab):
+    if compiled.spec.task == "language_model" and n != len(vocab):
         raise DataProblem(
             None,
             f"the vocabulary has {len(vocab)} tokens, but the model predicts {n} classes",
@@ -350,17 +357,13 @@ def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
 
 def _check_vocabs(vocabs: dict, compiled: Compiled) -> None:
     """Each side's embeddings cover its vocabulary; the decoder predicts one class per target token."""
-    spec, origins = compiled.spec, compiled.parsed.origins
-    for i, layer in enumerate(spec.model):
+    origins = compiled.parsed.origins
+
+    def vocab_for(i):
         side = "source" if origins[i].path[0] == "encoder" else "target"
-        vocab = vocabs[side]
-        if layer.type == "embedding" and vocab is not None and layer.num_embeddings < len(vocab):
-            raise DataProblem(
-                None,
-                f"the {side} vocabulary has {len(vocab)} tokens, but embedding '{layer.name}' "
-                f"has only {layer.num_embeddings} rows",
-                f"set num_embeddings: {side}_vocab",
-            )
+        return vocabs[side], f"{side}_vocab"
+
+    _check_embeddings(compiled, vocab_for)
     n = compiled.ir.num_classes
     if n != len(vocabs["target"]):
         raise DataProblem(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from specc.runtime.text import BOS, EOS, PAD, UNK, Vocab, tokenize
+from specc.runtime.text import BOS, EOS, PAD, UNK, Vocab, pad_ids, tokenize
 
 from .diagnostics import DataProblem
 from .text import IGNORE, build_vocab, split_indices
@@ -132,7 +132,8 @@ def load(data, base: Path, seed: int) -> PairSet:
             "path", f"source {next(i for i, s in enumerate(src) if not s) + 1} is empty"
         )
     source_vocab = build_vocab((src[i] for i in split["train"]), data.level, data.lowercase)
-    ids, lengths = encode_sources(src, source_vocab)
+    index = source_vocab.index()
+    ids, lengths = pad_ids([[index.get(t, UNK) for t in s] for s in src])
     return PairSet(
         ids,
         lengths,
@@ -143,15 +144,6 @@ def load(data, base: Path, seed: int) -> PairSet:
         ids.shape[1],
         max(map(len, tgt)),
     )
-
-
-def encode_sources(streams: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids right-padded with <pad>, and each source's length."""
-    index = vocab.index()
-    ids = np.full((len(streams), max(map(len, streams))), PAD, dtype=np.int64)
-    for i, s in enumerate(streams):
-        ids[i, : len(s)] = [index.get(t, UNK) for t in s]
-    return ids, np.array([len(s) for s in streams], dtype=np.int64)
 
 
 def encode_targets(streams: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:

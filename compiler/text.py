@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from specc.runtime.text import BOS, EOS, PAD, SPECIALS, UNK, Vocab, tokenize
+from specc.runtime.text import BOS, EOS, SPECIALS, UNK, Vocab, pad_ids, tokenize
 
 from .diagnostics import DataProblem
 
@@ -125,11 +125,7 @@ def _labelled(texts: list[str], raw: list[str], data, seed: int, labels) -> Text
         (streams[i] for i in split["train"]), data.level, data.lowercase, data.min_count
     )
     index = vocab.index()
-    longest = max(map(len, streams))
-    x = np.full((len(texts), longest), PAD, dtype=np.int64)
-    for i, s in enumerate(streams):
-        x[i, : len(s)] = [index.get(t, UNK) for t in s]
-    lengths = np.array([len(s) for s in streams], dtype=np.int64)
+    x, lengths = pad_ids([[index.get(t, UNK) for t in s] for s in streams])
     if labels is None:
         labels = sorted(set(raw))
     known = {v: i for i, v in enumerate(labels)}

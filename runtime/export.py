@@ -81,10 +81,15 @@ def example_feeds(ir, batch: int, dynamic_size: int, seed: int) -> dict[str, tor
     return out
 
 
+def named_dims(names) -> dict:
+    """One torch.export.Dim per named dynamic dim (the same object wherever the name appears)."""
+    return {name: torch.export.Dim(name, min=1, max=1 << 20) for name in names}
+
+
 def _dynamic_shapes(ir) -> dict:
-    dims = {name: torch.export.Dim(name, min=1, max=1 << 20) for name in ir.dynamic_dims}
+    dims_of = named_dims(ir.dynamic_dims)
     return {
-        inp.var: {axis: dims[d] for axis, d in enumerate(inp.dims) if isinstance(d, str)}
+        inp.var: {axis: dims_of[d] for axis, d in enumerate(inp.dims) if isinstance(d, str)}
         for inp in ir.inputs
     }
 
@@ -178,17 +183,6 @@ def _declare_output_shape(proto, ir) -> None:
     del proto.graph.value_info[:]
 
 
-class _Step(torch.nn.Module):
-    """model.step as a module's forward, which is what the exporter takes."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, *states):
-        return self.model.step(tokens, *states)
-
-
 def step_feeds(model, ir, batch: int, length: int, seed: int) -> tuple[torch.Tensor, ...]:
     """Token ids and a state (the model's initial state, nudged so it is not all zeros)."""
     g = torch.Generator().manual_seed(seed)
@@ -209,13 +203,12 @@ def export_step(
     """
     model = model.eval()
     first = ir.inputs[0]
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    time = torch.export.Dim(str(first.dims[1]), min=1, max=1 << 20)
+    batch, time = named_dims(("batch", str(first.dims[1]))).values()
     states = tuple({st.dims.index("batch"): batch} for st in ir.states)
-    shapes = ({0: batch, 1: time}, states)  # forward(tokens, *states): the states come as a tuple
+    shapes = (({0: batch, 1: time}, *states),)  # Method's forward(*args): one tuple of args
     outputs = [ir.output_name] + [_next(st.name) for st in ir.states]
     proto = _dynamo_export(
-        _Step(model),
+        Method(model, "step"),
         step_feeds(model, ir, ir.example_batch, 8, seed=0),
         [first.name] + [st.name for st in ir.states],
         outputs,
@@ -251,15 +244,16 @@ def export_step(
     return _save_checked(proto, path)
 
 
-class _Method(torch.nn.Module):
-    """One method of a model (encode, decode) as a module's forward, for the exporter."""
+class Method(torch.nn.Module):
+    """One method of a model (step, encode, decode) as a module's forward, for the exporter.
+    Its dynamic shapes are one tuple holding each argument's: ((shape, shape, ...),)."""
 
     def __init__(self, model: torch.nn.Module, method: str):
         super().__init__()
         self.model, self.method = model, method
 
-    def forward(self, x):
-        return getattr(self.model, self.method)(x)
+    def forward(self, *args):
+        return getattr(self.model, self.method)(*args)
 
 
 def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20) -> dict:
@@ -285,11 +279,11 @@ def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20
             return torch.randn([n, *dims[1:]], generator=g)
 
         proto = _dynamo_export(
-            _Method(model, method),
+            Method(model, method),
             (example(2),),
             [name],
             outputs,
-            ({0: batch},),
+            (({0: batch},),),
             opset,
             f" of the {part}",
         )

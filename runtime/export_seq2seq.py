@@ -16,25 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import Parity, _declare, _dynamo_export, _next, _save_checked, _stamp
-
-
-class _Encode(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, *source):
-        return self.model.encode(*source)
-
-
-class _Step(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, *rest):
-        return self.model.step(tokens, *rest)
+from .export import (
+    Method,
+    Parity,
+    _declare,
+    _dynamo_export,
+    _next,
+    _save_checked,
+    _stamp,
+    named_dims,
+)
 
 
 def describe(ir, vocabs: dict, longest: dict) -> dict:
@@ -65,23 +56,19 @@ def describe(ir, vocabs: dict, longest: dict) -> dict:
     }
 
 
-def _dims_map(names) -> dict:
-    return {n: torch.export.Dim(n, min=1, max=1 << 20) for n in names}
-
-
 def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
     """Write encoder.onnx and step.onnx; return their paths."""
     sq, model = ir.seq2seq, model.eval()
     folder = Path(folder)
     source_feeds = example_source(ir, 2, 6, seed=0)
-    dims = _dims_map({d for i in sq.source for d in i.dims if isinstance(d, str)})
+    source_dims = named_dims({d for i in sq.source for d in i.dims if isinstance(d, str)})
     source_shapes = tuple(
-        {a: dims[d] for a, d in enumerate(i.dims) if isinstance(d, str)} for i in sq.source
+        {a: source_dims[d] for a, d in enumerate(i.dims) if isinstance(d, str)} for i in sq.source
     )
     enc_outputs = [m.name for m in sq.memories] + [st.name for st in ir.states]
     meta = {"specc.seq2seq": json.dumps(info)}
     proto = _dynamo_export(
-        _Encode(model),
+        Method(model, "encode"),
         source_feeds,
         [i.name for i in sq.source],
         enc_outputs,
@@ -100,7 +87,7 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
     encoder = _save_checked(proto, folder / "encoder.onnx")
 
     feeds = step_example(model, ir, source_feeds, steps=3, seed=1)
-    all_dims = _dims_map(
+    all_dims = named_dims(
         {
             d
             for x in (*sq.memories, *ir.states, sq.target, *sq.step_inputs)
@@ -120,11 +107,11 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
         + [st.dims for st in ir.states]
     )
     proto = _dynamo_export(
-        _Step(model),
+        Method(model, "step"),
         feeds,
         step_input_names(ir),
         [ir.output_name] + [_next(st.name) for st in ir.states],
-        (shape_of(sq.target.dims), tuple(shape_of(d) for d in rest)),
+        ((shape_of(sq.target.dims), *(shape_of(d) for d in rest)),),
         opset,
         " of the decoder step",
     )
@@ -185,12 +172,10 @@ def step_example(model, ir, source, steps: int, seed: int) -> tuple[torch.Tensor
 def parity(model, ir, paths: dict, tolerance: float, source: tuple | None = None) -> Parity:
     """encoder.onnx and step.onnx against encode() and step() at other batch sizes and lengths,
     and whole greedy decodes: ONNX Runtime's tokens must equal model.greedy's."""
-    import onnxruntime as ort
-
     from .translate import Seq2Seq
 
-    encoder = ort.InferenceSession(str(paths["encoder"]), providers=["CPUExecutionProvider"])
-    step = ort.InferenceSession(str(paths["step"]), providers=["CPUExecutionProvider"])
+    runner = Seq2Seq(Path(paths["step"]).parent, device="cpu")  # its sessions serve every check
+    encoder, step = runner.encoder.session, runner.stepper.session
     sq, model, result = ir.seq2seq, model.eval(), Parity(tolerance)
     for k, (batch, length) in enumerate(((1, 3), (5, 9))):
         feeds = example_source(ir, batch, length, seed=50 + k)
@@ -210,7 +195,6 @@ def parity(model, ir, paths: dict, tolerance: float, source: tuple | None = None
             {"graph": "step", "batch": batch, "steps": 1 + k, "max_abs_diff": _diff(got, want)}
         )
     if source is not None:  # real sources: greedy decoding, token for token
-        runner = Seq2Seq(Path(paths["step"]).parent)
         tensors = tuple(torch.from_numpy(np.ascontiguousarray(s)) for s in source)
         with torch.no_grad():
             want = model.greedy(*tensors, max_len=runner.max_len).numpy()

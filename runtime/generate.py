@@ -89,7 +89,7 @@ class LanguageModel:
         """Token ids of `text`; a token the model never saw is an InputError, not a silent <unk>."""
         index = self.vocab.index()
         tokens = self.vocab.split(text)
-        unknown = [t for t in tokens if t not in index or t in SPECIALS]
+        unknown = self.vocab.unknown(tokens)
         if unknown:
             known = "".join(t for t in self.vocab.tokens[len(SPECIALS) :] if len(t) == 1)
             raise InputError(

@@ -7,6 +7,8 @@ import json
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD, UNK, BOS, EOS = range(4)
 WORD = re.compile(r"\w+|[^\w\s]")
@@ -29,6 +31,14 @@ def detokenize(tokens: list[str], level: str) -> str:
     return out
 
 
+def pad_ids(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ids right-padded with <pad> into one (N, longest) int64 array, and their lengths."""
+    ids = np.full((len(rows), max(map(len, rows))), PAD, dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+    return ids, np.array([len(row) for row in rows], dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """Tokens by id; ids 0-3 are <pad>, <unk>, <bos>, <eos>."""
@@ -45,6 +55,11 @@ class Vocab:
 
     def split(self, text: str) -> list[str]:
         return tokenize(text, self.level, self.lowercase)
+
+    def unknown(self, tokens: list[str]) -> list[str]:
+        """The tokens a model cannot read as given: not in the vocabulary, or a special token."""
+        index = self.index()
+        return [t for t in tokens if t not in index or t in SPECIALS]
 
     def encode(self, text: str) -> list[int]:
         """Token ids; a token not in the vocabulary becomes <unk>."""

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import InputError, ModelLoadError
 from .generate import pick
 from .session import Model
-from .text import SPECIALS, Vocab
+from .text import SPECIALS, Vocab, pad_ids
 
 METHODS = ("greedy", "beam", "sample")
 
@@ -71,7 +71,7 @@ class Seq2Seq:
             tokens = self.source_vocab.split(text)
             if not tokens:
                 raise InputError(f"input {n} is empty")
-            unknown = [t for t in tokens if t not in index or t in SPECIALS]
+            unknown = self.source_vocab.unknown(tokens)
             if unknown:
                 raise InputError(
                     f"input {n} holds {unknown[0]!r}, which is not in the source vocabulary "
@@ -85,10 +85,7 @@ class Seq2Seq:
                 f"input {too_long[0]} has {len(rows[too_long[0] - 1])} tokens; this model's learned "
                 f"positions cover {longest}"
             )
-        ids = np.full((len(rows), max(map(len, rows))), self.pad, dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-        return ids, np.array([len(r) for r in rows], dtype=np.int64)
+        return pad_ids(rows)
 
     def translate(self, texts: list[str] | str, **options) -> list[str]:
         """Decode each text (options as in `decode`); one output string per input."""
