@@ -18,12 +18,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import specc.runtime as sr
 import torch
 import yaml
+
+import specc.runtime as sr
+from specc.compiler import export as ex
 from specc.compiler.codegen import write
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import specc.runtime as sr
 import torch
+
+import specc.runtime as sr
+from specc.compiler import export as ex
 from specc.compiler.codegen import write
 from specc.compiler.pipeline import compile_file
 from specc.compiler.quantize import int8_model
-from specc.runtime import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 

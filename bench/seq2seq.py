@@ -26,10 +26,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import specc.runtime as sr
 import torch
+
+import specc.runtime as sr
+from specc.compiler import export as ex
 from specc.compiler.pairs import generate_pairs
-from specc.runtime import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -168,11 +168,12 @@ def main() -> None:
         return
 
     import numpy as np
-    import specc.runtime as sr
     import torch
+
+    import specc.runtime as sr
+    from specc.compiler import export as ex
     from specc.compiler.codegen import write
     from specc.compiler.pipeline import compile_file
-    from specc.runtime import export as ex
 
     compiled = compile_file(next((ROOT / "specs").glob(f"{args.spec}.*")))
     rows = []

@@ -21,9 +21,10 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+
 from specc.compiler import codegen, data
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 REPO = Path(__file__).resolve().parents[1]
 

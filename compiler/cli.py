@@ -188,6 +188,7 @@ def predict(
 ):
     """Run a model through ONNX Runtime on a .npy file and print the predictions."""
     import numpy as np
+
     import specc.runtime as sr
 
     try:
@@ -355,6 +356,7 @@ def encode(
 ):
     """Print each input's code (a VAE's latent mean) through encoder.onnx."""
     import numpy as np
+
     import specc.runtime as sr
 
     ae = sr.Autoencoder(model, device=device)

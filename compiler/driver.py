@@ -34,7 +34,7 @@ def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> 
 
 
 def dry_run(compiled: Compiled, out_dir: Path) -> dict:
-    from specc.runtime import export as ex
+    from specc.compiler import export as ex
 
     spec = compiled.spec
     model = ex.instantiate(out_dir)
@@ -79,7 +79,7 @@ def train(
     _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc)
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 
-    from specc.runtime import export as ex
+    from specc.compiler import export as ex
 
     spec = compiled.spec
     model = ex.instantiate(out_dir, out_dir / results["weights"])
@@ -165,7 +165,8 @@ def _export_seq2seq(compiled: Compiled, model, ds, out_dir: Path, log) -> dict:
     """encoder.onnx and step.onnx, checked against encode()/step() and by decoding the test
     split (or the first 256 examples) greedily through both: the tokens must be identical."""
     import numpy as np
-    from specc.runtime import export_seq2seq as ex2
+
+    from specc.compiler.export import seq2seq as ex2
 
     spec, pairs = compiled.spec, compiled.text
     tables = [

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from specc.runtime.text import BOS, EOS, PAD, UNK, Vocab, pad_ids, tokenize
+
+from specc.runtime.contracts import BOS, EOS, PAD, UNK
+from specc.runtime.text import Vocab, pad_ids, tokenize
 
 from .diagnostics import DataProblem
 from .text import IGNORE, build_vocab, split_indices

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from specc.runtime.contracts import Meta
+
 from .codegen import atomic_write
 from .diagnostics import UserError
 from .evaluate import evaluate
@@ -61,7 +63,7 @@ def quantize(
         meta = {
             p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props
         }
-        meta["specc.quantized"] = "int8"
+        meta[Meta.QUANTIZED] = "int8"
         del proto.metadata_props[:]
         for key, value in meta.items():
             entry = proto.metadata_props.add()

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from specc.runtime.text import BOS, EOS, SPECIALS, UNK, Vocab, pad_ids, tokenize
+
+from specc.runtime.contracts import BOS, EOS, SPECIAL_TOKENS, UNK
+from specc.runtime.text import Vocab, pad_ids, tokenize
 
 from .diagnostics import DataProblem
 
@@ -31,10 +33,10 @@ IGNORE = -100  # a target position that is padding: no loss, no metric
 def build_vocab(streams, level: str, lowercase: bool, min_count: int = 1) -> Vocab:
     """Specials first, then the tokens seen at least `min_count` times, by frequency."""
     counts = Counter(t for stream in streams for t in stream)
-    for special in SPECIALS:
+    for special in SPECIAL_TOKENS:
         counts.pop(special, None)
     kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
-    return Vocab(SPECIALS + tuple(kept), level, lowercase)
+    return Vocab(SPECIAL_TOKENS + tuple(kept), level, lowercase)
 
 
 def split_indices(n: int, seed: int, val_split: float, test_split: float) -> dict[str, np.ndarray]:
@@ -91,7 +93,7 @@ def _corpus(corpus: str, data, seed: int, field: str) -> TextSet:
     tokens = tokenize(corpus, data.level, data.lowercase)
     if not tokens:
         raise DataProblem(field, "the corpus is empty: there is no text to learn from")
-    stream = [SPECIALS[BOS], *tokens, SPECIALS[EOS]]
+    stream = [SPECIAL_TOKENS[BOS], *tokens, SPECIAL_TOKENS[EOS]]
     seq_len = data.seq_len
     count = (len(stream) - 1) // seq_len
     if count < 1:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 import specc.runtime as sr
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/lenet5")

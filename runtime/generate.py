@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .contracts import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Meta
 from .errors import InputError, ModelLoadError
 from .session import Model
-from .text import BOS, EOS, SPECIALS, Vocab
+from .text import Vocab
 
-NEVER = (0, 1, 2)  # <pad>, <unk>, <bos> are never generated
+NEVER = (PAD, UNK, BOS)  # never generated
 
 
 def pick(
@@ -69,14 +70,14 @@ class LanguageModel:
             )
         self.model = Model(p, device=device, threads=threads)
         meta = self.model.metadata
-        if meta.get("specc.graph") != "step" or "specc.vocab" not in meta:
+        if meta.get(Meta.GRAPH) != "step" or Meta.VOCAB not in meta:
             raise ModelLoadError(
-                f"{p} is not a language model's step graph (task: {meta.get('specc.task')}); "
+                f"{p} is not a language model's step graph (task: {meta.get(Meta.TASK)}); "
                 "sampling text needs a model trained with task: language_model"
             )
-        self.vocab = Vocab.from_json(meta["specc.vocab"])
-        self.states = json.loads(meta["specc.states"])
-        initial = json.loads(meta.get("specc.initial_state", "{}"))
+        self.vocab = Vocab.from_json(meta[Meta.VOCAB])
+        self.states = json.loads(meta[Meta.STATES])
+        initial = json.loads(meta.get(Meta.INITIAL_STATE, "{}"))
         self._initial = {k: np.asarray(v, dtype=np.float32) for k, v in initial.items()}
         self._input = self.model.inputs[0].name
         self._outputs = [self.model.outputs[0].name] + [s["output"] for s in self.states]
@@ -91,7 +92,7 @@ class LanguageModel:
         tokens = self.vocab.split(text)
         unknown = self.vocab.unknown(tokens)
         if unknown:
-            known = "".join(t for t in self.vocab.tokens[len(SPECIALS) :] if len(t) == 1)
+            known = "".join(t for t in self.vocab.tokens[len(SPECIAL_TOKENS) :] if len(t) == 1)
             raise InputError(
                 f"the prompt holds {unknown[0]!r}, which is not in this model's vocabulary "
                 f"({len(self.vocab)} {self.vocab.level} tokens"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .contracts import Meta
 from .errors import InputError, ModelLoadError
 from .session import Model
 
@@ -33,7 +34,7 @@ class Autoencoder:
                 )
         self.encoder = Model(folder / "encoder.onnx", device=device, threads=threads)
         self.decoder = Model(folder / "decoder.onnx", device=device, threads=threads)
-        latent = json.loads(self.decoder.metadata.get("specc.latent", "{}"))
+        latent = json.loads(self.decoder.metadata.get(Meta.LATENT, "{}"))
         self.dim = int(latent.get("dim", self.decoder.inputs[0].shape[1]))
         self.variational = latent.get("type") == "gaussian"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .contracts import MODEL_FORMAT, Meta
 from .errors import DeviceError, InputError, ModelLoadError
 
 _DTYPES = {
@@ -167,19 +168,18 @@ def _open_session(ort, path: Path, options, providers, optimization: str, cache:
 
 
 def _check_specc_metadata(path: Path, meta) -> None:
-    if "specc.version" not in meta:
+    if Meta.VERSION not in meta:
         raise ModelLoadError(
             f"{path} has no specc metadata: it was not exported by specc (specc.runtime serves the model.onnx of `specc train`)"
         )
-    fmt = meta.get("specc.format", MODEL_FORMAT)
+    fmt = meta.get(Meta.FORMAT, MODEL_FORMAT)
     if fmt != MODEL_FORMAT:
         raise ModelLoadError(
-            f"{path} was built by specc {meta['specc.version']} in model format {fmt}; this specc.runtime reads format {MODEL_FORMAT}: re-export it with this version"
+            f"{path} was built by specc {meta[Meta.VERSION]} in model format {fmt}; this specc.runtime reads format {MODEL_FORMAT}: re-export it with this version"
         )
 
 
 OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
-MODEL_FORMAT = "1"  # what specc.format in the model's metadata must say
 
 
 class Model:
@@ -218,9 +218,9 @@ class Model:
         meta = self.session.get_modelmeta().custom_metadata_map
         _check_specc_metadata(self.path, meta)
         self.metadata = dict(meta)
-        self.task = meta.get("specc.task")
-        self.output_kind = meta.get("specc.output_kind")
-        self.labels = json.loads(meta["specc.labels"]) if "specc.labels" in meta else None
+        self.task = meta.get(Meta.TASK)
+        self.output_kind = meta.get(Meta.OUTPUT_KIND)
+        self.labels = json.loads(meta[Meta.LABELS]) if Meta.LABELS in meta else None
         self.inputs = [self._info(i) for i in self.session.get_inputs()]
         self.outputs = [self._info(o) for o in self.session.get_outputs()]
         self._options_args = (threads, inter_op_threads, optimization)

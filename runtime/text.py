@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
-PAD, UNK, BOS, EOS = range(4)
+from .contracts import PAD, SPECIAL_TOKENS, UNK
+
 WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -59,7 +59,7 @@ class Vocab:
     def unknown(self, tokens: list[str]) -> list[str]:
         """The tokens a model cannot read as given: not in the vocabulary, or a special token."""
         index = self.index()
-        return [t for t in tokens if t not in index or t in SPECIALS]
+        return [t for t in tokens if t not in index or t in SPECIAL_TOKENS]
 
     def encode(self, text: str) -> list[int]:
         """Token ids; a token not in the vocabulary becomes <unk>."""
@@ -67,7 +67,7 @@ class Vocab:
         return [index.get(t, UNK) for t in self.split(text)]
 
     def decode(self, ids) -> str:
-        return detokenize([self.tokens[i] for i in ids if i >= len(SPECIALS)], self.level)
+        return detokenize([self.tokens[i] for i in ids if i >= len(SPECIAL_TOKENS)], self.level)
 
     def to_json(self) -> str:
         return json.dumps(

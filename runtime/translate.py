@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .contracts import SPECIAL_TOKENS, Meta
 from .errors import InputError, ModelLoadError
 from .generate import pick
 from .session import Model
-from .text import SPECIALS, Vocab, pad_ids
+from .text import Vocab, pad_ids
 
 METHODS = ("greedy", "beam", "sample")
 
@@ -40,8 +41,8 @@ class Seq2Seq:
             )
         self.encoder = Model(files["encoder"], device=device, threads=threads)
         self.stepper = Model(files["step"], device=device, threads=threads)
-        raw = self.stepper.metadata.get("specc.seq2seq")
-        if raw is None or self.stepper.metadata.get("specc.graph") != "step":
+        raw = self.stepper.metadata.get(Meta.SEQ2SEQ)
+        if raw is None or self.stepper.metadata.get(Meta.GRAPH) != "step":
             raise ModelLoadError(f"{files['step']} is not a seq2seq model's step graph")
         info = json.loads(raw)
         self.info = info
@@ -75,7 +76,7 @@ class Seq2Seq:
             if unknown:
                 raise InputError(
                     f"input {n} holds {unknown[0]!r}, which is not in the source vocabulary "
-                    f"({', '.join(repr(t) for t in self.source_vocab.tokens[len(SPECIALS) :][:40])})"
+                    f"({', '.join(repr(t) for t in self.source_vocab.tokens[len(SPECIAL_TOKENS) :][:40])})"
                 )
             rows.append([index[t] for t in tokens])
         longest = self.info.get("max_source_len")

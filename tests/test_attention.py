@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 from helpers import errors_of, run_specc
+
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 
 def build(tmp_path, layers, inputs=None):

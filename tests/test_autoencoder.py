@@ -8,13 +8,14 @@ import json
 
 import numpy as np
 import pytest
-import specc.runtime as sr
 import torch
 from helpers import SPECS, errors_of, run_specc
 from PIL import Image
+
+import specc.runtime as sr
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 AE = """\
 specc: 1

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from specc.compiler.cells import check, render
 from specc.compiler.diagnostics import SpecError
 from specc.compiler.pipeline import compile_file
-from torch import nn
 
 LSTM = [
     "i = sigmoid(W_ii @ x + b_ii + W_hi @ h + b_hi)",

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import REPO, SPECS, run_specc
+
+from specc.compiler import export as ex
 from specc.compiler.codegen import render
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 SPEC_FILES = sorted(SPECS.glob("*.*"))
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers import SPECS, run_specc
 from PIL import Image
+
 from specc.compiler import data
 from specc.compiler.diagnostics import SpecError
 from specc.compiler.pipeline import compile_file

@@ -7,13 +7,14 @@ import json
 
 import numpy as np
 import pytest
-import specc.runtime as sr
 import torch
 import yaml
 from helpers import errors_of, run_specc
+
+import specc.runtime as sr
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 CHARS = "abcdefghijklmnopqrstuvwxyz."  # "." ends a word; later positions are padding (-100)

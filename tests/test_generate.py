@@ -8,12 +8,14 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import specc.runtime as sr
 import torch
 from helpers import REPO, SPECS, run_specc
-from specc.runtime import export as ex
+
+import specc.runtime as sr
+from specc.compiler import export as ex
+from specc.runtime.contracts import BOS
+from specc.runtime.contracts import SPECIAL_TOKENS as SPECIALS
 from specc.runtime.generate import pick
-from specc.runtime.text import BOS, SPECIALS
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,7 @@ def test_sentiment_gru_reads_word_order(tmp_path):
     """The generated reviews defeat a bag of words; the bidirectional GRU gets them right."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
+
     from specc.compiler.sentiment import generate
 
     texts, labels = generate(2000, seed=0)

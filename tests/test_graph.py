@@ -8,6 +8,7 @@ import re
 import numpy as np
 from helpers import SPECS, run_specc
 from PIL import Image
+
 from specc.compiler.pipeline import compile_file
 
 

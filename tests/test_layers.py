@@ -9,11 +9,12 @@ import math
 import pytest
 import torch
 import yaml
+
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.layers import LAYERS
 from specc.compiler.load import load_text
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 # A natural input for each layer type (batch excluded). A new layer type must add its entry.
 INPUT_FOR = {

@@ -3,6 +3,7 @@
 import json
 
 from helpers import SPECS, run_specc
+
 from specc.compiler.layers import LAYERS
 from specc.compiler.load import load_text
 

@@ -24,12 +24,25 @@ def test_specc_packages_import(tmp_path):
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
-def test_runtime_never_imports_torch(tmp_path):
-    code = "import sys, specc.runtime; print('torch' in sys.modules)"
+RUNTIME_MODULES = sorted(
+    p.stem for p in (Path(__file__).parent.parent / "runtime").glob("*.py") if p.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("module", ["__init__", *RUNTIME_MODULES])
+def test_runtime_imports_neither_torch_nor_the_compiler(module, tmp_path):
+    """specc.runtime promises numpy + onnxruntime only: each of its modules, imported alone."""
+    name = "specc.runtime" if module == "__init__" else f"specc.runtime.{module}"
+    code = (
+        f"import sys, {name}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+        "or m.startswith('specc.compiler') or m == 'onnx'))"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
-    assert proc.stdout.strip() == "False", proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
 
 
 def test_check_path_never_imports_torch(tmp_path):

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import torch
 from helpers import run_specc
+
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 SPEC = """\
 specc: 1

@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 from helpers import errors_of, run_specc
+
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 CASES = [
     ("rnn", {}),
@@ -328,8 +329,9 @@ def test_the_adding_problem_is_what_it_says():
 def test_recurrent_examples_learn_the_adding_problem(tmp_path, spec):
     import json
 
-    import specc.runtime as sr
     from helpers import SPECS
+
+    import specc.runtime as sr
 
     out = tmp_path / "run"
     # one thread: tiny recurrent steps gain nothing from two, and tests run two at a time

@@ -9,11 +9,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import specc.runtime as sr
 import torch
+
+import specc.runtime as sr
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 SPEC = """\
 specc: 1

@@ -10,17 +10,18 @@ import re
 
 import numpy as np
 import pytest
-import specc.runtime as sr
 import torch
 import torch.nn.functional as F
 import yaml
 from helpers import SPECS, errors_of, run_specc
+
+import specc.runtime as sr
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.diagnostics import SpecError
+from specc.compiler.export import seq2seq as ex2
 from specc.compiler.pairs import generate_pairs
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
-from specc.runtime import export_seq2seq as ex2
 
 RNN_DECODER = [
     {"type": "embedding", "num_embeddings": "target_vocab", "embedding_dim": 8},

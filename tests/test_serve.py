@@ -16,12 +16,13 @@ import urllib.request
 
 import numpy as np
 import pytest
-import specc.runtime as sr
 import torch
 from helpers import SPECC
+
+import specc.runtime as sr
 from specc.compiler import codegen
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")

@@ -11,10 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import errors_of, run_specc
+
 from specc.compiler import codegen, data
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
-from specc.runtime.text import BOS, EOS, PAD, SPECIALS, UNK, Vocab, detokenize, tokenize
+from specc.runtime.contracts import BOS, EOS, PAD, UNK
+from specc.runtime.contracts import SPECIAL_TOKENS as SPECIALS
+from specc.runtime.text import Vocab, detokenize, tokenize
 
 LM = """\
 specc: 1

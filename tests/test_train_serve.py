@@ -7,9 +7,10 @@ import json
 import numpy as np
 import onnx
 import pytest
-import specc.runtime as sr
 import torch
 from helpers import SPECS, run_specc
+
+import specc.runtime as sr
 
 pytestmark = pytest.mark.slow
 

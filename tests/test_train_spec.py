@@ -7,6 +7,7 @@ import json
 
 import pytest
 from helpers import run_specc
+
 from specc.compiler.diagnostics import SpecError
 from specc.compiler.pipeline import compile_file
 

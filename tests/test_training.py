@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from specc.compiler import codegen, data
+from specc.compiler import export as ex
 from specc.compiler.pipeline import compile_file
-from specc.runtime import export as ex
 
 MLP = """\
 specc: 1

@@ -16,16 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .export import (
-    Method,
-    Parity,
-    _declare,
-    _dynamo_export,
-    _next,
-    _save_checked,
-    _stamp,
-    named_dims,
-)
+from specc.runtime.contracts import BOS, EOS, PAD, Meta, next_state
+
+from .graph import Method, declare, dynamo_export, named_dims, save_checked, stamp
+from .parity import Parity
 
 
 def describe(ir, vocabs: dict, longest: dict) -> dict:
@@ -41,14 +35,14 @@ def describe(ir, vocabs: dict, longest: dict) -> dict:
         "states": [
             {
                 "name": st.name,
-                "output": _next(st.name),
+                "output": next_state(st.name),
                 "dims": list(st.dims),
                 "batch_axis": list(st.dims).index("batch"),
             }
             for st in ir.states
         ],
         "logits": ir.output_name,
-        "special": {"pad": 0, "bos": 2, "eos": 3},
+        "special": {"pad": PAD, "bos": BOS, "eos": EOS},
         "max_len": int(longest["target"]) * 2 + 2,  # the default cap on written tokens
         "max_source_len": longest.get("source_table"),  # a learned position table's rows
         "source_vocab": vocabs["source"].to_json() if vocabs.get("source") else None,
@@ -66,8 +60,8 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
         {a: source_dims[d] for a, d in enumerate(i.dims) if isinstance(d, str)} for i in sq.source
     )
     enc_outputs = [m.name for m in sq.memories] + [st.name for st in ir.states]
-    meta = {"specc.seq2seq": json.dumps(info)}
-    proto = _dynamo_export(
+    meta = {Meta.SEQ2SEQ: json.dumps(info)}
+    proto = dynamo_export(
         Method(model, "encode"),
         source_feeds,
         [i.name for i in sq.source],
@@ -76,15 +70,15 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
         opset,
         " of the encoder",
     )
-    _stamp(proto, ir, None, extra={"specc.graph": "encoder", **meta})
+    stamp(proto, ir, None, extra={Meta.GRAPH: "encoder", **meta})
     for out, want in zip(
         proto.graph.output,
         [m.dims for m in sq.memories] + [st.dims for st in ir.states],
         strict=True,
     ):
-        _declare(out, _past_zero(want))
+        declare(out, _past_zero(want))
     del proto.graph.value_info[:]
-    encoder = _save_checked(proto, folder / "encoder.onnx")
+    encoder = save_checked(proto, folder / "encoder.onnx")
 
     feeds = step_example(model, ir, source_feeds, steps=3, seed=1)
     all_dims = named_dims(
@@ -106,22 +100,22 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
         + [i.dims for i in sq.step_inputs]
         + [st.dims for st in ir.states]
     )
-    proto = _dynamo_export(
+    proto = dynamo_export(
         Method(model, "step"),
         feeds,
         step_input_names(ir),
-        [ir.output_name] + [_next(st.name) for st in ir.states],
+        [ir.output_name] + [next_state(st.name) for st in ir.states],
         ((shape_of(sq.target.dims), *(shape_of(d) for d in rest)),),
         opset,
         " of the decoder step",
     )
-    _stamp(proto, ir, None, extra={"specc.graph": "step", **meta})
+    stamp(proto, ir, None, extra={Meta.GRAPH: "step", **meta})
     for out, want in zip(
         proto.graph.output, [ir.output_dims] + [st.dims for st in ir.states], strict=True
     ):
-        _declare(out, want)
+        declare(out, want)
     del proto.graph.value_info[:]
-    step = _save_checked(proto, folder / "step.onnx")
+    step = save_checked(proto, folder / "step.onnx")
     return {"encoder": encoder, "step": step}
 
 
@@ -172,7 +166,7 @@ def step_example(model, ir, source, steps: int, seed: int) -> tuple[torch.Tensor
 def parity(model, ir, paths: dict, tolerance: float, source: tuple | None = None) -> Parity:
     """encoder.onnx and step.onnx against encode() and step() at other batch sizes and lengths,
     and whole greedy decodes: ONNX Runtime's tokens must equal model.greedy's."""
-    from .translate import Seq2Seq
+    from specc.runtime.translate import Seq2Seq
 
     runner = Seq2Seq(Path(paths["step"]).parent, device="cpu")  # its sessions serve every check
     encoder, step = runner.encoder.session, runner.stepper.session
