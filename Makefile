@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install golden bench lint clean
+.PHONY: demo test install golden bench lint docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: install
 
 golden: install
 	$(BIN)/python tests/regen_golden.py
+
+# ruff over the project (generated files are checked by specc itself when it writes them).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Documentation generated from the code (a test fails when it is stale).
+docs: install
+	$(BIN)/python -m specc.compiler.docs docs/spec-language.md
 
 # Benchmarks run in their own environment, which also holds what specc is compared against.
 BENCH := .venv-bench

@@ -28,6 +28,7 @@ import torch
 import specc.runtime as sr
 from specc.compiler import export as ex
 from specc.compiler.codegen import write
+from specc.compiler.export import language_model as lm_export
 from specc.compiler.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = ex.instantiate(folder)
         full = sr.load(ex.export(model, compiled.ir, folder / "model.onnx", vocab=vocab.to_json()))
-        ex.export_step(model, compiled.ir, folder / "step.onnx", vocab=vocab.to_json())
+        lm_export.export_step(model, compiled.ir, folder / "step.onnx", vocab=vocab.to_json())
         lm = sr.LanguageModel(folder)
         for batch in (1, 64):
             tokens = torch.randint(4, len(vocab), (batch, 64))

@@ -76,7 +76,7 @@ def latency(repeat: int, with_compile: bool) -> list[dict]:
             int8_model(path, folder / "int8.onnx")
             fp32, int8 = sr.load(path, device="cpu"), sr.load(folder / "int8.onnx", device="cpu")
             for batch in (1, 64):
-                feeds = ex.example_feeds(compiled.ir, batch, 8, seed=0)
+                feeds = ex.example_feeds(model, batch, 8, seed=0)
                 args_ = list(feeds.values())
                 x = {k: v.numpy() for k, v in feeds.items()}
                 contenders = {

@@ -52,37 +52,58 @@ def check(
     """Validate a spec and infer every shape (no torch involved)."""
     from .layers.base import fmt_shape
 
-    compiled = _compile(spec, overrides)
-    sp, inf = compiled.spec, compiled.inferred
-    rows = []
-    for name, inp in sp.inputs.items():
-        rows.append(
-            {"name": name, "type": "input", "output_shape": ["batch", *inp.shape], "params": 0}
-        )
+    try:
+        compiled = _compile(spec, overrides)
+    except SpecError as e:
+        if as_json:  # the diagnostics on stdout for tools; the same lines on stderr for people
+            doc = {"ok": False, "diagnostics": [d.as_json() for d in e.diagnostics]}
+            print(json.dumps(doc, indent=2))
+        raise
+    inf, parsed = compiled.inferred, compiled.parsed
+    rows = [
+        {
+            "name": name,
+            "type": "input",
+            "section": "inputs",
+            "output_shape": ["batch", *inp.shape],
+            "params": 0,
+        }
+        for name, inp in parsed.inputs.items()
+    ]
     for i in inf.order:
-        layer = sp.model[i]
+        layer = parsed.layers[i]
         rows.append(
             {
                 "name": layer.name,
                 "type": layer.type,
+                "section": parsed.section(i),
                 "output_shape": ["batch", *inf.out_shapes[layer.name]],
                 "params": inf.params[i],
             }
         )
     if as_json:
-        print(json.dumps({"layers": rows, "total_params": inf.total_params}, indent=2))
+        doc = {
+            "ok": True,
+            "task": compiled.task.name,
+            "layers": rows,
+            "total_params": inf.total_params,
+        }
+        print(json.dumps(doc, indent=2))
         return
-    table = [("layer", "type", "output shape", "params")] + [
+    sections = len({r["section"] for r in rows}) > 2  # inputs and more than one layer section
+    header = ("layer", "type", "output shape", "params") + (("section",) if sections else ())
+    table = [header] + [
         (r["name"], r["type"], fmt_shape(tuple(r["output_shape"][1:])), f"{r['params']:,}")
+        + ((r["section"],) if sections else ())
         for r in rows
     ]
-    widths = [max(len(row[c]) for row in table) for c in range(4)]
+    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
     for k, row in enumerate(table):
         print(
             "  ".join(
-                cell.ljust(w) if c < 3 else cell.rjust(w)
+                cell.rjust(w) if c == 3 else cell.ljust(w)
                 for c, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
+            ).rstrip()
         )
         if k == 0:
             print("  ".join("-" * w for w in widths))
@@ -459,9 +480,9 @@ def serve(
 @app.command()
 def schema():
     """Print the spec language's JSON Schema (for editor completion and validation)."""
-    from .spec import Spec
+    from .spec import json_schema
 
-    doc = Spec.model_json_schema(by_alias=True)
+    doc = json_schema()
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "specc model spec (version 1)"
     print(json.dumps(doc, indent=2))

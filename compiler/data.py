@@ -53,16 +53,20 @@ def prepare(compiled: Compiled) -> Dataset:
         if data.type == "builtin":
             ds = builtin(data.name, data.resize, data.count, spec.train.seed, data.length)
         elif data.type == "npz":
-            others = [n for n in list(spec.inputs)[1:] if not (spec.task == "gan" and n == "z")]
+            others = [
+                n for n in list(compiled.parsed.inputs)[1:] if n not in compiled.task.noise_inputs
+            ]
             ds = read_npz(base / data.path, data.x, data.y, tuple(others))
         elif data.type == "csv":
-            ds = read_csv(base / data.path, data, spec.task)
+            ds = read_csv(base / data.path, data, compiled.task.targets)
         elif data.type == "text":
             ds = from_text(compiled.text, compiled)
         elif data.type == "pairs":
             ds = from_pairs(compiled.text, compiled)
         else:
-            ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
+            ds = read_images(
+                base / data.path, data, tuple(next(iter(compiled.parsed.inputs.values())).shape)
+            )
         ds = fit(ds, compiled)
     except DataProblem as p:
         where = ("data", p.field) if p.field else ("data",)
@@ -112,17 +116,22 @@ def builtin(name: str, resize, count: int | None, seed: int, length: int | None 
 
 def from_text(text: TextSet, compiled: Compiled) -> Dataset:
     """Token ids for the model's inputs: the ids first, the lengths for an int64 input of shape []."""
-    spec = compiled.spec
+    spec, task = compiled.spec, compiled.task
     corpus = text.lengths is None
-    if corpus != (spec.task == "language_model"):
+    if corpus != task.text_corpus:
+        from .tasks import TASKS
+
+        owners = " or ".join(
+            f"task: {t.name}"
+            for t in TASKS.values()
+            if t.text_corpus == corpus and "text" in t.data_types
+        )
+        what = "a corpus" if corpus else "labelled texts"
         raise DataProblem(
-            "path" if spec.data.path else None,
-            "a corpus trains a language model (task: language_model)"
-            if corpus
-            else "labelled texts train a classifier (task: classification), not a language model",
+            "path" if spec.data.path else None, f"{what} train {owners}, not task: {task.name}"
         )
     more = []
-    for name, inp in list(spec.inputs.items())[1:]:
+    for name, inp in list(compiled.parsed.inputs.items())[1:]:
         if inp.dtype != "int64" or inp.shape:
             raise DataProblem(
                 None,
@@ -138,7 +147,7 @@ def from_text(text: TextSet, compiled: Compiled) -> Dataset:
 
 def from_pairs(pairs, compiled: Compiled) -> Dataset:
     """Source, (source lengths,) decoder input; the target is the decoder's expected output."""
-    inputs = list(compiled.spec.inputs)
+    inputs = list(compiled.parsed.inputs)
     more = [pairs.source_lengths] if "source_lengths" in inputs else []
     more.append(pairs.target_in)
     vocabs = {"source": pairs.source_vocab, "target": pairs.target_vocab}
@@ -168,7 +177,7 @@ def read_npz(path: Path, x_key: str = "x", y_key: str = "y", more: tuple = ()) -
     return Dataset(x, y, labels, extra)
 
 
-def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Dataset:
+def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) -> Dataset:
     """A header row, then one example per row; `labels` fixes the class order (else sorted)."""
     if not path.is_file():
         raise DataProblem("path", f"data file not found: {path}")
@@ -209,7 +218,7 @@ def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Da
     except ValueError as e:
         raise DataProblem("path", f"{path.name}: a feature value is not a number ({e})") from None
     raw = [r[header.index(data.label)] for r in body]
-    if task == "regression":
+    if targets == "values":
         try:
             return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
         except ValueError as e:
@@ -277,8 +286,8 @@ def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None
 
 def fit(ds: Dataset, compiled: Compiled) -> Dataset:
     """Reshape to the model's input shape and check targets against the model's output."""
-    spec, ir = compiled.spec, compiled.ir
-    (name, inp), *_ = spec.inputs.items()
+    ir = compiled.ir
+    (name, inp), *_ = compiled.parsed.inputs.items()
     want = tuple(inp.shape)
     if all(isinstance(d, int) for d in want) and ds.x.shape[1:] != want:
         if math.prod(ds.x.shape[1:]) != math.prod(want):
@@ -290,7 +299,7 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         ds.x = ds.x.reshape((len(ds.x), *want))
     if len(ds.x) != len(ds.y) or any(len(m) != len(ds.x) for m in ds.more):
         raise DataProblem(None, f"{len(ds.x)} inputs but {len(ds.y)} targets")
-    data_inputs = [n for n in spec.inputs if not (spec.task == "gan" and n == "z")]
+    data_inputs = [n for n in compiled.parsed.inputs if n not in compiled.task.noise_inputs]
     if len(data_inputs) != 1 + len(ds.more):
         raise DataProblem(
             None,
@@ -306,9 +315,9 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise DataProblem(None, f"the {what} of {bad} example(s) hold NaN or infinity")
-    if spec.task in ("autoencoder", "gan"):
+    if compiled.task.targets == "inputs":
         pass  # the target is the input; y holds labels (or anything) for the latent plot only
-    elif spec.task == "regression":
+    elif compiled.task.targets == "values":
         out = ir.output_dims[1:]
         if all(isinstance(d, int) for d in out) and math.prod(ds.y.shape[1:]) != math.prod(out):
             raise DataProblem(
@@ -331,7 +340,7 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
 def _check_embeddings(compiled: Compiled, vocab_for) -> None:
     """Every token id must have an embedding row. `vocab_for(i)` gives layer i's vocabulary and
     the word a spec names its size with (vocab, source_vocab, target_vocab)."""
-    for i, layer in enumerate(compiled.spec.model):
+    for i, layer in enumerate(compiled.parsed.layers):
         vocab, word = vocab_for(i)
         if layer.type == "embedding" and vocab is not None and layer.num_embeddings < len(vocab):
             which = "the vocabulary" if word == "vocab" else f"the {word.split('_')[0]} vocabulary"
@@ -347,7 +356,7 @@ def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
     """Every token id must have an embedding row, and a language model one output per token."""
     _check_embeddings(compiled, lambda i: (vocab, "vocab"))
     n = compiled.ir.num_classes
-    if compiled.spec.task == "language_model" and n != len(vocab):
+    if compiled.task.text_corpus and n != len(vocab):
         raise DataProblem(
             None,
             f"the vocabulary has {len(vocab)} tokens, but the model predicts {n} classes",
@@ -357,10 +366,9 @@ def _check_vocab(vocab: Vocab, compiled: Compiled) -> None:
 
 def _check_vocabs(vocabs: dict, compiled: Compiled) -> None:
     """Each side's embeddings cover its vocabulary; the decoder predicts one class per target token."""
-    origins = compiled.parsed.origins
 
     def vocab_for(i):
-        side = "source" if origins[i].path[0] == "encoder" else "target"
+        side = "source" if compiled.parsed.section(i) == "encoder" else "target"
         return vocabs[side], f"{side}_vocab"
 
     _check_embeddings(compiled, vocab_for)

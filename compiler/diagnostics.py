@@ -27,6 +27,16 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"
 
+    def as_json(self) -> dict:
+        return {
+            "file": self.path,
+            "line": self.pos.line if self.pos else None,
+            "col": self.pos.col if self.pos else None,
+            "severity": self.severity,
+            "message": self.message,
+            "notes": [self.hint] if self.hint else [],
+        }
+
     def format(self) -> str:
         where = f"{self.path}:{self.pos.line}:{self.pos.col}" if self.pos else self.path
         text = f"{where}: {self.severity}: {self.message}"

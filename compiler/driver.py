@@ -79,9 +79,10 @@ def train(
     _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc)
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 
-    from specc.compiler import export as ex
+    from . import export as ex
+    from .tasks.base import ExportJob
 
-    spec = compiled.spec
+    spec, task = compiled.spec, compiled.task
     model = ex.instantiate(out_dir, out_dir / results["weights"])
     vocab = ds.vocab.to_json() if ds.vocab is not None else None
     onnx_path = ex.export(
@@ -93,36 +94,9 @@ def train(
         compiled.ir,
         spec.export.parity_batch_sizes,
         spec.export.tolerance,
-        real_x=None if compiled.ir.gan else ds.x,  # a generator reads noise, not the data
+        real=task.parity_inputs(ds, [i.name for i in compiled.ir.inputs]),
     )
-    step = parts = None
-    if compiled.ir.seq2seq:  # the graphs that decode: the encoder once, the step per token
-        parts = _export_seq2seq(compiled, model, ds, out_dir, log)
-    elif compiled.ir.states:  # a language model: the graph that generates, one token at a time
-        step_path = ex.export_step(
-            model, compiled.ir, out_dir / "step.onnx", spec.export.opset, vocab
-        )
-        step = ex.step_parity(model, step_path, compiled.ir, spec.export.tolerance)
-        log(
-            f"exported {step_path}; chained and single steps match PyTorch (max abs diff {step.max_abs_diff:.2e})"
-        )
-        if not step.ok:
-            raise UserError(
-                f"parity check failed: the step graph differs from PyTorch by {step.max_abs_diff:.3g} > {step.tolerance:g}"
-            )
-    if compiled.ir.gan:  # the generator is model.onnx; generator.onnx names it for applications
-        shutil.copyfile(onnx_path, out_dir / "generator.onnx")
-        log(f"wrote {out_dir / 'generator.onnx'}")
-    if compiled.ir.autoencoder:  # the halves an application uses: encode, decode, sample
-        parts = ex.export_autoencoder(model, compiled.ir, out_dir, spec.export.opset)
-        worst = max(r["max_abs_diff"] for p in parts.values() for r in p["runs"])
-        log(
-            f"exported encoder.onnx and decoder.onnx; ONNX Runtime vs PyTorch max abs diff {worst:.2e}"
-        )
-        if worst > spec.export.tolerance:
-            raise UserError(
-                f"parity check failed: an autoencoder half differs from PyTorch by {worst:.3g} > {spec.export.tolerance:g}"
-            )
+    graphs = task.export(ExportJob(model, compiled, ds, out_dir, log))
     report = {
         "spec": spec.name,
         "spec_sha256": compiled.sha256,
@@ -137,11 +111,8 @@ def train(
         "train_samples_per_s": round(results["train_samples_per_s"], 1),
         "world_size": results["world_size"],
         "parity": par.as_dict(),
-        **({"parts": parts} if parts else {}),
         "onnx": str(onnx_path),
-        **(
-            {"step_parity": step.as_dict(), "step_onnx": str(out_dir / "step.onnx")} if step else {}
-        ),
+        **graphs,
         **(
             {"unigram_entropy": compiled.text.unigram_entropy}
             if getattr(compiled.text, "unigram_entropy", None)
@@ -159,41 +130,6 @@ def train(
         )
     _check_target(spec.train.target, results["metrics"])
     return report
-
-
-def _export_seq2seq(compiled: Compiled, model, ds, out_dir: Path, log) -> dict:
-    """encoder.onnx and step.onnx, checked against encode()/step() and by decoding the test
-    split (or the first 256 examples) greedily through both: the tokens must be identical."""
-    import numpy as np
-
-    from specc.compiler.export import seq2seq as ex2
-
-    spec, pairs = compiled.spec, compiled.text
-    tables = [
-        layer.max_len
-        for i, layer in enumerate(spec.model)
-        if layer.type == "positional_encoding"
-        and layer.kind == "learned"
-        and compiled.parsed.origins[i].path[0] == "encoder"
-    ]
-    longest = {"target": pairs.longest_target, "source_table": min(tables) if tables else None}
-    info = ex2.describe(compiled.ir, ds.vocabs, longest)
-    paths = ex2.export(model, compiled.ir, out_dir, spec.export.opset, info)
-    rows = np.arange(min(256, len(ds.x)))
-    source = (ds.x[rows],) + ((ds.more[0][rows],) if len(compiled.ir.seq2seq.source) > 1 else ())
-    par = ex2.parity(model, compiled.ir, paths, spec.export.tolerance, source)
-    worst = max(r["max_abs_diff"] for r in par.runs if "mismatched_sequences" not in r)
-    mismatched = next(r["mismatched_sequences"] for r in par.runs if "mismatched_sequences" in r)
-    log(
-        f"exported encoder.onnx and step.onnx; ONNX Runtime vs PyTorch max abs diff {worst:.2e}; "
-        f"greedy decoding of {len(rows)} sources: {mismatched} sequence(s) differ"
-    )
-    if worst > spec.export.tolerance or mismatched:
-        raise UserError(
-            f"parity check failed: the seq2seq graphs differ from PyTorch (max abs diff {worst:.3g}, "
-            f"{mismatched} greedy decode(s) differ)"
-        )
-    return {"encoder": str(paths["encoder"]), "step": str(paths["step"]), "parity": par.as_dict()}
 
 
 def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .diagnostics import UserError
+from .tasks import TASKS
 
 SPLITS = ("train", "val", "test")
 
@@ -29,19 +30,20 @@ def evaluate(
 
     run = Path(run)
     try:
-        resolved = json.loads((run / "spec.json").read_text(encoding="utf-8"))["spec"]
+        doc = json.loads((run / "spec.json").read_text(encoding="utf-8"))
+        resolved = {**doc["spec"], "inputs": doc["inputs"]}  # every input, the task's too
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run} is not a folder written by `specc train` (no spec.json)") from None
-    generative = resolved["task"] in ("language_model", "gan")
-    if len(resolved["inputs"]) > 1 or generative:
+    task = TASKS[resolved["task"]]
+    if task.evaluate_refusal or len(resolved["inputs"]) > 1:
         raise UserError(
             "specc evaluate scores models with one input and one target per example; "
             f"for this one, {run / 'report.json'} holds the scores of every split"
-            + (" (and `specc sample` draws from it)" if generative else "")
+            + (f": {task.evaluate_refusal}" if task.evaluate_refusal else "")
         )
     model = sr.load(model_file or run, device=device)
     x, y, source = _dataset(run, data, resolved, model.labels)
-    if resolved["task"] == "autoencoder":  # scored on rebuilding its input, through the mean code
+    if task.targets == "inputs":  # scored on rebuilding its input, through the mean code
         y = x.astype(np.float32)
         train = {**resolved["train"], "loss": {"type": "mse"}, "metrics": ["mse", "mae"]}
         resolved = {**resolved, "train": train}
@@ -50,7 +52,7 @@ def evaluate(
     if keep_outputs:
         result["outputs"] = out
     result["metrics"] = scores(out, y, model.output_kind, resolved["train"])
-    if resolved["task"] == "classification":
+    if task.targets == "classes":
         pred = predicted_classes(out, model.output_kind)
         n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
         matrix = np.zeros((n, n), dtype=np.int64)
@@ -91,7 +93,10 @@ def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
                     "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
                 )
             ds = stage.read_csv(
-                path, DATA_KINDS["csv"].model_validate(settings), spec["task"], labels
+                path,
+                DATA_KINDS["csv"].model_validate(settings),
+                TASKS[spec["task"]].targets,
+                labels,
             )
         else:
             keys = (
@@ -120,7 +125,7 @@ def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
 def _cast(x, y, spec) -> tuple:
     dtype = next(iter(spec["inputs"].values())).get("dtype", "float32")
     x = x.astype(np.int64 if dtype == "int64" else np.float32)
-    y = y.astype(np.float32 if spec["task"] == "regression" else np.int64)
+    y = y.astype(np.float32 if TASKS[spec["task"]].targets == "values" else np.int64)
     return x, y
 
 

@@ -51,9 +51,12 @@ def draw(compiled: Compiled, path: Path) -> Path:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     spec, inferred = compiled.spec, compiled.inferred
-    nodes = [(name, "input", ("batch", *inp.shape), 0, []) for name, inp in spec.inputs.items()]
+    nodes = [
+        (name, "input", ("batch", *inp.shape), 0, [])
+        for name, inp in compiled.parsed.inputs.items()
+    ]
     for i in inferred.order:
-        layer = spec.model[i]
+        layer = compiled.parsed.layers[i]
         shape = inferred.out_shapes[layer.name]
         nodes.append((layer.name, layer.type, shape, inferred.params[i], list(layer.from_ or [])))
     row = {name: k for k, (name, *_rest) in enumerate(nodes)}

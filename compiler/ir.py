@@ -1,21 +1,28 @@
 """The intermediate representation: exactly what the templates need, as frozen plain data.
 
-Built once from the validated spec and the inferred shapes; templates never see pydantic
+Built once from the resolved layers and the inferred shapes; templates never see pydantic
 objects and never compute anything. All names here are already sanitized identifiers and
 all values already rendered literals.
+
+`build_ir` makes what every model has (inputs, one node per layer, the training settings);
+the task adds its own pieces (`Task.build`: the states a step carries, extra model methods).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .layers._helpers import HELPERS
+from .layers._helpers import HELPERS, helper
 from .layers.base import fmt_shape
-from .plan import TrainPlan
+from .layers.embedding import Embedding
 from .sanitize import RESERVED, Identifiers, class_name, comment_text, lit, slug
-from .shapes import Inferred
-from .spec import TARGET_IN, Parsed
+
+if TYPE_CHECKING:  # the tasks build IR pieces, so they import this module; not the other way
+    from .plan import TrainPlan
+    from .shapes import Inferred
+    from .spec import Parsed
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ class InputIR:
     dims: tuple  # ("batch", 1, 28, 28): named dims stay strings
     dtype: str
     shape_comment: str
+    ids: int | None = None  # token ids: how many the embeddings that read them have
 
 
 @dataclass(frozen=True)
@@ -37,59 +45,59 @@ class NodeIR:
     call: str  # forward expression
     shape_comment: str
     params: int
-    step_line: str | None = None  # language models: the line of step() that carries state
+    step_line: str | None = None  # step(): the line that carries state
     forward_line: str | None = None  # replaces `var = call` in forward() (the VAE latent)
 
 
 @dataclass(frozen=True)
-class AutoencoderIR:
-    """Where the encoder ends and the decoder starts, for encode() and decode()."""
-
-    encoder: tuple[int, ...]  # positions in ModelIR.nodes
-    decoder: tuple[int, ...]
-    code_var: str  # the variable decode() starts from (set to z)
-    encoder_out: str  # the variable holding the encoder's features (or the code, without a latent)
-    latent_attr: str | None  # self.<attr> of the VAE latent
-    code_dims: tuple  # ("batch", D)
-    beta: float
-    warmup_epochs: float
-    noise: dict | None  # {type, std, p}
-
-
-@dataclass(frozen=True)
-class GanIR:
-    """The two chains of a GAN: forward() is the generator, discriminate() the discriminator."""
-
-    generator: tuple[int, ...]  # positions in ModelIR.nodes
-    discriminator: tuple[int, ...]
-    data: InputIR  # the data input the discriminator reads
-    logit_var: str
-    generator_attrs: tuple[str, ...]  # modules whose parameters the generator's optimizer owns
-    discriminator_attrs: tuple[str, ...]
-    dim: int
-
-
-@dataclass(frozen=True)
 class StateIR:
-    """One state tensor a language model's step graph takes and returns."""
+    """One state tensor a step graph takes and returns (or a memory an encoder gives)."""
 
     name: str  # ONNX input name; the output is `next.` + the rest
     var: str  # Python identifier in step()
     dims: tuple  # e.g. (2, "batch", 128): layers, batch, hidden
 
 
-@dataclass(frozen=True)
-class Seq2seqIR:
-    """encode() runs the encoder and starts the decoder's state; step() runs the decoder."""
+# The train: settings the machinery reads at run time (compiler/train/_spec.py: CONFIG). The
+# rest of train: is fixed when train.py is generated and written there as code.
+RUN_TIME_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "seed",
+    "deterministic",
+    "device",
+    "precision",
+    "accumulate_steps",
+    "workers",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "early_stopping",
+    "checkpoint",
+    "log_every_steps",
+    "on_nan",
+    "tensorboard",
+)
 
-    encoder: tuple[int, ...]  # positions in ModelIR.nodes
-    decoder: tuple[int, ...]
-    source: tuple[InputIR, ...]  # what encode() reads: the source (and its lengths)
-    target: InputIR  # target_in: <bos> and the target shifted right
-    memories: tuple[StateIR, ...]  # encoder outputs the decoder step reads, batch first
-    step_inputs: tuple[InputIR, ...]  # model inputs the step reads besides target_in (lengths)
-    start_lines: tuple[str, ...]  # encode(): the decoder's first state
-    teacher_forcing: float
+
+@dataclass(frozen=True)
+class TrainIR:
+    """The resolved `train:` and split settings."""
+
+    config_literal: str  # CONFIG for train.py, rendered: RUN_TIME_SETTINGS only
+    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber | adversarial
+    label_smoothing: float
+    huber_delta: float
+    metrics: tuple[str, ...]
+    monitor: str
+    monitor_mode: str  # min | max
+    val_split: float
+    test_split: float
+    lr: float
+    optimizer_type: str  # what the optimizer is, in words, for a comment
+    optimizer_call: str  # `torch.optim.X(params, lr=lr, ...)`
+    schedule_lines: tuple[str, ...]  # make_schedule's body
+    tbptt: int | None = None
+    per_position: bool = False  # targets per time step (a language model, a sequence tagger)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class ModelIR:
     dynamic_dims: tuple[str, ...]  # "batch" and the named dims of the inputs
     nodes: tuple[NodeIR, ...]
     helpers: tuple[str, ...]  # source of helper classes/functions some layers need, in order
+    helper_imports: tuple[str, ...]  # the import statements those need
     output_name: str
     output_var: str
     output_kind: str  # logits | probabilities | log_probabilities | binary_logit | binary_probability | values
@@ -117,168 +126,68 @@ class ModelIR:
     train: TrainIR
     example_batch: int
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
-    autoencoder: AutoencoderIR | None = None
-    gan: GanIR | None = None
-    seq2seq: Seq2seqIR | None = None
+    autoencoder: object = None  # tasks/autoencoder.py: AutoencoderIR
+    gan: object = None  # tasks/gan.py: GanIR
+    seq2seq: object = None  # tasks/seq2seq.py: Seq2seqIR
     states: tuple[StateIR, ...] = ()  # language models and seq2seq decoders: what step() carries
     initial_states: tuple[str, ...] = ()  # initial_state()'s items, one per recurrent layer
 
 
+@dataclass
+class Built:
+    """One layer's node while the IR is built: what a task needs to add lines that carry state."""
+
+    layer: object  # the resolved Layer
+    index: int  # in Parsed.layers
+    pos: int  # in ModelIR.nodes (forward order)
+    ident: str  # the identifier of its module attribute
+    args: list[str]  # the variables it reads, in `from:` order
+    shapes: list  # its input shapes
+    node: NodeIR
+
+
+@dataclass
+class Builder:
+    """The IR under construction, handed to the task (`Task.build`) to add its pieces."""
+
+    parsed: Parsed
+    inferred: Inferred
+    plan: TrainPlan
+    ids: Identifiers
+    inputs: tuple[InputIR, ...]
+    var_of: dict[str, str]  # layer or input name -> its variable
+    built: list[Built] = field(default_factory=list)
+    final_of: dict[str, str] = field(default_factory=dict)  # state source -> its final state
+
+    @property
+    def nodes(self) -> list[NodeIR]:
+        return [b.node for b in self.built]
+
+
 @dataclass(frozen=True)
-class TrainIR:
-    """The resolved `train:` and split settings; `settings` is plain JSON data for branching."""
+class TaskIR:
+    """What a task adds to the IR (`Task.build`); empty for a plain model."""
 
-    config_literal: str  # CONFIG dict for train.py, rendered
-    settings: dict
-    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber
-    metrics: tuple[str, ...]
-    monitor: str
-    monitor_mode: str  # min | max
-    val_split: float
-    test_split: float
-    per_position: bool = False  # targets per time step (a language model, a sequence tagger)
-
-
-DEFAULT_OUTPUT = {
-    "values": "prediction",
-    "logits": "logits",
-    "probabilities": "probabilities",
-    "log_probabilities": "log_probabilities",
-    "binary_logit": "logit",
-    "binary_probability": "probability",
-}
+    states: tuple[StateIR, ...] = ()
+    initial_states: tuple[str, ...] = ()
+    autoencoder: object = None
+    gan: object = None
+    seq2seq: object = None
+    inputs: tuple[InputIR, ...] | None = None  # what forward() reads, when not every input
+    output_layer: int | None = None  # index of the layer forward() returns, when not the last
 
 
 def build_ir(
     parsed: Parsed, inferred: Inferred, plan: TrainPlan, sha256: str, source_file: str
 ) -> ModelIR:
-    spec = parsed.spec
-    chain = "h" if "x" in spec.inputs else "x"
-    ids = Identifiers(RESERVED - {"x", "h"})
-    ids.taken.add(chain)
-    inputs = tuple(
-        InputIR(name, ids.make(name), ("batch", *inp.shape), inp.dtype, fmt_shape(tuple(inp.shape)))
-        for name, inp in spec.inputs.items()
-    )
-    var_of = {i.name: i.var for i in inputs}
+    spec, task = parsed.spec, parsed.task
+    b = _nodes(parsed, inferred, plan)
+    pieces = task.build(b)
+    inputs = pieces.inputs if pieces.inputs is not None else b.inputs
     order = list(inferred.order)
-    consumers: dict[str, list[int]] = {}
-    for pos, i in enumerate(order):
-        for ref in spec.model[i].from_ or []:
-            consumers.setdefault(ref, []).append(pos)
-    last = spec.model[order[-1]]
-    nodes, states, initial = [], [], []
-    section = [parsed.origins[i].path[0] for i in range(len(spec.model))]
-    seq2seq = spec.task == "seq2seq"
-    sources = {getattr(layer, "state_from", None) for layer in spec.model} - {None}
-    memories = _memories(spec, section) if seq2seq else []
-    final_of: dict[str, str] = {}  # a state source -> the variable holding its final state
-    starts: list[str] = []
-    cross: list[StateIR] = []  # transformer decoder layers: the memory's keys and values
-    cross_lines: list[str] = []
-    for pos, i in enumerate(order):
-        layer = spec.model[i]
-        shapes = list(inferred.in_shapes[i])
-        module = layer.module(shapes)
-        ident = ids.make(layer.name)
-        used = consumers.get(layer.name, [])
-        is_output = layer is last
-        chained = (used == [pos + 1] and not is_output) or (not used and is_output)
-        if layer.name in memories or layer.name in sources:
-            chained = False  # encode() returns it; step() takes it by name
-        var = chain if chained else ident
-        args = [var_of[r] for r in layer.from_ or []]
-        if getattr(layer, "state_from", None):
-            args[-1] = final_of[layer.state_from]
-        call = layer.call(f"self.{ident}" if module else None, args, shapes)
-        step_line = forward_line = None
-        if layer.name in sources:
-            final_of[layer.name] = var
-            if layer.type in ("rnn", "lstm", "gru"):
-                final_of[layer.name] = ids.make(f"{layer.name}_final")
-                forward_line = layer.final_line(f"self.{ident}", args, var, final_of[layer.name])
-        if seq2seq and section[i] == "decoder" and hasattr(layer, "state_dims"):
-            names = []
-            for state, dims in layer.state_dims(shapes):
-                state_var = ids.make(f"{layer.name}_{state}")
-                names.append(state_var)
-                states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
-            source = final_of.get(getattr(layer, "state_from", None) or "")
-            starts.append(layer.start_line(f"self.{ident}", names, source))
-            if hasattr(layer, "memory_dims"):  # attention over a memory: its keys and values once
-                projected = [ids.make(f"{layer.name}_memory_{kv}") for kv in ("keys", "values")]
-                cross += [
-                    StateIR(f"memory.{layer.name}.{kv}", v, layer.memory_dims(shapes))
-                    for kv, v in zip(("keys", "values"), projected, strict=True)
-                ]
-                cross_lines.append(f"{', '.join(projected)} = self.{ident}.memory_kv({args[1]})")
-                names = names + projected
-            step_line = layer.step_line(f"self.{ident}", args, var, names)
-        if seq2seq and section[i] == "decoder" and layer.type == "positional_encoding":
-            step_line = f"{var} = self.{ident}({args[0]}, offset=OFFSET.shape[2])"
-        if layer.type == "gaussian_latent" and spec.task == "autoencoder":
-            # forward() keeps the mean and log-variance for the KL term
-            forward_line = f"{var}, latent_mean, latent_log_var = self.{ident}({args[0]})"
-        if spec.task == "language_model" and hasattr(layer, "state_dims"):
-            names = []
-            for state, dims in layer.state_dims(shapes):
-                state_var = ids.make(f"{layer.name}_{state}")
-                names.append(state_var)
-                states.append(StateIR(f"state.{layer.name}.{state}", state_var, dims))
-            step_line = layer.step_line(f"self.{ident}", args, var, names)
-            initial.append(layer.initial_state_source(f"self.{ident}"))
-        out_shape = inferred.out_shapes[layer.name]
-        nodes.append(
-            NodeIR(
-                comment_text(layer.name, 60),
-                layer.type,
-                ident if module else None,
-                module,
-                var,
-                call,
-                fmt_shape(out_shape),
-                inferred.params[i],
-                step_line,
-                forward_line,
-            )
-        )
-        var_of[layer.name] = var
-    if seq2seq:  # a decoder's positional encoding continues from the cache's length
-        keys = next((st.var for st in states if st.name.endswith(".keys")), None)
-        nodes = [
-            replace(n, step_line=n.step_line.replace("OFFSET", keys))
-            if n.step_line and "OFFSET" in n.step_line
-            else n
-            for n in nodes
-        ]
+    last = parsed.layers[pieces.output_layer if pieces.output_layer is not None else order[-1]]
     out_shape = inferred.out_shapes[last.name]
-    gan = None
-    if spec.task == "gan":
-        gan = _gan_ir(parsed, nodes, order, inputs)
-        last = spec.model[order[gan.generator[-1]]]
-        out_shape = inferred.out_shapes[last.name]
-        inputs = tuple(i for i in inputs if i.name == "z")
-    kind = plan.output_kind
-    standardize = bool(spec.data and spec.data.standardize)
-    settings = spec.train.model_dump(mode="json")
-    settings["loss"]["type"] = plan.loss  # resolved: what `auto` became for this model
-    settings["metrics"] = list(plan.metrics)
-    if spec.task != "gan":
-        settings.pop("gan")  # only a GAN's train.py reads it
-    if spec.task != "seq2seq":
-        settings.pop("teacher_forcing")  # only a seq2seq model's forward() takes it
-    train = TrainIR(
-        config_literal=lit(settings),
-        settings=settings,
-        loss=plan.loss,
-        metrics=plan.metrics,
-        monitor=plan.monitor,
-        monitor_mode=plan.monitor_mode,
-        val_split=spec.data.val_split if spec.data else 0.2,
-        test_split=spec.data.test_split if spec.data else 0.0,
-        per_position=spec.task in ("classification", "language_model", "seq2seq")
-        and len(out_shape) > 1,
-    )
+    helpers = list(dict.fromkeys(h for i in order for h in parsed.layers[i].helpers()))
     return ModelIR(
         spec_name=comment_text(spec.name, 80),
         slug=slug(spec.name),
@@ -287,114 +196,135 @@ def build_ir(
         source_file=comment_text(source_file, 120),
         sha256=sha256,
         version=__version__,
-        task=spec.task,
+        task=task.name,
         inputs=inputs,
         dynamic_dims=tuple(dict.fromkeys(d for i in inputs for d in i.dims if isinstance(d, str))),
-        nodes=tuple(nodes),
-        helpers=tuple(  # a name from layers/_helpers.py, or the source itself
-            dict.fromkeys(HELPERS.get(h, h) for i in order for h in spec.model[i].helpers())
-        ),
-        output_name=spec.output or ("sample" if gan else DEFAULT_OUTPUT[kind]),
-        output_var=var_of[last.name],
-        output_kind=kind,
+        nodes=tuple(b.nodes),
+        helpers=tuple(helper(h).body if h in HELPERS else h for h in helpers),
+        helper_imports=tuple(line for h in helpers if h in HELPERS for line in helper(h).imports),
+        output_name=spec.output or task.output_name(_output(plan)),
+        output_var=b.var_of[last.name],
+        output_kind=plan.output_kind,
         output_dims=("batch", *out_shape),
         num_classes=plan.num_classes,
         total_params=inferred.total_params,
         labels=tuple(spec.labels) if spec.labels else None,
-        standardize=standardize,
-        train=train,
+        standardize=bool(spec.data and spec.data.standardize),
+        train=_train_ir(parsed, plan, out_shape),
         example_batch=2,
-        teacher=any(getattr(spec.model[i], "takes_targets", False) for i in order),
-        autoencoder=_autoencoder_ir(parsed, inferred, nodes, order)
-        if spec.task == "autoencoder"
-        else None,
-        gan=gan,
-        seq2seq=_seq2seq_ir(
-            parsed, nodes, order, inputs, memories, var_of, cross_lines + starts, inferred, cross
+        teacher=any(parsed.layers[i].takes_targets for i in order),
+        autoencoder=pieces.autoencoder,
+        gan=pieces.gan,
+        seq2seq=pieces.seq2seq,
+        states=pieces.states,
+        initial_states=pieces.initial_states,
+    )
+
+
+def _output(plan: TrainPlan):
+    from .tasks import Output
+
+    return Output(plan.output_kind, plan.num_classes, plan.output_shape)
+
+
+def _nodes(parsed: Parsed, inferred: Inferred, plan: TrainPlan) -> Builder:
+    """One node per layer in forward order. A layer's output flows through the chain variable
+    (`x`) when only the next layer reads it; otherwise it keeps a variable of its own."""
+    chain = "h" if "x" in parsed.inputs else "x"
+    ids = Identifiers(RESERVED - {"x", "h"})
+    ids.taken.add(chain)
+    vocab: dict[str, int] = {}  # a token input -> the rows of the embeddings that read it
+    for layer in parsed.layers:
+        if isinstance(layer, Embedding) and layer.from_:
+            name = layer.from_[0]
+            vocab[name] = min(vocab.get(name, layer.num_embeddings), layer.num_embeddings)
+    inputs = tuple(
+        InputIR(
+            name,
+            ids.make(name),
+            ("batch", *inp.shape),
+            inp.dtype,
+            fmt_shape(tuple(inp.shape)),
+            vocab.get(name) if inp.dtype == "int64" else None,
         )
-        if seq2seq
-        else None,
-        states=tuple(states),
-        initial_states=tuple(initial),
+        for name, inp in parsed.inputs.items()
     )
-
-
-def _autoencoder_ir(parsed: Parsed, inferred: Inferred, nodes: list, order: list) -> AutoencoderIR:
-    spec = parsed.spec
-    section = [parsed.origins[i].path[0] for i in order]
-    encoder = tuple(p for p, sec in enumerate(section) if sec == "encoder")
-    decoder = tuple(p for p, sec in enumerate(section) if sec == "decoder")
-    latent = next((p for p, sec in enumerate(section) if sec == "latent"), None)
-    last_code = latent if latent is not None else encoder[-1]
-    code_layer = spec.model[order[last_code]]
-    noise = spec.noise.model_dump() if spec.noise else None
-    return AutoencoderIR(
-        encoder=encoder,
-        decoder=decoder,
-        code_var=nodes[last_code].var,
-        encoder_out=nodes[encoder[-1]].var,
-        latent_attr=nodes[latent].attr if latent is not None else None,
-        code_dims=("batch", *inferred.out_shapes[code_layer.name]),
-        beta=spec.latent.beta if spec.latent else 0.0,
-        warmup_epochs=spec.latent.warmup_epochs if spec.latent else 0.0,
-        noise=noise,
-    )
-
-
-def _gan_ir(parsed: Parsed, nodes: list, order: list, inputs: tuple) -> GanIR:
-    section = [parsed.origins[i].path[0] for i in order]
-    generator = tuple(p for p, sec in enumerate(section) if sec == "generator")
-    discriminator = tuple(p for p, sec in enumerate(section) if sec == "discriminator")
-    return GanIR(
-        generator=generator,
-        discriminator=discriminator,
-        data=next(i for i in inputs if i.name != "z"),
-        logit_var=nodes[discriminator[-1]].var,
-        generator_attrs=tuple(nodes[p].attr for p in generator if nodes[p].attr),
-        discriminator_attrs=tuple(nodes[p].attr for p in discriminator if nodes[p].attr),
-        dim=parsed.spec.latent.dim,
-    )
-
-
-def _memories(spec, section: list) -> list[str]:
-    """Encoder layers the decoder reads as data (attention memory), in first-use order. Not
-    memories: a recurrent layer's state source (read last; encode() turns it into a state) and
-    a transformer decoder layer's memory (encode() projects it to keys and values)."""
-    names = {layer.name: k for k, layer in enumerate(spec.model)}
-    found = []
-    for i, layer in enumerate(spec.model):
-        if section[i] != "decoder":
-            continue
-        refs = list(layer.from_ or [])
-        if getattr(layer, "state_from", None):
-            refs = refs[:-1]
-        if layer.type == "transformer_decoder_layer":
-            refs = refs[:1] + refs[2:]
-        for ref in refs:
-            if ref in names and section[names[ref]] == "encoder" and ref not in found:
-                found.append(ref)
-    return found
-
-
-def _seq2seq_ir(
-    parsed, nodes, order, inputs, memories, var_of, starts, inferred, cross
-) -> Seq2seqIR:
-    spec = parsed.spec
-    section = [parsed.origins[i].path[0] for i in order]
-    encoder = tuple(p for p, sec in enumerate(section) if sec == "encoder")
-    decoder = tuple(p for p, sec in enumerate(section) if sec == "decoder")
-    by_name = {i.name: i for i in inputs}
-    read = {r for p in decoder for r in spec.model[order[p]].from_ or []}
-    return Seq2seqIR(
-        encoder=encoder,
-        decoder=decoder,
-        source=tuple(i for i in inputs if i.name != TARGET_IN),
-        target=by_name[TARGET_IN],
-        memories=tuple(
-            StateIR(f"memory.{m}", var_of[m], ("batch", *inferred.out_shapes[m])) for m in memories
+    b = Builder(parsed, inferred, plan, ids, inputs, {i.name: i.var for i in inputs})
+    order = list(inferred.order)
+    consumers: dict[str, list[int]] = {}
+    for pos, i in enumerate(order):
+        for ref in parsed.layers[i].from_ or []:
+            consumers.setdefault(ref, []).append(pos)
+    sources = {layer.state_from for layer in parsed.layers} - {None}
+    named = parsed.task.named_outputs(parsed) | sources  # read by name elsewhere
+    for pos, i in enumerate(order):
+        layer = parsed.layers[i]
+        shapes = list(inferred.in_shapes[i])
+        module = layer.module(shapes)
+        ident = ids.make(layer.name)
+        used = consumers.get(layer.name, [])
+        is_output = pos == len(order) - 1
+        chained = (used == [pos + 1] and not is_output) or (not used and is_output)
+        var = chain if chained and layer.name not in named else ident
+        args = [b.var_of[r] for r in layer.from_ or []]
+        if layer.state_from:  # it starts from the final state its source left
+            args[-1] = b.final_of[layer.state_from]
+        call = layer.call(f"self.{ident}" if module else None, args, shapes)
+        forward_line = None
+        if layer.name in sources:
+            b.final_of[layer.name] = var
+            if layer.torch_recurrent:
+                b.final_of[layer.name] = ids.make(f"{layer.name}_final")
+                forward_line = layer.final_line(f"self.{ident}", args, var, b.final_of[layer.name])
+        node = NodeIR(
+            comment_text(layer.name, 60),
+            layer.type,
+            ident if module else None,
+            module,
+            var,
+            call,
+            fmt_shape(inferred.out_shapes[layer.name]),
+            inferred.params[i],
+            forward_line=forward_line,
         )
-        + tuple(cross),
-        step_inputs=tuple(i for i in inputs if i.name in read and i.name != TARGET_IN),
-        start_lines=tuple(starts),
-        teacher_forcing=spec.train.teacher_forcing,
+        b.built.append(Built(layer, i, pos, ident, args, shapes, node))
+        b.var_of[layer.name] = var
+    return b
+
+
+def _train_ir(parsed: Parsed, plan: TrainPlan, out_shape: tuple) -> TrainIR:
+    from .optim import OPTIMIZERS, optimizer_call, schedule_lines
+
+    spec = parsed.spec
+    train, opt = spec.train, spec.train.optimizer
+    settings = train.model_dump(mode="json", include=set(RUN_TIME_SETTINGS))
+    described = ", ".join(
+        f"{k} {getattr(opt, k)}" for k in ("lr", *OPTIMIZERS[opt.type][1]) if getattr(opt, k)
     )
+    return TrainIR(
+        config_literal=lit({k: settings[k] for k in RUN_TIME_SETTINGS}),
+        loss=plan.loss,
+        label_smoothing=train.loss.label_smoothing,
+        huber_delta=train.loss.delta,
+        metrics=plan.metrics,
+        monitor=plan.monitor,
+        monitor_mode=plan.monitor_mode,
+        val_split=spec.data.val_split if spec.data else 0.2,
+        test_split=spec.data.test_split if spec.data else 0.0,
+        lr=opt.lr,
+        optimizer_type=f"{opt.type} ({described})",
+        optimizer_call=optimizer_call(opt),
+        schedule_lines=tuple(schedule_lines(train.schedule, plan.monitor_mode, opt.lr)),
+        tbptt=train.tbptt,
+        per_position=plan.output_kind != "values" and len(out_shape) > 1,
+    )
+
+
+def state_irs(b: Builder, built: Built) -> list[StateIR]:
+    """The state tensors a stateful layer carries, each with its step() variable."""
+    return [
+        StateIR(
+            f"state.{built.layer.name}.{state}", b.ids.make(f"{built.layer.name}_{state}"), dims
+        )
+        for state, dims in built.layer.state_dims(built.shapes)
+    ]

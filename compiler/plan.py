@@ -1,53 +1,40 @@
 """The training plan: what `train:` means for this model, resolved and checked against its output.
 
-`loss: auto` becomes a concrete loss, the metrics default by task, and the monitored metric gets
-its direction. A loss, metric or monitor that cannot work with the model's output (top-5 of a
-binary classifier, mse on class indices) is a located error here, before any tensor exists.
+`loss: auto` becomes the task's loss for this output, the metrics default by task, and the
+monitored metric gets its direction. A loss, metric or monitor that cannot work with the model's
+output (top-5 of a binary classifier, mse on class indices) is a located error here, before any
+tensor exists. What differs by task comes from the task (`tasks/`), never from its name.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .diagnostics import SpecError, did_you_mean
 from .shapes import Inferred
 from .spec import Parsed
-
-LOSSES = {
-    "classification": ("cross_entropy", "binary_cross_entropy"),
-    "regression": ("mse", "l1", "huber"),
-    "language_model": ("cross_entropy",),
-    "autoencoder": ("mse", "binary_cross_entropy", "l1"),
-    "gan": ("adversarial",),
-    "seq2seq": ("cross_entropy",),
-}
+from .tasks import TASKS, Output
 
 HIGHER_IS_BETTER = ("accuracy", "elbo", "exact")  # and topK
-GAN_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")  # d_real/d_fake: mean D(x) on real / fake
+CLASS_SCORES = ("logits", "probabilities", "log_probabilities")
+TOP_K = re.compile(r"^top([2-9]|1[0-9]|20)$")
 
 
 @dataclass(frozen=True)
 class TrainPlan:
     output_kind: str  # logits | probabilities | log_probabilities | binary_logit | binary_probability | values
     num_classes: int | None
-    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber
+    loss: str  # cross_entropy | binary_cross_entropy | mse | l1 | huber | adversarial
     metrics: tuple[str, ...]
     monitor: str
     monitor_mode: str  # min | max
+    output_shape: tuple = ()  # without the batch
 
     @property
     def reported(self) -> tuple[str, ...]:
         """Names a split reports: loss and the metrics."""
         return ("loss", *self.metrics)
-
-
-def output_kind(task: str, last_type: str, out_shape: tuple) -> str:
-    if task in ("regression", "autoencoder", "gan"):
-        return "values"
-    binary = len(out_shape) == 1 and out_shape[0] == 1
-    if binary:
-        return "binary_probability" if last_type == "sigmoid" else "binary_logit"
-    return {"softmax": "probabilities", "log_softmax": "log_probabilities"}.get(last_type, "logits")
 
 
 def mode_of(metric: str) -> str:
@@ -56,61 +43,45 @@ def mode_of(metric: str) -> str:
 
 
 def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
-    spec, src = parsed.spec, parsed.source
-    train = spec.train
-    last = spec.model[inferred.order[-1]]
-    out_shape = inferred.out_shapes[last.name]
-    kind = output_kind(spec.task, last.type, out_shape)
-    binary = kind.startswith("binary")
-    num_classes = None
-    if spec.task in ("classification", "language_model", "seq2seq"):
-        num_classes = 2 if binary else (out_shape[-1] if isinstance(out_shape[-1], int) else None)
-    errors = []
-    if spec.task == "gan":
-        errors += _gan_rules(parsed, inferred)
-    if spec.task == "autoencoder":
-        first = next(iter(spec.inputs.values()))
-        if tuple(out_shape) != tuple(first.shape):
-            errors.append(
-                src.error(
-                    parsed.origins[inferred.order[-1]].path,
-                    f"the decoder gives {out_shape}, but it must rebuild the input's shape "
-                    f"{tuple(first.shape)}",
-                    "end the decoder with a layer of the input's shape (e.g. reshape)",
-                )
-            )
-    if spec.task in ("language_model", "seq2seq"):
-        out = out_shape
-        if len(out) != 2:
-            what = "a language model" if spec.task == "language_model" else "a seq2seq decoder"
-            vocab = "vocab" if spec.task == "language_model" else "target_vocab"
-            errors.append(
-                src.error(
-                    parsed.origins[inferred.order[-1]].path,
-                    f"{what} outputs (batch, time, vocabulary), this one gives {out}",
-                    f"end with {{type: linear, out_features: {vocab}}}",
-                )
-            )
+    task, train = parsed.task, parsed.spec.train
+    errors = task.plan_rules(parsed, inferred)
+    output = task.output(parsed, inferred)
+    loss = task.default_loss(output) if train.loss.type == "auto" else train.loss.type
+    errors += _loss_rules(parsed, output, loss)
+    errors += _train_key_rules(parsed)
+    metrics = train.metrics if train.metrics is not None else task.default_metrics(parsed)
+    errors += _metric_rules(parsed, output, metrics)
+    errors += _monitor_rules(parsed, metrics)
+    if errors:
+        raise SpecError(errors)
+    return TrainPlan(
+        output_kind=output.kind,
+        num_classes=output.num_classes,
+        loss=loss,
+        metrics=tuple(metrics),
+        monitor=train.monitor,
+        monitor_mode=mode_of(train.monitor),
+        output_shape=tuple(output.shape),
+    )
 
-    loss = train.loss.type
-    if loss == "auto":
-        loss = "mse" if spec.task in ("regression", "autoencoder") else "cross_entropy"
-        loss = "adversarial" if spec.task == "gan" else loss
-        if spec.task == "classification" and binary:
-            loss = "binary_cross_entropy"
-    if loss not in LOSSES[spec.task]:
+
+def _loss_rules(parsed: Parsed, output: Output, loss: str) -> list:
+    src, task = parsed.source, parsed.task
+    binary = output.kind.startswith("binary")
+    errors = []
+    if loss not in task.losses:
         errors.append(
             src.error(
                 ("train", "loss"),
-                f"loss '{loss}' does not fit task '{spec.task}'",
-                f"use one of: {', '.join(LOSSES[spec.task])}",
+                f"loss '{loss}' does not fit task '{task.name}'",
+                f"use one of: {', '.join(task.losses)}",
             )
         )
-    elif loss == "binary_cross_entropy" and not binary and spec.task != "autoencoder":
+    elif loss == "binary_cross_entropy" and not binary and output.kind != "values":
         errors.append(
             src.error(
                 ("train", "loss"),
-                f"binary_cross_entropy needs one output unit, the model gives {out_shape}",
+                f"binary_cross_entropy needs one output unit, the model gives {output.shape}",
                 "use cross_entropy for several classes",
             )
         )
@@ -122,58 +93,60 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
                 "use binary_cross_entropy, or two output units",
             )
         )
-    if train.loss.label_smoothing and kind not in ("logits", "probabilities", "log_probabilities"):
+    if parsed.spec.train.loss.label_smoothing and output.kind not in CLASS_SCORES:
         errors.append(
             src.error(("train", "loss", "label_smoothing"), "label smoothing needs cross_entropy")
         )
+    return errors
 
-    if train.tbptt and spec.task != "language_model":
-        errors.append(
-            src.error(
-                ("train", "tbptt"),
-                "tbptt carries a language model's state across chunks of a sequence",
-                "use it with task: language_model",
-            )
-        )
-    if train.teacher_forcing != 1.0 and spec.task != "seq2seq":
-        errors.append(
-            src.error(
-                ("train", "teacher_forcing"),
-                "teacher_forcing applies to a seq2seq decoder (task: seq2seq)",
-                "a one-to-many `decoder` layer has its own teacher_forcing",
-            )
-        )
-    metrics = train.metrics
-    if metrics is None:
-        metrics = {"regression": ["mse", "mae"], "autoencoder": ["mse"]}.get(
-            spec.task, ["accuracy"]
-        )
-        if spec.task == "autoencoder" and spec.latent:
-            metrics = ["mse", "recon", "kl", "elbo"]
-        if spec.task == "gan":
-            metrics = list(GAN_METRICS)
-        if spec.task == "seq2seq":
-            metrics = ["accuracy", "exact"]
-    allowed = ("accuracy", "top") + (("exact",) if spec.task == "seq2seq" else ())
-    if spec.task == "gan":
-        allowed = GAN_METRICS
-    if spec.task in ("regression", "autoencoder"):
-        allowed = ("mse", "mae") + (("recon", "kl", "elbo") if spec.latent else ())
+
+def _train_key_rules(parsed: Parsed) -> list:
+    """train: keys that only some tasks read (tbptt, teacher_forcing, gan) are refused elsewhere."""
+    train, errors = parsed.spec.train, []
+    for task in TASKS.values():
+        for key, why in task.train_keys.items():
+            if key in train.model_fields_set and key not in parsed.task.train_keys:
+                errors.append(
+                    parsed.source.error(
+                        ("train", key), f"{key} {why}", f"use it with task: {task.name}"
+                    )
+                )
+    return errors
+
+
+def _metric_rules(parsed: Parsed, output: Output, metrics: list[str]) -> list:
+    src, task = parsed.source, parsed.task
+    allowed = task.metrics(parsed)
+    errors = []
     for i, m in enumerate(metrics):
-        if not m.startswith(allowed):
+        known = m in allowed or ("top" in allowed and TOP_K.match(m))
+        if not known:
+            elsewhere = any(m in t.metrics(parsed) or TOP_K.match(m) for t in TASKS.values())
+            what = f"does not fit task '{task.name}'" if elsewhere else "is unknown"
             errors.append(
-                src.error(("train", "metrics", i), f"metric '{m}' does not fit task '{spec.task}'")
+                src.error(
+                    ("train", "metrics", i),
+                    f"metric '{m}' {what}",
+                    did_you_mean(m, allowed)
+                    or f"task: {task.name} reports {', '.join(a if a != 'top' else 'topK' for a in allowed)}",
+                )
             )
-        elif m.startswith("top"):
-            k = int(m[3:])
-            if binary or (num_classes is not None and k >= num_classes):
+        elif TOP_K.match(m):
+            k, n = int(m[3:]), output.num_classes
+            if output.kind.startswith("binary") or (n is not None and k >= n):
                 errors.append(
                     src.error(
                         ("train", "metrics", i),
-                        f"{m} needs more than {k} classes, the model has {num_classes}",
+                        f"{m} needs more than {k} classes, the model has {n}",
                     )
                 )
+    return errors
 
+
+def _monitor_rules(parsed: Parsed, metrics: list[str]) -> list:
+    src, spec = parsed.source, parsed.spec
+    train = spec.train
+    errors = []
     names = [f"{split}_{m}" for split in ("train", "val") for m in ("loss", *metrics)]
     if train.monitor not in names:
         errors.append(
@@ -183,71 +156,25 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
                 did_you_mean(train.monitor, names) or f"choose from: {', '.join(names)}",
             )
         )
-    if train.target is not None:
-        targets = names + [f"test_{m}" for m in ("loss", *metrics)]
-        if train.target.metric not in targets:
-            errors.append(
-                src.error(
-                    ("train", "target", "metric"),
-                    f"no metric '{train.target.metric}' to check",
-                    did_you_mean(train.target.metric, targets)
-                    or f"choose from: {', '.join(targets)}",
-                )
-            )
-        elif train.target.metric.startswith("test_") and (
-            spec.data is None or spec.data.test_split == 0
-        ):
-            errors.append(
-                src.error(
-                    ("train", "target", "metric"),
-                    f"'{train.target.metric}' needs a test split",
-                    "set data.test_split",
-                )
-            )
-    if errors:
-        raise SpecError(errors)
-    return TrainPlan(
-        output_kind=kind,
-        num_classes=num_classes,
-        loss=loss,
-        metrics=tuple(metrics),
-        monitor=train.monitor,
-        monitor_mode=mode_of(train.monitor),
-    )
-
-
-def _gan_rules(parsed: Parsed, inferred: Inferred) -> list:
-    """The generator makes inputs; the discriminator turns one into a single logit."""
-    spec, src, origins = parsed.spec, parsed.source, parsed.origins
-    errors = []
-    data_name = next(n for n in spec.inputs if n != "z")
-    data_shape = tuple(spec.inputs[data_name].shape)
-    last = {}
-    for i in inferred.order:
-        last[origins[i].path[0]] = i
-    gen, disc = last.get("generator"), last.get("discriminator")
-    if gen is not None and inferred.out_shapes[spec.model[gen].name] != data_shape:
+    if train.target is None:
+        return errors
+    targets = names + [f"test_{m}" for m in ("loss", *metrics)]
+    if train.target.metric not in targets:
         errors.append(
             src.error(
-                origins[gen].path,
-                f"the generator makes {inferred.out_shapes[spec.model[gen].name]}, but "
-                f"input '{data_name}' is {data_shape}",
-                "end the generator with a layer of the input's shape",
+                ("train", "target", "metric"),
+                f"no metric '{train.target.metric}' to check",
+                did_you_mean(train.target.metric, targets) or f"choose from: {', '.join(targets)}",
             )
         )
-    if disc is not None and inferred.out_shapes[spec.model[disc].name] != (1,):
+    elif train.target.metric.startswith("test_") and (
+        spec.data is None or spec.data.test_split == 0
+    ):
         errors.append(
             src.error(
-                origins[disc].path,
-                f"the discriminator must end in one logit (batch, 1), this one gives "
-                f"{inferred.out_shapes[spec.model[disc].name]}",
-                "end it with {type: linear, out_features: 1} (no sigmoid: the loss applies it)",
-            )
-        )
-    if spec.train.schedule is not None:
-        errors.append(
-            src.error(
-                ("train", "schedule"), "learning-rate schedules are not supported for GANs yet"
+                ("train", "target", "metric"),
+                f"'{train.target.metric}' needs a test split",
+                "set data.test_split",
             )
         )
     return errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .diagnostics import SpecError
+from .expand import block_note
 from .layers.base import ShapeError, fmt_shape
 from .spec import Parsed
 
@@ -25,18 +26,17 @@ class Inferred:
 
 
 def infer(parsed: Parsed, order: list[int]) -> Inferred:
-    spec, src, origins = parsed.spec, parsed.source, parsed.origins
-    shapes: dict[str, tuple] = {name: tuple(inp.shape) for name, inp in spec.inputs.items()}
-    producer = {name: f"input '{name}'" for name in spec.inputs}
+    src, origins = parsed.source, parsed.origins
+    shapes: dict[str, tuple] = {name: tuple(inp.shape) for name, inp in parsed.inputs.items()}
+    producer = {name: f"input '{name}'" for name in parsed.inputs}
     in_shapes, params, errors = {}, {}, []
     for i in order:
-        layer = spec.model[i]
+        layer = parsed.layers[i]
         refs = layer.from_ or []
         if any(r not in shapes for r in refs):
             continue  # an earlier error already explains it
         got = [shapes[r] for r in refs]
-        # read besides `from:`: a lengths input, and a decoder's state source
-        lengths = bool(getattr(layer, "lengths", None)) + bool(getattr(layer, "state_from", None))
+        lengths = len(layer.side_inputs())  # read besides `from:` (lengths, a state source)
         if layer.arity == "one" and len(got) != 1 + lengths:
             errors.append(
                 src.error(
@@ -51,7 +51,7 @@ def infer(parsed: Parsed, order: list[int]) -> Inferred:
         except ShapeError as e:
             where = origins[i].path + ((e.field,) if e.field else ())
             context = "; ".join(f"{producer[r]} gives {fmt_shape(shapes[r])}" for r in refs)
-            hint = f"{e.hint}; {context}" if e.hint else context
+            hint = "; ".join(filter(None, (e.hint, context, block_note(src, origins[i]))))
             errors.append(src.error(where, f"{layer.name}: {e.message}", hint))
             continue
         in_shapes[i] = tuple(got)

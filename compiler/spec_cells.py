@@ -11,7 +11,7 @@ Size = Literal["input", "hidden"] | PositiveInt
 
 
 class CellSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     input: Identifier = Field("x", description="Name of the input vector in the equations.")
     input_size: Literal["input", "hidden"] = Field(

@@ -24,7 +24,7 @@ from pydantic import (
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -50,6 +50,19 @@ class Optimizer(Strict):
     eps: PositiveFloat = Field(1e-8, description="Denominator term (adam, adamw, rmsprop).")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="RMSprop smoothing constant.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data):
+        """The defaults that depend on the optimizer's type (its lr, adamw's decay)."""
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("type", "adam")
+        if data.get("lr") is None and kind in DEFAULT_LR:
+            data = {**data, "lr": DEFAULT_LR[kind]}
+        if data.get("weight_decay") is None:
+            data = {**data, "weight_decay": 0.01 if kind == "adamw" else 0.0}
+        return data
+
     @model_validator(mode="after")
     def _resolve(self):
         if self.nesterov and (self.type != "sgd" or self.momentum == 0):
@@ -58,10 +71,6 @@ class Optimizer(Strict):
             raise ValueError(f"momentum applies to sgd and rmsprop, not {self.type}")
         if any(not 0.0 <= b < 1.0 for b in self.betas):
             raise ValueError("betas must lie in [0, 1)")
-        if self.lr is None:
-            self.lr = DEFAULT_LR[self.type]
-        if self.weight_decay is None:
-            self.weight_decay = 0.01 if self.type == "adamw" else 0.0
         return self
 
 
@@ -157,7 +166,7 @@ class Loss(Strict):
         return self
 
 
-METRIC = re.compile(r"^(accuracy|top([2-9]|1[0-9]|20)|mse|mae|exact)$")
+METRIC = re.compile(r"^[a-z][a-z0-9_]*$")  # which fit the model is its task's to say
 
 
 class EarlyStopping(Strict):
@@ -278,7 +287,7 @@ class TrainSpec(Strict):
     def _known_metrics(cls, v):
         for m in v or []:
             if not METRIC.match(m):
-                raise ValueError(f"unknown metric '{m}' (accuracy, top2..top20, mse, mae, exact)")
+                raise ValueError(f"'{m}' is not a metric name (lowercase letters, digits, _)")
         if v is not None and len(set(v)) != len(v):
             raise ValueError("metrics are listed twice")
         return v

@@ -10,14 +10,13 @@ interpolate; and image grids written as PNG with the standard library (no imagin
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .contracts import Meta
 from .errors import InputError, ModelLoadError
+from .png import png_bytes
 from .session import Model
 
 
@@ -122,25 +121,12 @@ def grid_image(images, columns: int | None = None, gap: int = 1) -> np.ndarray:
 
 
 def save_png(picture: np.ndarray, path: str | Path, scale: int = 1) -> Path:
-    """Write an (H, W) or (H, W, 1|3) uint8 array as a PNG (zlib and struct only)."""
+    """Write an (H, W) or (H, W, 1|3) uint8 array as a PNG, each pixel drawn scale x scale."""
     a = np.asarray(picture, dtype=np.uint8)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
     if scale > 1:
         a = a.repeat(scale, axis=0).repeat(scale, axis=1)
-    color = 2 if a.ndim == 3 else 0
-    height, width = a.shape[:2]
-    raw = b"".join(b"\x00" + row.tobytes() for row in a.reshape(height, -1))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
     path = Path(path)
-    path.write_bytes(png + chunk(b"IEND", b""))
+    path.write_bytes(png_bytes(a))
     return path
 
 

@@ -18,7 +18,7 @@ def test_svg_has_every_layer_and_every_connection(tmp_path):
     assert proc.returncode == 0, proc.stderr
     svg = html.unescape(out.read_text())
     compiled = compile_file(SPECS / "resnet_tiny.yaml")
-    layers = compiled.spec.model
+    layers = compiled.parsed.layers
     expected_edges = {(ref, layer.name) for layer in layers for ref in layer.from_ or []}
     drawn = set(re.findall(r'id="edge:([^"]+)->([^"]+)"', svg))
     assert drawn == expected_edges and len(drawn) == len(layers) + 4  # the 4 residual adds read two

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 import yaml
+from helpers import REPO
 
 from specc.compiler import codegen
 from specc.compiler import export as ex
@@ -31,6 +32,7 @@ INPUT_FOR = {
     "dropout": [6],
     "batchnorm1d": [4, 16],
     "batchnorm2d": [3, 8, 8],
+    "group_norm": [4, 5, 5],
     "layernorm": [5, 6],
     "flatten": [3, 4, 4],
     "reshape": [64],
@@ -101,10 +103,10 @@ def test_layer_end_to_end(kind, tmp_path):
     out_dir = tmp_path / "build"
     codegen.write(compiled, out_dir)
     model = ex.instantiate(out_dir)
-    feeds = ex.example_feeds(compiled.ir, 3, 8, seed=1)
+    feeds = ex.example_feeds(model, 3, 8, seed=1)
     with torch.no_grad():
         out = model(*feeds.values())
-    inferred = compiled.inferred.out_shapes[compiled.spec.model[-1].name]
+    inferred = compiled.inferred.out_shapes[compiled.parsed.layers[-1].name]
     dynamic = {name: 8 for name in compiled.ir.dynamic_dims}  # what example_feeds gave named dims
     concrete = [eval(d, {}, dynamic) if isinstance(d, str) else d for d in inferred]
     assert tuple(out.shape) == (3, *concrete)
@@ -197,3 +199,30 @@ def test_symbolic_dims_flow_through_conv1d(write_spec):
     (dim,) = compiled.inferred.out_shapes["conv1d_1"][1:]
     for t in (5, 8, 31):
         assert eval(dim, {}, {"time": t}) == math.floor((t - 3) / 2) + 1
+
+
+def test_the_layer_table_in_the_docs_is_generated_from_the_registry():
+    """docs/spec-language.md's table is `make docs` output: a new layer or a changed default
+    shows up there, or this fails."""
+    from specc.compiler.docs import with_table
+
+    text = (REPO / "docs" / "spec-language.md").read_text(encoding="utf-8")
+    assert text == with_table(text), "run `make docs`"
+    for kind, cls in LAYERS.items():
+        assert f"| `{kind}` |" in text and cls.doc_shapes, kind
+
+
+def test_group_norm_matches_torch_and_needs_groups_that_divide_the_channels(write_spec):
+    """The layer added in one file: its module is torch's own, and a bad group count is located."""
+    from specc.compiler.diagnostics import SpecError
+
+    spec = "specc: 1\nname: g\ntask: regression\ninputs: {x: {shape: [6, 4, 4]}}\nmodel:\n  - {type: group_norm, num_groups: GROUPS}\n"
+    compiled = compile_file(write_spec(spec.replace("GROUPS", "3")))
+    assert compiled.ir.nodes[0].module == "nn.GroupNorm(3, 6)"
+    assert compiled.inferred.total_params == sum(
+        p.numel() for p in torch.nn.GroupNorm(3, 6).parameters()
+    )
+    with pytest.raises(SpecError) as e:
+        compile_file(write_spec(spec.replace("GROUPS", "4")))
+    (d,) = e.value.diagnostics
+    assert (d.pos.line, "4 groups do not divide 6 channels") == (6, d.message.split(": ", 1)[1])

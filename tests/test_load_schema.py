@@ -73,7 +73,14 @@ def test_schema_covers_every_layer_and_section():
     proc = run_specc("schema")
     assert proc.returncode == 0
     schema = json.loads(proc.stdout)
-    assert set(schema["required"]) >= {"specc", "name", "task", "inputs", "model"}
+    assert set(schema["required"]) >= {"specc", "name", "task", "inputs"}
+    assert set(schema["properties"]) >= {
+        "model",
+        "encoder",
+        "decoder",
+        "generator",
+        "discriminator",
+    }
     text = json.dumps(schema)
     for kind in LAYERS:
         assert f'"const": "{kind}"' in text, kind

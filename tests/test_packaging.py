@@ -67,3 +67,24 @@ def test_extras_keep_the_two_onnxruntime_flavours_apart():
     assert not any(r.startswith("onnxruntime") for r in base)
     assert any(r.startswith("onnxruntime-gpu") and 'extra == "gpu"' in r for r in requires)
     assert any(r.startswith("onnxruntime>") and 'extra == "cpu"' in r for r in requires)
+
+
+def test_every_source_file_is_installed():
+    """A new package folder or template that pyproject.toml does not list would be missing from
+    every installation but this checkout."""
+    import specc.compiler
+
+    installed = Path(specc.compiler.__file__).parent.parent
+    repo = Path(__file__).parent.parent
+    for folder in ("compiler", "runtime", "templates"):
+        wanted = {
+            p.relative_to(repo / folder)
+            for p in (repo / folder).rglob("*")
+            if p.suffix in (".py", ".jinja") and "__pycache__" not in p.parts
+        }
+        have = {
+            p.relative_to(installed / folder)
+            for p in (installed / folder).rglob("*")
+            if p.suffix in (".py", ".jinja")
+        }
+        assert wanted <= have, f"{folder}: not installed: {sorted(map(str, wanted - have))}"

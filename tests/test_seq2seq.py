@@ -115,7 +115,7 @@ def padded_sources(batch, width, seed, vocab=14):
 def test_the_spec_declares_only_its_source_and_sizes_come_from_the_pairs(tmp_path):
     compiled, model = build(tmp_path)
     assert [i.name for i in compiled.ir.inputs] == ["source", "source_lengths", "target_in"]
-    emb_src, emb_tgt = (layer for layer in compiled.spec.model if layer.type == "embedding")
+    emb_src, emb_tgt = (layer for layer in compiled.parsed.layers if layer.type == "embedding")
     assert emb_src.num_embeddings == len(compiled.text.source_vocab) == 14  # specials + 10 digits
     assert emb_tgt.num_embeddings == len(compiled.text.target_vocab) == 14
     # the inferred count, bridge included, is what torch allocates

@@ -126,7 +126,7 @@ def test_labelled_jsonl_and_csv_pad_and_measure(write_spec, tmp_path):
         assert ds.x.shape == (4, 4) and list(ds.more[0]) == [2, 4, 1, 1]
         assert v.decode(ds.x[1]) == "so very dull indeed"
         assert list(ds.x[0, 2:]) == [PAD, PAD] and list(ds.x[2, 1:]) == [PAD] * 3
-        assert compiled.spec.model[0].num_embeddings == len(v) == 4 + 6
+        assert compiled.parsed.layers[0].num_embeddings == len(v) == 4 + 6
 
 
 @pytest.mark.parametrize(

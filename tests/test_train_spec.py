@@ -49,7 +49,7 @@ def errors(write_spec, train: str, task="classification", out=3, overrides=()):
         ),
         ("  loss: mse\n", 8, "loss 'mse' does not fit task 'classification'"),
         ("  metrics: [accuracy, top7]\n", 8, "top7 needs more than 7 classes, the model has 3"),
-        ("  metrics: [precision]\n", 8, "unknown metric 'precision'"),
+        ("  metrics: [precision]\n", 8, "metric 'precision' is unknown"),
         ("  metrics: [mae]\n", 8, "metric 'mae' does not fit task 'classification'"),
         ("  monitor: val_acuracy\n", 8, "cannot monitor 'val_acuracy'"),
         ("  target: {metric: val_accuracy}\n", 8, "give exactly one of min, max"),
@@ -103,7 +103,7 @@ def test_overrides_apply_and_change_the_identity(write_spec):
         ["train.epochs=3", "train.optimizer={type: sgd, momentum: 0.9}", "model.0.out_features=4"],
     )
     assert c.spec.train.epochs == 3 and c.spec.train.optimizer.type == "sgd"
-    assert c.spec.model[0].out_features == 4 and c.inferred.total_params == 4 * 4 + 4
+    assert c.parsed.layers[0].out_features == 4 and c.inferred.total_params == 4 * 4 + 4
     assert c.sha256 != base.sha256
     assert compile_file(path, ["train.epochs=5"]).sha256 != base.sha256  # named, so recorded
 

@@ -2,17 +2,15 @@
 
 Needs torch (the runtime, which serves the graphs, never does). `graph` holds what every graph
 goes through (dynamo export, metadata, checker), `parity` the gate that runs ONNX Runtime and
-PyTorch side by side, and each task's own graphs (a step graph, encoder and decoder halves)
-live in their own modules.
+PyTorch side by side. Each task's own graphs (a step graph, encoder and decoder halves) live
+with the task: compiler/tasks/<task>/export.py.
 """
 
-from .autoencoder import export_autoencoder
 from .errors import ExportError
 from .examples import example_feeds
 from .generated import instantiate, load_checkpoint, load_generated
 from .graph import Method, export, named_dims
 from .parity import Parity, localize, parity
-from .step import export_step, step_parity
 
 __all__ = [
     "ExportError",
@@ -20,13 +18,10 @@ __all__ = [
     "Parity",
     "example_feeds",
     "export",
-    "export_autoencoder",
-    "export_step",
     "instantiate",
     "load_checkpoint",
     "load_generated",
     "localize",
     "named_dims",
     "parity",
-    "step_parity",
 ]

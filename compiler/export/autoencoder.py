@@ -75,3 +75,20 @@ def export_autoencoder(model: torch.nn.Module, ir, folder: Path, opset: int = 20
             )
         report[part] = {"path": str(path), "runs": diffs}
     return report
+
+
+def export(job) -> dict:
+    """encoder.onnx and decoder.onnx: the halves an application uses to encode, decode, sample."""
+    from ..diagnostics import UserError
+
+    spec = job.compiled.spec
+    parts = export_autoencoder(job.model, job.compiled.ir, job.folder, spec.export.opset)
+    worst = max(r["max_abs_diff"] for p in parts.values() for r in p["runs"])
+    job.log(
+        f"exported encoder.onnx and decoder.onnx; ONNX Runtime vs PyTorch max abs diff {worst:.2e}"
+    )
+    if worst > spec.export.tolerance:
+        raise UserError(
+            f"parity check failed: an autoencoder half differs from PyTorch by {worst:.3g} > {spec.export.tolerance:g}"
+        )
+    return {"parts": parts}

@@ -81,7 +81,7 @@ def export(
 ) -> Path:
     """torch -> single-file ONNX with dynamic axes and specc metadata; raises ExportError."""
     model = model.eval()
-    feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
+    feeds = example_feeds(model, ir.example_batch, 8, seed=0)
     args = tuple(feeds[i.name] for i in ir.inputs)
     names = [i.name for i in ir.inputs]
     proto = dynamo_export(model, args, names, [ir.output_name], _dynamic_shapes(ir), opset, "")

@@ -43,25 +43,28 @@ def parity(
     ir,
     batch_sizes,
     tolerance: float,
-    real_x: np.ndarray | None = None,
+    real: dict[str, np.ndarray] | None = None,
 ) -> Parity:
     """ONNX Runtime vs PyTorch eval at batch sizes (and named-dim sizes) other than the export example's.
 
-    With data (`real_x`, single-input models) the inputs are real examples, so a model that
-    standardizes its inputs is compared where it works; without, seeded random normals.
+    With data (`real`: an array per input) the inputs are real examples, so a model is compared
+    where it works (standardized inputs, token ids its vocabulary holds); without, seeded random
+    inputs of the declared shapes (token ids over the vocabulary).
     """
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     model = model.eval()
     result = Parity(tolerance)
-    use_data = real_x is not None and len(real_x) > 0 and len(ir.inputs) == 1
+    use_data = bool(real) and all(len(a) for a in real.values())
     for k, batch in enumerate(batch_sizes):
         if use_data:
-            rows = np.arange(k * batch, (k + 1) * batch) % len(real_x)
-            feeds = {ir.inputs[0].name: torch.from_numpy(np.ascontiguousarray(real_x[rows]))}
+            rows = np.arange(k * batch, (k + 1) * batch) % len(next(iter(real.values())))
+            feeds = {
+                name: torch.from_numpy(np.ascontiguousarray(a[rows])) for name, a in real.items()
+            }
         else:
-            feeds = example_feeds(ir, batch, OTHER_DYNAMIC_SIZE, seed=100 + k)
+            feeds = example_feeds(model, batch, OTHER_DYNAMIC_SIZE, seed=100 + k)
         with torch.no_grad():
             expected = model(*[feeds[i.name] for i in ir.inputs]).numpy()
         got = session.run(None, {n: t.numpy() for n, t in feeds.items()})[0]
@@ -98,7 +101,7 @@ def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
     hooks = [
         getattr(model, n.attr).register_forward_hook(keep_input(n.attr)) for n in ir.nodes if n.attr
     ]
-    feeds = example_feeds(ir, ir.example_batch, 8, seed=0)
+    feeds = example_feeds(model, ir.example_batch, 8, seed=0)
     try:
         with torch.no_grad():
             model.eval()(*[feeds[i.name] for i in ir.inputs])

@@ -7,7 +7,7 @@ from .base import Layer, ShapeError, fmt_shape, need_int, without_lengths
 
 def split_inputs(layer: Layer, shapes) -> tuple:
     """(query shape, memory shape, has lengths) from `from:` [query, (memory), (lengths)]."""
-    lengths = bool(getattr(layer, "lengths", None))
+    lengths = bool(layer.side_inputs())
     shapes = without_lengths(layer, shapes)
     if len(shapes) not in (1, 2):
         raise ShapeError(

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, PrivateAttr
 
-from .base import Layer, ShapeError, args, fmt_shape, need_int, opt, without_lengths
+from .base import Layer, ReadsLengths, ShapeError, args, fmt_shape, need_int, opt, without_lengths
 
 OUTPUT_DOC = (
     "sequence: every step (many-to-many); last: the top layer's final state (many-to-one); "
@@ -21,7 +21,7 @@ LENGTHS_DOC = (
 class StateFrom(BaseModel):
     """`initial_state: {from: LAYER}`: a seq2seq decoder starts from an encoder layer's state."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
     from_: str = Field(
         alias="from",
         description="An encoder layer: a recurrent layer (its final state) or a vector "
@@ -32,7 +32,7 @@ class StateFrom(BaseModel):
 
 def own_inputs(layer: Layer, shapes) -> list:
     """The inputs a layer reads through `from:`, without its `lengths:` and state source."""
-    if isinstance(getattr(layer, "initial_state", None), StateFrom):
+    if isinstance(layer, RecurrentBase) and layer.state_from:
         shapes = shapes[:-1]  # the state source is read last
     return without_lengths(layer, shapes)
 
@@ -49,7 +49,7 @@ def lengths_shape(layer: Layer, shapes) -> None:
         )
 
 
-class RecurrentBase(Layer):
+class RecurrentBase(ReadsLengths):
     hidden_size: PositiveInt = Field(description="Units per direction and layer.")
     num_layers: PositiveInt = Field(1, description="Stacked layers.")
     bidirectional: bool = Field(False, description="Also run right to left; outputs concatenate.")
@@ -65,12 +65,15 @@ class RecurrentBase(Layer):
     )
     lengths: str | None = Field(None, description=LENGTHS_DOC)
 
-    # Set by the seq2seq checks when initial_state is {from: ...}: what the source layer gives.
-    # {"recurrent": bool, "type", "num_layers", "hidden_size", "directions", "width"}
+    # What the layer named by initial_state: {from: ...} gives, bound by the seq2seq task on a
+    # copy of this layer (`bind_state_source`): {"recurrent", "type", "num_layers", "hidden_size",
+    # "directions"}. None when the layer starts from zeros or learned parameters.
     _state_source: dict | None = PrivateAttr(None)
 
+    recurrent: ClassVar[bool] = True
+    torch_recurrent: ClassVar[bool] = True
     gates: ClassVar[int] = 1  # weight blocks per unit: lstm 4, gru 3, rnn 1
-    exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers.py)
+    exportable: ClassVar[str] = ""  # the helper class that runs it (layers/_helpers/)
     states: ClassVar[int] = 1  # state tensors: lstm 2 (h, c), others 1
 
     @property
@@ -80,6 +83,15 @@ class RecurrentBase(Layer):
     @property
     def state_from(self) -> str | None:
         return self.initial_state.from_ if isinstance(self.initial_state, StateFrom) else None
+
+    def bind_state_source(self, source: dict) -> RecurrentBase:
+        """A copy of this layer that knows what its state source gives."""
+        bound = self.model_copy()
+        bound._state_source = source
+        return bound
+
+    def side_inputs(self):
+        return tuple(n for n in (self.lengths, self.state_from) if n)  # in the order read
 
     @property
     def bridged(self) -> bool:

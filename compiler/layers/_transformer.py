@@ -7,10 +7,10 @@ from typing import ClassVar, Literal
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from ._attention import split_inputs
-from .base import Layer, ShapeError, args
+from .base import ReadsLengths, ShapeError, args
 
 
-class TransformerBase(Layer):
+class TransformerBase(ReadsLengths):
     num_heads: PositiveInt = Field(description="Attention heads; must divide the model size.")
     feedforward: PositiveInt | None = Field(
         None, description="Hidden size of the feed-forward block (default 4 x model size)."

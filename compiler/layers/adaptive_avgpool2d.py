@@ -19,6 +19,7 @@ class AdaptiveAvgPool2d(Layer):
     )
 
     doc_example: ClassVar[str] = "- {type: adaptive_avgpool2d, output_size: 1}"
+    doc_shapes: ClassVar[str] = "(C, H, W) -> (C, oh, ow)"
 
     def infer(self, shapes):
         channels, _ = w.spatial_input(shapes[0], 2, "adaptive_avgpool2d")

@@ -13,6 +13,8 @@ class Add(Layer):
     type: Literal["add"]
     arity: ClassVar[str] = "many"
     doc_example: ClassVar[str] = "- {type: add, from: [shortcut, branch]}"
+    doc_shapes: ClassVar[str] = "the same shape from each input -> their sum"
+    per_step: ClassVar[bool] = True
 
     def infer(self, shapes):
         if len(shapes) < 2:

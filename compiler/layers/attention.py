@@ -7,10 +7,10 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from ._attention import attention_args, split_inputs
-from .base import Layer, ShapeError, args
+from .base import ReadsLengths, ShapeError, args
 
 
-class Attention(Layer):
+class Attention(ReadsLengths):
     """from: [query, memory] (or one sequence, attending over itself) -> the context per query
     position (batch, Tq, memory features), or the weights (batch, Tq, Tk)."""
 
@@ -28,7 +28,9 @@ class Attention(Layer):
     output: Literal["context", "weights"] = Field("context", description="What the layer gives.")
 
     arity: ClassVar[str] = "many"
+    attends_memory: ClassVar[bool] = True
     doc_example: ClassVar[str] = "- {type: attention, score: additive, from: [query, memory]}"
+    doc_shapes: ClassVar[str] = "(Tq, Dq), (Tk, Dk) -> (Tq, Dk)"
 
     def infer(self, shapes):
         query, memory, _ = split_inputs(self, shapes)

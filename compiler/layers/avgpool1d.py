@@ -13,3 +13,4 @@ class AvgPool1d(Pool1d):
     type: Literal["avgpool1d"]
     torch_name: ClassVar[str] = "AvgPool1d"
     doc_example: ClassVar[str] = "- {type: avgpool1d, kernel_size: 2}"
+    doc_shapes: ClassVar[str] = "(C, L) -> (C, L')"

@@ -13,3 +13,4 @@ class AvgPool2d(Pool2d):
     type: Literal["avgpool2d"]
     torch_name: ClassVar[str] = "AvgPool2d"
     doc_example: ClassVar[str] = "- {type: avgpool2d, kernel_size: 2}"
+    doc_shapes: ClassVar[str] = "(C, H, W) -> (C, H', W')"

@@ -95,9 +95,9 @@ Single = Annotated[int, BeforeValidator(_single)]
 
 
 class Layer(BaseModel):
-    """Fields common to every layer."""
+    """Fields common to every layer. Frozen: later stages make changed copies, never edits."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     type: str
     name: str | None = Field(
@@ -113,6 +113,20 @@ class Layer(BaseModel):
 
     arity: ClassVar[str] = "one"  # "one" input, or "many"
     doc_example: ClassVar[str] = ""
+    doc_shapes: ClassVar[str] = ""  # input -> output, batch excluded, for the docs' layer table
+
+    # What the layer is, as typed flags: the rules of tasks that run one step at a time (a
+    # language model, a seq2seq decoder) and the IR read these, never lists of type names.
+    per_step: ClassVar[bool] = False  # each time step's output depends on that step alone
+    recurrent: ClassVar[bool] = False  # runs over time step by step, carrying a state
+    torch_recurrent: ClassVar[bool] = (
+        False  # torch's RNN/LSTM/GRU: its final state can start a decoder
+    )
+    attends_memory: ClassVar[bool] = False  # attention: from: [query, memory(, lengths)]
+    cached_attention: ClassVar[bool] = False  # self-attention with a key/value cache (a decoder's)
+    positional: ClassVar[bool] = False  # adds positions: a step continues at the cache's length
+    takes_targets: ClassVar[bool] = False  # reads the targets in training (teacher forcing)
+    is_latent: ClassVar[bool] = False  # the VAE latent: forward() keeps its mean and log-variance
 
     # ---- the four answers; defaults describe a shape-preserving, parameter-free layer
     def infer(self, shapes: list[Shape]) -> Shape:
@@ -128,8 +142,55 @@ class Layer(BaseModel):
         return f"{module}({', '.join(args)})"
 
     def helpers(self) -> tuple[str, ...]:
-        """Helper code model.py must define for this layer: names from _helpers.py, or source."""
+        """Helper code model.py must define for this layer: names from layers/_helpers/, or the
+        source itself (a custom cell's generated class)."""
         return ()
+
+    def side_inputs(self) -> tuple[str, ...]:
+        """Inputs read after those of `from:` (a `lengths:` input, a state source); the expander
+        appends them to `from:` in this order."""
+        return ()
+
+    @property
+    def state_from(self) -> str | None:
+        """The layer whose state this one starts from (`initial_state: {from: ...}`), if any."""
+        return None
+
+    @property
+    def carries_state(self) -> bool:
+        """step() carries this layer's state (a recurrent state, or an attention cache)."""
+        return self.recurrent or self.cached_attention
+
+    # ---- stateful answers (carries_state): how step() and encode() carry the layer's state
+    def state_dims(self, shapes: list[Shape]) -> list[tuple[str, tuple]]:
+        """The state a step carries: (name, dims) per tensor."""
+        raise NotImplementedError(f"{self.type} carries no state")
+
+    def step_line(self, module: str, args: list[str], out: str, states: list[str]) -> str:
+        """One line of step(): `out, *states = ...`, continuing from `states`."""
+        raise NotImplementedError(f"{self.type} carries no state")
+
+    def start_line(self, module: str, states: list[str], source: str | None) -> str:
+        """A decoder's first state, in encode(): from `source` (an encoder's), or the usual one."""
+        raise NotImplementedError(f"{self.type} carries no state")
+
+    def initial_state_source(self, module: str) -> str:
+        """The expression initial_state() returns for this layer (a language model's)."""
+        raise NotImplementedError(f"{self.type} carries no state")
+
+
+class ReadsLengths(Layer):
+    """A layer that may read a `lengths:` input: each sequence's length, later positions being
+    padding. The expander appends it to `from:`, after the layer's own inputs."""
+
+    lengths: str | None = Field(
+        None,
+        description="An int64 input of shape [] holding each sequence's length; later positions "
+        "are padding.",
+    )
+
+    def side_inputs(self) -> tuple[str, ...]:
+        return (self.lengths,) if self.lengths else ()
 
 
 def kwargs(**kw: Any) -> str:
@@ -173,7 +234,7 @@ def need_int(dim: Dim, what: str) -> int:
 
 def without_lengths(layer: Layer, shapes: list[Shape]) -> list[Shape]:
     """The inputs before a `lengths:` input (read last, after `from:`), which must be (batch,)."""
-    if not getattr(layer, "lengths", None):
+    if not isinstance(layer, ReadsLengths) or not layer.lengths:
         return list(shapes)
     if tuple(shapes[-1]) != ():
         raise ShapeError(

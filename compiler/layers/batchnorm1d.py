@@ -15,3 +15,4 @@ class BatchNorm1d(BatchNorm):
     expected: ClassVar[str] = "(batch, features) or (batch, channels, length)"
     torch_name: ClassVar[str] = "BatchNorm1d"
     doc_example: ClassVar[str] = "- batchnorm1d"
+    doc_shapes: ClassVar[str] = "(C) or (C, L) -> the same"

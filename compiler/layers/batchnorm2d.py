@@ -15,3 +15,4 @@ class BatchNorm2d(BatchNorm):
     expected: ClassVar[str] = "(batch, channels, height, width)"
     torch_name: ClassVar[str] = "BatchNorm2d"
     doc_example: ClassVar[str] = "- batchnorm2d"
+    doc_shapes: ClassVar[str] = "(C, H, W) -> the same"

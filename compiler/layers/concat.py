@@ -18,6 +18,8 @@ class Concat(Layer):
     )
     arity: ClassVar[str] = "many"
     doc_example: ClassVar[str] = "- {type: concat, from: [left, right]}"
+    doc_shapes: ClassVar[str] = "inputs joined along `dim`"
+    per_step: ClassVar[bool] = True
 
     def infer(self, shapes):
         if len(shapes) < 2:

@@ -23,6 +23,7 @@ class Conv1d(Layer):
     bias: bool = Field(True, description="Learn an additive bias.")
 
     doc_example: ClassVar[str] = "- {type: conv1d, out_channels: 16, kernel_size: 3, padding: same}"
+    doc_shapes: ClassVar[str] = "(C, L) -> (out_channels, L')"
 
     def infer(self, shapes):
         channels, spatial = w.spatial_input(shapes[0], 1, "conv1d")

@@ -25,6 +25,7 @@ class Conv2d(Layer):
     bias: bool = Field(True, description="Learn an additive bias.")
 
     doc_example: ClassVar[str] = "- {type: conv2d, out_channels: 20, kernel_size: 5, padding: 2}"
+    doc_shapes: ClassVar[str] = "(C, H, W) -> (out_channels, H', W')"
 
     def _pad(self):
         return w.resolve_padding(self.padding, self.kernel_size, self.stride, self.dilation, 2)

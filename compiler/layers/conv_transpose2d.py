@@ -28,6 +28,7 @@ class ConvTranspose2d(Layer):
     doc_example: ClassVar[str] = (
         "- {type: conv_transpose2d, out_channels: 16, kernel_size: 4, stride: 2, padding: 1}"
     )
+    doc_shapes: ClassVar[str] = "(C, H, W) -> (out_channels, H', W')"
 
     def infer(self, shapes):
         channels, spatial = w.spatial_input(shapes[0], 2, "conv_transpose2d")

@@ -37,6 +37,7 @@ class Decoder(Layer):
 
     takes_targets: ClassVar[bool] = True
     doc_example: ClassVar[str] = "- {type: decoder, hidden_size: 32, steps: 6, out_features: 28}"
+    doc_shapes: ClassVar[str] = "(F) -> (steps, out_features)"
 
     @field_validator("bidirectional")
     @classmethod

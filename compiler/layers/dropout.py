@@ -16,6 +16,8 @@ class Dropout(Layer):
     p: float = Field(0.5, ge=0.0, lt=1.0, description="Probability of zeroing an element.")
 
     doc_example: ClassVar[str] = "- {type: dropout, p: 0.25}"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def module(self, shapes):
         return "nn.Dropout(" + args(self.p) + ")"

@@ -16,6 +16,8 @@ class Elu(Layer):
     type: Literal["elu"]
     alpha: float = Field(1.0, gt=0, description="Scale of the negative part.")
     doc_example: ClassVar[str] = "- {type: elu, alpha: 1.0}"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"F.elu({args[0]}" + (f", alpha={lit(self.alpha)})" if self.alpha != 1.0 else ")")

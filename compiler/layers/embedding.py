@@ -20,6 +20,8 @@ class Embedding(Layer):
     padding_idx: int | None = Field(None, ge=0, description="An id whose vector stays zero.")
 
     doc_example: ClassVar[str] = "- {type: embedding, num_embeddings: 100, embedding_dim: 16}"
+    doc_shapes: ClassVar[str] = "int64 ids (T) -> (T, embedding_dim)"
+    per_step: ClassVar[bool] = True
 
     def infer(self, shapes):
         return (*shapes[0], self.embedding_dim)

@@ -12,6 +12,7 @@ class Flatten(Layer):
 
     type: Literal["flatten"]
     doc_example: ClassVar[str] = "- flatten"
+    doc_shapes: ClassVar[str] = "(d1, d2, ...) -> (d1*d2*...)"
 
     def infer(self, shapes):
         return (product(shapes[0]),)

@@ -20,6 +20,8 @@ class GaussianLatent(Layer):
     dim: PositiveInt = Field(description="Size of the code.")
 
     doc_example: ClassVar[str] = "- {type: gaussian_latent, dim: 2}"
+    doc_shapes: ClassVar[str] = "(F) -> (dim); written as `latent:`"
+    is_latent: ClassVar[bool] = True
 
     def infer(self, shapes):
         if len(shapes[0]) != 1:

@@ -18,6 +18,8 @@ class Gelu(Layer):
         "none", description="none (exact erf form) or tanh."
     )
     doc_example: ClassVar[str] = "- gelu"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"F.gelu({args[0]}" + (

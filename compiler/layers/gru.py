@@ -14,3 +14,4 @@ class Gru(RecurrentBase):
     gates: ClassVar[int] = 3
     exportable: ClassVar[str] = "ExportableGRU"
     doc_example: ClassVar[str] = "- {type: gru, hidden_size: 32, bidirectional: true}"
+    doc_shapes: ClassVar[str] = "(T, F) -> (T, H·dirs), (H·dirs) or (all final states)"

@@ -13,6 +13,8 @@ class Identity(Layer):
     type: Literal["identity"]
 
     doc_example: ClassVar[str] = "- identity"
+    doc_shapes: ClassVar[str] = "the same (a named junction)"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return args[0]

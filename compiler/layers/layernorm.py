@@ -19,6 +19,8 @@ class Layernorm(Layer):
     elementwise_affine: bool = Field(True, description="Learn a scale and shift per element.")
 
     doc_example: ClassVar[str] = "- layernorm"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def _normalized(self, shape):
         if self.dims > len(shape):

@@ -16,6 +16,8 @@ class LeakyRelu(Layer):
     type: Literal["leaky_relu"]
     negative_slope: float = Field(0.01, description="Slope for negative inputs.")
     doc_example: ClassVar[str] = "- {type: leaky_relu, negative_slope: 0.1}"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"F.leaky_relu({args[0]}, {lit(self.negative_slope)})"

@@ -19,6 +19,8 @@ class Linear(Layer):
     bias: bool = Field(True, description="Learn an additive bias.")
 
     doc_example: ClassVar[str] = "- {type: linear, out_features: 10}"
+    doc_shapes: ClassVar[str] = "(F) or (T, F) -> (..., out_features)"
+    per_step: ClassVar[bool] = True
 
     def infer(self, shapes):
         shape = shapes[0]

@@ -12,6 +12,8 @@ class LogSoftmax(AlongDim):
 
     type: Literal["log_softmax"]
     doc_example: ClassVar[str] = "- log_softmax"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"torch.log_softmax({args[0]}, dim={self.torch_dim()})"

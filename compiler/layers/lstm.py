@@ -15,3 +15,4 @@ class Lstm(RecurrentBase):
     exportable: ClassVar[str] = "ExportableLSTM"
     states: ClassVar[int] = 2
     doc_example: ClassVar[str] = "- {type: lstm, hidden_size: 32, output: last}"
+    doc_shapes: ClassVar[str] = "(T, F) -> (T, H·dirs), (H·dirs) or (all final states)"

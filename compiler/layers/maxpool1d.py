@@ -13,3 +13,4 @@ class MaxPool1d(Pool1d):
     type: Literal["maxpool1d"]
     torch_name: ClassVar[str] = "MaxPool1d"
     doc_example: ClassVar[str] = "- {type: maxpool1d, kernel_size: 2}"
+    doc_shapes: ClassVar[str] = "(C, L) -> (C, L')"

@@ -13,3 +13,4 @@ class MaxPool2d(Pool2d):
     type: Literal["maxpool2d"]
     torch_name: ClassVar[str] = "MaxPool2d"
     doc_example: ClassVar[str] = "- {type: maxpool2d, kernel_size: 2, stride: 2}"
+    doc_shapes: ClassVar[str] = "(C, H, W) -> (C, H', W')"

@@ -7,10 +7,10 @@ from typing import ClassVar, Literal
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from ._attention import attention_args, split_inputs
-from .base import Layer, ShapeError, args
+from .base import ReadsLengths, ShapeError, args
 
 
-class MultiheadAttention(Layer):
+class MultiheadAttention(ReadsLengths):
     """from: [x] attends over itself; from: [query, memory] attends over the memory.
 
     (batch, Tq, D) -> (batch, Tq, D) context, or the weights (batch, heads, Tq, Tk).
@@ -27,9 +27,11 @@ class MultiheadAttention(Layer):
     output: Literal["context", "weights"] = Field("context", description="What the layer gives.")
 
     arity: ClassVar[str] = "many"
+    attends_memory: ClassVar[bool] = True
     doc_example: ClassVar[str] = (
         "- {type: multihead_attention, num_heads: 2, from: [query, memory]}"
     )
+    doc_shapes: ClassVar[str] = "(Tq, D), [(Tk, Dk)] -> (Tq, D)"
 
     def infer(self, shapes):
         query, memory, _ = split_inputs(self, shapes)

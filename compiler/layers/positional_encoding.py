@@ -20,6 +20,8 @@ class PositionalEncoding(Layer):
     dropout: NonNegativeFloat = Field(0.0, lt=1.0, description="Dropout after adding.")
 
     doc_example: ClassVar[str] = "- {type: positional_encoding, kind: sinusoidal}"
+    doc_shapes: ClassVar[str] = "(T, D) -> the same"
+    positional: ClassVar[bool] = True
 
     def infer(self, shapes):
         if len(shapes[0]) != 2:

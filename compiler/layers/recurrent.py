@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from ..sanitize import class_name
-from ._helpers import CELL_RECURRENT
 from ._recurrent import LENGTHS_DOC, lengths_shape
-from .base import Layer, ShapeError, need_int
+from .base import ReadsLengths, ShapeError, need_int
 
 
-class Recurrent(Layer):
+class Recurrent(ReadsLengths):
     """Runs the equations of `cell` at every step; (batch, time, features) -> per `output`."""
 
     type: Literal["recurrent"]
@@ -28,10 +27,20 @@ class Recurrent(Layer):
         "zeros", description="The states before the first step: zeros, or trained parameters."
     )
     lengths: str | None = Field(None, description=LENGTHS_DOC)
-    definition: Any = Field(None, exclude=True, description="Set by the compiler from `cells:`.")
+    # The cell's definition from `cells:`, bound by the compiler on a copy of the layer
+    # (compiler/resolve.py); never written in a spec.
+    _cell: Any = PrivateAttr(None)
 
     bidirectional: ClassVar[bool] = False
+    recurrent: ClassVar[bool] = True
     doc_example: ClassVar[str] = "- {type: recurrent, cell: my_cell, hidden_size: 32}"
+    doc_shapes: ClassVar[str] = "(T, F) -> (T, H), (H) or (all final states)"
+
+    def bind(self, cell) -> Recurrent:
+        """A copy of this layer that knows its cell's definition."""
+        bound = self.model_copy()
+        bound._cell = cell
+        return bound
 
     def _sizes(self, shapes) -> dict:
         features = need_int(shapes[0][-1], "a recurrent layer's input features")
@@ -40,7 +49,7 @@ class Recurrent(Layer):
     def infer(self, shapes):
         lengths_shape(self, shapes)
         shape = shapes[0]
-        cell = self.definition
+        cell = self._cell
         sizes = self._sizes(shapes)
         if cell.input_size == "hidden" and sizes["input"] != self.hidden_size:
             raise ShapeError(
@@ -64,9 +73,9 @@ class Recurrent(Layer):
 
     def param_count(self, shapes):
         sizes = self._sizes(shapes)
-        learned = len(self.definition.state) * self.hidden_size
+        learned = len(self._cell.state) * self.hidden_size
         return sum(
-            math.prod(sizes.get(d, d) for d in dims) for dims in self.definition.params.values()
+            math.prod(sizes.get(d, d) for d in dims) for dims in self._cell.params.values()
         ) + (learned if self.initial_state == "learned" else 0)
 
     def _class(self) -> str:
@@ -75,15 +84,15 @@ class Recurrent(Layer):
     def helpers(self):
         from ..cells import check, render
 
-        c = self.definition
+        c = self._cell
         params = {p: list(d) for p, d in c.params.items()}
         cell, _ = check(
             self.cell, c.input, dict(c.state), params, c.equations, c.output, c.input_size
         )
-        return (render(cell, self._class()), CELL_RECURRENT)
+        return (render(cell, self._class()), "CellRecurrent")
 
     def module(self, shapes):
-        c = self.definition
+        c = self._cell
         states = list(c.state)
         index = states.index(c.output or states[0])
         return (
@@ -99,13 +108,11 @@ class Recurrent(Layer):
             return f"{run}[0]"
         if self.output == "state":
             return f"torch.cat({run}[1], dim=-1)"
-        index = list(self.definition.state).index(
-            self.definition.output or next(iter(self.definition.state))
-        )
+        index = list(self._cell.state).index(self._cell.output or next(iter(self._cell.state)))
         return f"{run}[1][{index}]"
 
     def state_dims(self, shapes) -> list[tuple[str, tuple]]:
-        return [(n, ("batch", self.hidden_size)) for n in self.definition.state]
+        return [(n, ("batch", self.hidden_size)) for n in self._cell.state]
 
     def step_line(self, module: str, args: list, out: str, states: list[str]) -> str:
         pack = f"({', '.join(states)},)" if len(states) == 1 else f"({', '.join(states)})"

@@ -13,6 +13,8 @@ class Relu(Layer):
     type: Literal["relu"]
 
     doc_example: ClassVar[str] = "- relu"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"torch.relu({args[0]})"

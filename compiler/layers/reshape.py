@@ -19,6 +19,7 @@ class Reshape(Layer):
     )
 
     doc_example: ClassVar[str] = "- {type: reshape, shape: [1, 8, 8]}"
+    doc_shapes: ClassVar[str] = "(d1, d2, ...) -> `shape`"
 
     @field_validator("shape")
     @classmethod

@@ -23,6 +23,7 @@ class Rnn(RecurrentBase):
     doc_example: ClassVar[str] = (
         "- {type: rnn, hidden_size: 32, nonlinearity: relu, init: identity}"
     )
+    doc_shapes: ClassVar[str] = "(T, F) -> (T, H·dirs), (H·dirs) or (all final states)"
 
     def torch_args(self, shapes) -> str:
         source = super().torch_args(shapes)

@@ -13,6 +13,8 @@ class Sigmoid(Layer):
     type: Literal["sigmoid"]
 
     doc_example: ClassVar[str] = "- sigmoid"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"torch.sigmoid({args[0]})"

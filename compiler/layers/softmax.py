@@ -12,6 +12,8 @@ class Softmax(AlongDim):
 
     type: Literal["softmax"]
     doc_example: ClassVar[str] = "- softmax"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"torch.softmax({args[0]}, dim={self.torch_dim()})"

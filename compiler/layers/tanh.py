@@ -13,6 +13,8 @@ class Tanh(Layer):
     type: Literal["tanh"]
 
     doc_example: ClassVar[str] = "- tanh"
+    doc_shapes: ClassVar[str] = "the same shape"
+    per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
         return f"torch.tanh({args[0]})"

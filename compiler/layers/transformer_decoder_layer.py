@@ -16,9 +16,11 @@ class TransformerDecoderLayer(TransformerBase):
     causal: bool = Field(True, description="Self-attention sees earlier target positions only.")
 
     cross: ClassVar[bool] = True
+    cached_attention: ClassVar[bool] = True
     doc_example: ClassVar[str] = (
         "- {type: transformer_decoder_layer, num_heads: 2, from: [x, memory]}"
     )
+    doc_shapes: ClassVar[str] = "(T, D), (S, Dm) -> (T, D)"
 
     def call(self, module, args, shapes):
         lengths = args[-1] if self.lengths else "None"

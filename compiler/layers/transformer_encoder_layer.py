@@ -19,6 +19,7 @@ class TransformerEncoderLayer(TransformerBase):
 
     arity: ClassVar[str] = "one"
     doc_example: ClassVar[str] = "- {type: transformer_encoder_layer, num_heads: 2, repeat: 2}"
+    doc_shapes: ClassVar[str] = "(T, D) -> (T, D)"
 
     def call(self, module, args, shapes):
         lengths = args[-1] if self.lengths else "None"

@@ -21,6 +21,7 @@ class Upsample(Layer):
     mode: Literal["nearest", "bilinear", "linear"] = Field("nearest", description="Interpolation.")
 
     doc_example: ClassVar[str] = "- {type: upsample, scale_factor: 2}"
+    doc_shapes: ClassVar[str] = "(C, L) or (C, H, W) -> scaled"
 
     @model_validator(mode="after")
     def _one_of(self):

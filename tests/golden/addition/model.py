@@ -9,7 +9,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time,
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "seq2seq"
@@ -20,6 +20,113 @@ INPUTS = {
 }
 OUTPUT = {"name": "logits", "dims": ("batch", "steps", 14), "kind": "logits"}
 PAD, BOS, EOS = 0, 2, 3  # ids of <pad>, <bos> and <eos> in the target vocabulary
+
+
+class Addition(nn.Module):
+    """addition: 356,526 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding_1 = nn.Embedding(15, 32)  # 480 params
+        self.encoded = ExportableGRU(32, 96, bidirectional=True, batch_first=True)  # 74,880 params
+        self.embedding_2 = nn.Embedding(14, 32)  # 448 params
+        self.state = with_bridge(ExportableGRU(32, 192, batch_first=True), 192, 2)  # 167,232 params
+        self.context = Attention(192, 192, score="general", attention_size=64)  # 36,864 params
+        self.linear_1 = nn.Linear(384, 192)  # 73,920 params
+        self.linear_2 = nn.Linear(192, 14)  # 2,702 params
+
+    def forward(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float = 1.0
+    ) -> torch.Tensor:
+        # source: (batch, time) int64
+        # source_lengths: (batch) int64
+        # target_in: (batch, steps) int64
+        # Teacher forcing: the decoder reads target_in (<bos> and the true target, shifted right)
+        # and predicts every position at once. Below 1, training steps one token at a time instead.
+        if teacher_forcing < 1.0 and self.training:
+            return self.free_running(source, source_lengths, target_in, teacher_forcing)
+        x = self.embedding_1(source)  # (batch, time, 32)  embedding_1
+        encoded, encoded_final = self.encoded(
+            x, lengths=source_lengths
+        )  # (batch, time, 192)  encoded, and its final state
+        x = self.embedding_2(target_in)  # (batch, steps, 32)  embedding_2
+        state = self.state(x, self.state.bridge(encoded_final))[0]  # (batch, steps, 192)  state
+        x = self.context(state, encoded, causal=False, lengths=source_lengths)[0]  # (batch, steps, 192)  context
+        x = torch.cat([state, x], dim=2)  # (batch, steps, 384)  concat_1
+        x = self.linear_1(x)  # (batch, steps, 192)  linear_1
+        x = torch.tanh(x)  # (batch, steps, 192)  tanh_1
+        x = self.linear_2(x)  # (batch, steps, 14)  linear_2
+        return x
+
+    def encode(self, source: torch.Tensor, source_lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The encoder, once per source: (encoded, state_h), what step() takes after the tokens."""
+        x = self.embedding_1(source)  # (batch, time, 32)  embedding_1
+        encoded, encoded_final = self.encoded(
+            x, lengths=source_lengths
+        )  # (batch, time, 192)  encoded, and its final state
+        # what the decoder starts from
+        state_h = self.state.bridge(encoded_final)
+        return encoded, state_h
+
+    def step(
+        self, target_in: torch.Tensor, encoded: torch.Tensor, source_lengths: torch.Tensor, state_h: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """The decoder from a state: (logits (batch, time, vocabulary), *next state) for the
+        tokens given. Decoding feeds <bos>, then each chosen token, one call per token.
+
+        Shapes: encoded (batch, time, 192); state_h (1, batch, 192).
+        """
+        x = self.embedding_2(target_in)  # (batch, steps, 32)  embedding_2
+        state, state_h = self.state(x, state_h)  # (batch, steps, 192)  state
+        x = self.context(state, encoded, causal=False, lengths=source_lengths)[0]  # (batch, steps, 192)  context
+        x = torch.cat([state, x], dim=2)  # (batch, steps, 384)  concat_1
+        x = self.linear_1(x)  # (batch, steps, 192)  linear_1
+        x = torch.tanh(x)  # (batch, steps, 192)  tanh_1
+        x = self.linear_2(x)  # (batch, steps, 14)  linear_2
+        return x, state_h
+
+    @torch.no_grad()
+    def greedy(self, source: torch.Tensor, source_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+        """Greedy decoding: the likeliest token at each step (never <pad> or <bos>), until every
+        sequence has written <eos> or max_len tokens. (batch, steps) ids; <pad>s after <eos>."""
+        start = self.encode(source, source_lengths)
+        memories, state = start[:1], start[1:]
+        batch = source.shape[0]
+        tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=source.device)
+        done = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
+        written = []
+        for _ in range(max_len):
+            logits, *state = self.step(tokens, *memories, source_lengths, *state)
+            scores = logits[:, -1].index_fill(-1, torch.tensor([PAD, BOS], device=tokens.device), float("-inf"))
+            tokens = scores.argmax(dim=-1, keepdim=True).masked_fill(done[:, None], PAD)
+            written.append(tokens)
+            done |= tokens[:, 0] == EOS
+            if bool(done.all()):
+                break
+        return torch.cat(written, dim=1)
+
+    def free_running(
+        self, source: torch.Tensor, source_lengths: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float
+    ) -> torch.Tensor:
+        """Scheduled sampling (Bengio et al. 2015): one step at a time, each reading the true
+        previous token with probability teacher_forcing, else the model's own last prediction."""
+        start = self.encode(source, source_lengths)
+        memories, state = start[:1], start[1:]
+        tokens, steps = target_in[:, :1], []
+        for t in range(target_in.shape[1]):
+            logits, *state = self.step(tokens, *memories, source_lengths, *state)
+            steps.append(logits)
+            if t + 1 < target_in.shape[1]:
+                truth = target_in[:, t + 1 : t + 2]
+                take = torch.rand(truth.shape, device=truth.device) < teacher_forcing
+                tokens = torch.where(take, truth, logits[:, -1:].argmax(dim=-1).detach())
+        return torch.cat(steps, dim=1)
+
+
+Model = Addition
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -203,108 +310,7 @@ class Attention(nn.Module):
         return weights @ memory, weights
 
 
-class Addition(nn.Module):
-    """addition: 356,526 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding_1 = nn.Embedding(15, 32)  # 480 params
-        self.encoded = ExportableGRU(32, 96, bidirectional=True, batch_first=True)  # 74,880 params
-        self.embedding_2 = nn.Embedding(14, 32)  # 448 params
-        self.state = with_bridge(ExportableGRU(32, 192, batch_first=True), 192, 2)  # 167,232 params
-        self.context = Attention(192, 192, score="general", attention_size=64)  # 36,864 params
-        self.linear_1 = nn.Linear(384, 192)  # 73,920 params
-        self.linear_2 = nn.Linear(192, 14)  # 2,702 params
-
-    def forward(
-        self, source: torch.Tensor, source_lengths: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float = 1.0
-    ) -> torch.Tensor:
-        # source: (batch, time) int64
-        # source_lengths: (batch) int64
-        # target_in: (batch, steps) int64
-        # Teacher forcing: the decoder reads target_in (<bos> and the true target, shifted right)
-        # and predicts every position at once. Below 1, training steps one token at a time instead.
-        if teacher_forcing < 1.0 and self.training:
-            return self.free_running(source, source_lengths, target_in, teacher_forcing)
-        x = self.embedding_1(source)  # (batch, time, 32)  embedding_1
-        encoded, encoded_final = self.encoded(
-            x, lengths=source_lengths
-        )  # (batch, time, 192)  encoded, and its final state
-        x = self.embedding_2(target_in)  # (batch, steps, 32)  embedding_2
-        state = self.state(x, self.state.bridge(encoded_final))[0]  # (batch, steps, 192)  state
-        x = self.context(state, encoded, causal=False, lengths=source_lengths)[0]  # (batch, steps, 192)  context
-        x = torch.cat([state, x], dim=2)  # (batch, steps, 384)  concat_1
-        x = self.linear_1(x)  # (batch, steps, 192)  linear_1
-        x = torch.tanh(x)  # (batch, steps, 192)  tanh_1
-        x = self.linear_2(x)  # (batch, steps, 14)  linear_2
-        return x
-
-    def encode(self, source: torch.Tensor, source_lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The encoder, once per source: (encoded, state_h), what step() takes after the tokens."""
-        x = self.embedding_1(source)  # (batch, time, 32)  embedding_1
-        encoded, encoded_final = self.encoded(
-            x, lengths=source_lengths
-        )  # (batch, time, 192)  encoded, and its final state
-        # what the decoder starts from
-        state_h = self.state.bridge(encoded_final)
-        return encoded, state_h
-
-    def step(
-        self, target_in: torch.Tensor, encoded: torch.Tensor, source_lengths: torch.Tensor, state_h: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:
-        """The decoder from a state: (logits (batch, time, vocabulary), *next state) for the
-        tokens given. Decoding feeds <bos>, then each chosen token, one call per token.
-
-        Shapes: encoded (batch, time, 192); state_h (1, batch, 192).
-        """
-        x = self.embedding_2(target_in)  # (batch, steps, 32)  embedding_2
-        state, state_h = self.state(x, state_h)  # (batch, steps, 192)  state
-        x = self.context(state, encoded, causal=False, lengths=source_lengths)[0]  # (batch, steps, 192)  context
-        x = torch.cat([state, x], dim=2)  # (batch, steps, 384)  concat_1
-        x = self.linear_1(x)  # (batch, steps, 192)  linear_1
-        x = torch.tanh(x)  # (batch, steps, 192)  tanh_1
-        x = self.linear_2(x)  # (batch, steps, 14)  linear_2
-        return x, state_h
-
-    @torch.no_grad()
-    def greedy(self, source: torch.Tensor, source_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-        """Greedy decoding: the likeliest token at each step (never <pad> or <bos>), until every
-        sequence has written <eos> or max_len tokens. (batch, steps) ids; <pad>s after <eos>."""
-        start = self.encode(source, source_lengths)
-        memories, state = start[:1], start[1:]
-        batch = source.shape[0]
-        tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=source.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
-        written = []
-        for _ in range(max_len):
-            logits, *state = self.step(tokens, *memories, source_lengths, *state)
-            scores = logits[:, -1].index_fill(-1, torch.tensor([PAD, BOS], device=tokens.device), float("-inf"))
-            tokens = scores.argmax(dim=-1, keepdim=True).masked_fill(done[:, None], PAD)
-            written.append(tokens)
-            done |= tokens[:, 0] == EOS
-            if bool(done.all()):
-                break
-        return torch.cat(written, dim=1)
-
-    def free_running(
-        self, source: torch.Tensor, source_lengths: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float
-    ) -> torch.Tensor:
-        """Scheduled sampling (Bengio et al. 2015): one step at a time, each reading the true
-        previous token with probability teacher_forcing, else the model's own last prediction."""
-        start = self.encode(source, source_lengths)
-        memories, state = start[:1], start[1:]
-        tokens, steps = target_in[:, :1], []
-        for t in range(target_in.shape[1]):
-            logits, *state = self.step(tokens, *memories, source_lengths, *state)
-            steps.append(logits)
-            if t + 1 < target_in.shape[1]:
-                truth = target_in[:, t + 1 : t + 2]
-                take = torch.rand(truth.shape, device=truth.device) < teacher_forcing
-                tokens = torch.where(take, truth, logits[:, -1:].argmax(dim=-1).detach())
-        return torch.cat(steps, dim=1)
-
-
-Model = Addition
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

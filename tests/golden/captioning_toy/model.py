@@ -9,7 +9,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, steps
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "seq2seq"
@@ -19,6 +19,107 @@ INPUTS = {
 }
 OUTPUT = {"name": "logits", "dims": ("batch", "steps", 16), "kind": "logits"}
 PAD, BOS, EOS = 0, 2, 3  # ids of <pad>, <bos> and <eos> in the target vocabulary
+
+
+class CaptioningToy(nn.Module):
+    """captioning toy: 270,928 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv2d_1 = nn.Conv2d(1, 16, kernel_size=3, padding="same")  # 160 params
+        self.maxpool2d_1 = nn.MaxPool2d(2)
+        self.conv2d_2 = nn.Conv2d(16, 32, kernel_size=3, padding="same")  # 4,640 params
+        self.maxpool2d_2 = nn.MaxPool2d(2)
+        self.image_code = nn.Linear(1152, 128)  # 147,584 params
+        self.embedding_1 = nn.Embedding(16, 32)  # 512 params
+        self.lstm_1 = with_bridge(ExportableLSTM(32, 128, batch_first=True), 128, 1)  # 115,968 params
+        self.linear_1 = nn.Linear(128, 16)  # 2,064 params
+
+    def forward(self, source: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
+        # source: (batch, 1, 24, 24) float32
+        # target_in: (batch, steps) int64
+        # Teacher forcing: the decoder reads target_in (<bos> and the true target, shifted right)
+        # and predicts every position at once. Below 1, training steps one token at a time instead.
+        if teacher_forcing < 1.0 and self.training:
+            return self.free_running(source, target_in, teacher_forcing)
+        x = self.conv2d_1(source)  # (batch, 16, 24, 24)  conv2d_1
+        x = torch.relu(x)  # (batch, 16, 24, 24)  relu_1
+        x = self.maxpool2d_1(x)  # (batch, 16, 12, 12)  maxpool2d_1
+        x = self.conv2d_2(x)  # (batch, 32, 12, 12)  conv2d_2
+        x = torch.relu(x)  # (batch, 32, 12, 12)  relu_2
+        x = self.maxpool2d_2(x)  # (batch, 32, 6, 6)  maxpool2d_2
+        x = torch.flatten(x, 1)  # (batch, 1152)  flatten_1
+        image_code = self.image_code(x)  # (batch, 128)  image_code
+        x = self.embedding_1(target_in)  # (batch, steps, 32)  embedding_1
+        x = self.lstm_1(x, self.lstm_1.bridge(image_code))[0]  # (batch, steps, 128)  lstm_1
+        x = self.linear_1(x)  # (batch, steps, 16)  linear_1
+        return x
+
+    def encode(self, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The encoder, once per source: (lstm_1_h, lstm_1_c), what step() takes after the tokens."""
+        x = self.conv2d_1(source)  # (batch, 16, 24, 24)  conv2d_1
+        x = torch.relu(x)  # (batch, 16, 24, 24)  relu_1
+        x = self.maxpool2d_1(x)  # (batch, 16, 12, 12)  maxpool2d_1
+        x = self.conv2d_2(x)  # (batch, 32, 12, 12)  conv2d_2
+        x = torch.relu(x)  # (batch, 32, 12, 12)  relu_2
+        x = self.maxpool2d_2(x)  # (batch, 32, 6, 6)  maxpool2d_2
+        x = torch.flatten(x, 1)  # (batch, 1152)  flatten_1
+        image_code = self.image_code(x)  # (batch, 128)  image_code
+        # what the decoder starts from
+        lstm_1_h, lstm_1_c = self.lstm_1.bridge(image_code)
+        return lstm_1_h, lstm_1_c
+
+    def step(self, target_in: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The decoder from a state: (logits (batch, time, vocabulary), *next state) for the
+        tokens given. Decoding feeds <bos>, then each chosen token, one call per token.
+
+        Shapes: lstm_1_h (1, batch, 128); lstm_1_c (1, batch, 128).
+        """
+        x = self.embedding_1(target_in)  # (batch, steps, 32)  embedding_1
+        x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, steps, 128)  lstm_1
+        x = self.linear_1(x)  # (batch, steps, 16)  linear_1
+        return x, lstm_1_h, lstm_1_c
+
+    @torch.no_grad()
+    def greedy(self, source: torch.Tensor, max_len: int) -> torch.Tensor:
+        """Greedy decoding: the likeliest token at each step (never <pad> or <bos>), until every
+        sequence has written <eos> or max_len tokens. (batch, steps) ids; <pad>s after <eos>."""
+        start = self.encode(source)
+        memories, state = start[:0], start[0:]
+        batch = source.shape[0]
+        tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=source.device)
+        done = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
+        written = []
+        for _ in range(max_len):
+            logits, *state = self.step(tokens, *memories, *state)
+            scores = logits[:, -1].index_fill(-1, torch.tensor([PAD, BOS], device=tokens.device), float("-inf"))
+            tokens = scores.argmax(dim=-1, keepdim=True).masked_fill(done[:, None], PAD)
+            written.append(tokens)
+            done |= tokens[:, 0] == EOS
+            if bool(done.all()):
+                break
+        return torch.cat(written, dim=1)
+
+    def free_running(self, source: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float) -> torch.Tensor:
+        """Scheduled sampling (Bengio et al. 2015): one step at a time, each reading the true
+        previous token with probability teacher_forcing, else the model's own last prediction."""
+        start = self.encode(source)
+        memories, state = start[:0], start[0:]
+        tokens, steps = target_in[:, :1], []
+        for t in range(target_in.shape[1]):
+            logits, *state = self.step(tokens, *memories, *state)
+            steps.append(logits)
+            if t + 1 < target_in.shape[1]:
+                truth = target_in[:, t + 1 : t + 2]
+                take = torch.rand(truth.shape, device=truth.device) < teacher_forcing
+                tokens = torch.where(take, truth, logits[:, -1:].argmax(dim=-1).detach())
+        return torch.cat(steps, dim=1)
+
+
+Model = CaptioningToy
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -167,102 +268,7 @@ def with_bridge(rnn: nn.Module, in_features: int, directions: int) -> nn.Module:
     return rnn
 
 
-class CaptioningToy(nn.Module):
-    """captioning toy: 270,928 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv2d_1 = nn.Conv2d(1, 16, kernel_size=3, padding="same")  # 160 params
-        self.maxpool2d_1 = nn.MaxPool2d(2)
-        self.conv2d_2 = nn.Conv2d(16, 32, kernel_size=3, padding="same")  # 4,640 params
-        self.maxpool2d_2 = nn.MaxPool2d(2)
-        self.image_code = nn.Linear(1152, 128)  # 147,584 params
-        self.embedding_1 = nn.Embedding(16, 32)  # 512 params
-        self.lstm_1 = with_bridge(ExportableLSTM(32, 128, batch_first=True), 128, 1)  # 115,968 params
-        self.linear_1 = nn.Linear(128, 16)  # 2,064 params
-
-    def forward(self, source: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float = 1.0) -> torch.Tensor:
-        # source: (batch, 1, 24, 24) float32
-        # target_in: (batch, steps) int64
-        # Teacher forcing: the decoder reads target_in (<bos> and the true target, shifted right)
-        # and predicts every position at once. Below 1, training steps one token at a time instead.
-        if teacher_forcing < 1.0 and self.training:
-            return self.free_running(source, target_in, teacher_forcing)
-        x = self.conv2d_1(source)  # (batch, 16, 24, 24)  conv2d_1
-        x = torch.relu(x)  # (batch, 16, 24, 24)  relu_1
-        x = self.maxpool2d_1(x)  # (batch, 16, 12, 12)  maxpool2d_1
-        x = self.conv2d_2(x)  # (batch, 32, 12, 12)  conv2d_2
-        x = torch.relu(x)  # (batch, 32, 12, 12)  relu_2
-        x = self.maxpool2d_2(x)  # (batch, 32, 6, 6)  maxpool2d_2
-        x = torch.flatten(x, 1)  # (batch, 1152)  flatten_1
-        image_code = self.image_code(x)  # (batch, 128)  image_code
-        x = self.embedding_1(target_in)  # (batch, steps, 32)  embedding_1
-        x = self.lstm_1(x, self.lstm_1.bridge(image_code))[0]  # (batch, steps, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, steps, 16)  linear_1
-        return x
-
-    def encode(self, source: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The encoder, once per source: (lstm_1_h, lstm_1_c), what step() takes after the tokens."""
-        x = self.conv2d_1(source)  # (batch, 16, 24, 24)  conv2d_1
-        x = torch.relu(x)  # (batch, 16, 24, 24)  relu_1
-        x = self.maxpool2d_1(x)  # (batch, 16, 12, 12)  maxpool2d_1
-        x = self.conv2d_2(x)  # (batch, 32, 12, 12)  conv2d_2
-        x = torch.relu(x)  # (batch, 32, 12, 12)  relu_2
-        x = self.maxpool2d_2(x)  # (batch, 32, 6, 6)  maxpool2d_2
-        x = torch.flatten(x, 1)  # (batch, 1152)  flatten_1
-        image_code = self.image_code(x)  # (batch, 128)  image_code
-        # what the decoder starts from
-        lstm_1_h, lstm_1_c = self.lstm_1.bridge(image_code)
-        return lstm_1_h, lstm_1_c
-
-    def step(self, target_in: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The decoder from a state: (logits (batch, time, vocabulary), *next state) for the
-        tokens given. Decoding feeds <bos>, then each chosen token, one call per token.
-
-        Shapes: lstm_1_h (1, batch, 128); lstm_1_c (1, batch, 128).
-        """
-        x = self.embedding_1(target_in)  # (batch, steps, 32)  embedding_1
-        x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, steps, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, steps, 16)  linear_1
-        return x, lstm_1_h, lstm_1_c
-
-    @torch.no_grad()
-    def greedy(self, source: torch.Tensor, max_len: int) -> torch.Tensor:
-        """Greedy decoding: the likeliest token at each step (never <pad> or <bos>), until every
-        sequence has written <eos> or max_len tokens. (batch, steps) ids; <pad>s after <eos>."""
-        start = self.encode(source)
-        memories, state = start[:0], start[0:]
-        batch = source.shape[0]
-        tokens = torch.full((batch, 1), BOS, dtype=torch.long, device=source.device)
-        done = torch.zeros(batch, dtype=torch.bool, device=tokens.device)
-        written = []
-        for _ in range(max_len):
-            logits, *state = self.step(tokens, *memories, *state)
-            scores = logits[:, -1].index_fill(-1, torch.tensor([PAD, BOS], device=tokens.device), float("-inf"))
-            tokens = scores.argmax(dim=-1, keepdim=True).masked_fill(done[:, None], PAD)
-            written.append(tokens)
-            done |= tokens[:, 0] == EOS
-            if bool(done.all()):
-                break
-        return torch.cat(written, dim=1)
-
-    def free_running(self, source: torch.Tensor, target_in: torch.Tensor, teacher_forcing: float) -> torch.Tensor:
-        """Scheduled sampling (Bengio et al. 2015): one step at a time, each reading the true
-        previous token with probability teacher_forcing, else the model's own last prediction."""
-        start = self.encode(source)
-        memories, state = start[:0], start[0:]
-        tokens, steps = target_in[:, :1], []
-        for t in range(target_in.shape[1]):
-            logits, *state = self.step(tokens, *memories, *state)
-            steps.append(logits)
-            if t + 1 < target_in.shape[1]:
-                truth = target_in[:, t + 1 : t + 2]
-                take = torch.rand(truth.shape, device=truth.device) < teacher_forcing
-                tokens = torch.where(take, truth, logits[:, -1:].argmax(dim=-1).detach())
-        return torch.cat(steps, dim=1)
-
-
-Model = CaptioningToy
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "language_model"
@@ -15,6 +15,43 @@ INPUTS = {
     "tokens": {"dims": ("batch", "time"), "dtype": "int64"},
 }
 OUTPUT = {"name": "logits", "dims": ("batch", "time", 100), "kind": "logits"}
+
+
+class CharLm(nn.Module):
+    """char_lm: 231,140 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding_1 = nn.Embedding(100, 32)  # 3,200 params
+        self.lstm_1 = ExportableLSTM(32, 128, num_layers=2, dropout=0.1, batch_first=True)  # 215,040 params
+        self.linear_1 = nn.Linear(128, 100)  # 12,900 params
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # tokens: (batch, time) int64
+        x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
+        x = self.lstm_1(x)[0]  # (batch, time, 128)  lstm_1
+        x = self.linear_1(x)  # (batch, time, 100)  linear_1
+        return x
+
+    def step(self, tokens: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Continue from a state: (output, *new state). Generation feeds one token at a time.
+
+        Shapes: tokens (batch, time); lstm_1_h (2, batch, 128), lstm_1_c (2, batch, 128).
+        """
+        x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
+        x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, time, 128)  lstm_1
+        x = self.linear_1(x)  # (batch, time, 100)  linear_1
+        return x, lstm_1_h, lstm_1_c
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The state before the first token, in step()'s order."""
+        return (*self.lstm_1.initial_state(batch_size),)
+
+
+Model = CharLm
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -132,38 +169,7 @@ class ExportableGRU(ExportableRecurrent, nn.GRU):
     """nn.GRU with padding, a learned initial state and dynamic-length export."""
 
 
-class CharLm(nn.Module):
-    """char_lm: 231,140 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding_1 = nn.Embedding(100, 32)  # 3,200 params
-        self.lstm_1 = ExportableLSTM(32, 128, num_layers=2, dropout=0.1, batch_first=True)  # 215,040 params
-        self.linear_1 = nn.Linear(128, 100)  # 12,900 params
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # tokens: (batch, time) int64
-        x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
-        x = self.lstm_1(x)[0]  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 100)  linear_1
-        return x
-
-    def step(self, tokens: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Continue from a state: (output, *new state). Generation feeds one token at a time.
-
-        Shapes: tokens (batch, time); lstm_1_h (2, batch, 128), lstm_1_c (2, batch, 128).
-        """
-        x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
-        x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 100)  linear_1
-        return x, lstm_1_h, lstm_1_c
-
-    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        """The state before the first token, in step()'s order."""
-        return (*self.lstm_1.initial_state(batch_size),)
-
-
-Model = CharLm
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

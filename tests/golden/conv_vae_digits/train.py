@@ -10,6 +10,9 @@ metrics.png when they are installed). `specc train` runs this very file. Run it 
 It writes splits.npz, metrics.jsonl, metrics.png, checkpoints/last.pt and best.pt (atomically:
 write, fsync, rename) and results.json. Exit codes: 0 done, 1 error, 2 loss diverged,
 130 interrupted (a checkpoint was saved; rerun with --resume).
+
+The first part is this spec's: its settings, its optimizer and schedule, and how its task
+computes the loss and metrics. The machinery after it is the same in every train.py specc writes.
 """
 
 import argparse
@@ -20,8 +23,10 @@ import math
 import os
 import random
 import signal
+import struct
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +37,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import INPUTS, Model  # noqa: E402
 
+# ============================================================================= this spec
+
 SPEC_SHA256 = "0d354291a18883e02cb4fa33b634f6b9ab844d30e70dd085c7cc076084450119"
-TASK = "autoencoder"
 CONFIG = {
     "epochs": 30,
     "batch_size": 64,
@@ -41,138 +47,38 @@ CONFIG = {
     "deterministic": False,
     "device": "auto",
     "precision": "fp32",
-    "optimizer": {
-        "type": "adam",
-        "lr": 0.003,
-        "momentum": 0.0,
-        "nesterov": False,
-        "weight_decay": 0.0,
-        "betas": [0.9, 0.999],
-        "eps": 1e-08,
-        "alpha": 0.99,
-    },
-    "schedule": None,
-    "loss": {"type": "binary_cross_entropy", "label_smoothing": 0.0, "delta": 1.0},
-    "metrics": ["mse", "recon", "kl", "elbo"],
-    "monitor": "val_elbo",
-    "early_stopping": None,
+    "accumulate_steps": 1,
+    "workers": 0,
     "clip_grad_norm": None,
     "clip_grad_value": None,
-    "tbptt": None,
-    "accumulate_steps": 1,
+    "early_stopping": None,
     "checkpoint": {"every_epochs": 1, "every_steps": 0, "restore_best": True},
     "log_every_steps": 50,
     "on_nan": {"action": "stop", "lr_factor": 0.5, "retries": 3},
-    "workers": 0,
     "tensorboard": False,
-    "target": {"metric": "val_elbo", "min": -28.0, "max": None},
-}  # the spec's train: section, resolved
+}  # the train: settings read at run time; the rest is code below
 VAL_SPLIT, TEST_SPLIT = 0.2, 0.0
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_elbo", "max"  # picks the best epoch; drives early stopping and plateaus
-CHECKPOINT_FORMAT = 1
-EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
-DATA_INPUTS = INPUTS
+DATA_INPUTS = INPUTS  # what data.npz holds, in order
+TARGET_DTYPE = None  # labels, when the data has them, colour latent.png only
+RESTORE_BEST = True  # finish with the weights of the best epoch (checkpoint.restore_best)
+ONE_PROCESS = None  # several processes may train this model
 
 
-class TrainingError(Exception):
-    """A problem the user can fix: printed as one line, exit code 1."""
+def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
+    """train.optimizer: adam (lr 0.003, betas (0.9, 0.999), eps 1e-08)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)
 
 
-class Diverged(Exception):
-    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+def make_optimizers(model: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    return {"optimizer": make_optimizer(model.parameters())}
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM after a checkpoint was saved: exit code 130."""
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The inputs in INPUTS order (arrays x, x1, x2, ...) and the targets y."""
-    keys = ["x"] + [f"x{i}" for i in range(1, len(DATA_INPUTS))]
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            xs, y = [f[k] for k in keys], f["y"]
-    except (OSError, KeyError, ValueError) as e:
-        raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
-    y = y.astype(np.int64 if np.issubdtype(y.dtype, np.integer) else np.float32)  # labels: only for latent.png
-    for i, (name, spec) in enumerate(DATA_INPUTS.items()):
-        xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
-        want = tuple(spec["dims"][1:])  # named dims (time) take any size
-        shape = xs[i].shape
-        fits = len(shape) == len(want) + 1 and all(isinstance(w, str) or w == d for w, d in zip(want, shape[1:]))
-        if not fits or len(shape) == 0 or shape[0] != len(y):
-            raise TrainingError(
-                f"{path}: input '{name}' has shape {shape[1:]} ({shape[0] if shape else 0} inputs, {len(y)} targets); the model expects {want}"
-            )
-    return tuple(xs), y
-
-
-def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
-    """Seeded train/validation/test split; with VAL_SPLIT 0 the model is validated on its train set."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_test, n_val = round(n * TEST_SPLIT), round(n * VAL_SPLIT)
-    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
-    return {"train": np.sort(train), "val": np.sort(val if n_val else train), "test": np.sort(test)}
-
-
-class Batches(torch.utils.data.Dataset):
-    """Indexed by a whole batch of positions: one gather per batch, not one per example."""
-
-    def __init__(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
-        self.xs, self.y = xs, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        return tuple(x[idx] for x in self.xs), self.y[idx]
-
-
-class _InProcess:
-    """Batches gathered in this process: iterating it is iterating the sampler."""
-
-    def __init__(self, order, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
-        self.order, self.xs, self.y = order, xs, y
-
-    def __iter__(self):
-        for idx in self.order:
-            yield tuple(x[idx] for x in self.xs), self.y[idx]
-
-
-class EpochOrder(torch.utils.data.Sampler):
-    """The batches of one epoch, shuffled by a generator seeded with (seed, epoch).
-
-    Any epoch's order can be recomputed, so a resumed run skips the batches it already did and
-    sees exactly what an uninterrupted run would. Under DDP every process takes its slice of each
-    global batch, so N processes step on the same examples as one process would.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
-        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.epoch, self.skip = 1, 0
-
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def batches_per_epoch(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest >= self.world else 0)  # a last batch too small to share is dropped
-
-    def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
-        batches = order.split(self.batch_size)[: self.batches_per_epoch()]
-        for batch in batches[self.skip :]:
-            yield batch.tensor_split(self.world)[self.rank] if self.world > 1 else batch
-
-    def __len__(self) -> int:
-        return self.batches_per_epoch() - self.skip
-
-
-# ----------------------------------------------------------------------------- loss and metrics
+def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """train.schedule: (scheduler stepped after every optimizer step, or None; plateau scheduler
+    stepped per epoch, or None). The spec counts in epochs; this converts to optimizer steps."""
+    return None, None
 
 
 BETA, BETA_WARMUP_EPOCHS = 1.0, 5.0
@@ -212,60 +118,246 @@ def metric_sums(
     }
 
 
+def beta(trainer) -> float:
+    """The KL weight now: raised linearly from 0 over BETA_WARMUP_EPOCHS, then BETA."""
+    if not BETA_WARMUP_EPOCHS:
+        return BETA
+    done = trainer.epoch - 1 + trainer.batch / max(trainer.batches, 1)
+    return BETA * min(1.0, done / BETA_WARMUP_EPOCHS)
+
+
+def train_batch(trainer, xb: tuple, yb: torch.Tensor) -> tuple:
+    """An autoencoder rebuilds its input: (loss, the outputs, the clean input)."""
+    target = xb[0]
+    with trainer.autocast():
+        recon, mean, log_var = trainer.net(target, latent=True)
+        loss = loss_fn(recon, target, mean, log_var, beta(trainer))
+    trainer.backward(loss)
+    return loss, (recon, mean, log_var), target
+
+
+def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -> dict[str, torch.Tensor]:
+    """Sums of the loss and metrics over one batch, in eval mode (the latent gives its mean)."""
+    out, mean, log_var = model(*xb, latent=True)
+    return {"loss": loss_fn(out, xb[0], mean, log_var).double() * len(yb), **metric_sums(out, mean, log_var, xb[0])}
+
+
 @torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor, device, autocast, batch_size: int = 1024
-) -> dict[str, float]:
-    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
+def draw_samples(trainer, row: dict) -> None:
+    """samples/epoch_NNN.png: a row of validation inputs, a row of their reconstructions, a row of
+    draws from the prior."""
+    model = trainer.model
     was_training = model.training
     model.eval()
-    sums: dict[str, torch.Tensor] = {}
-    for start in range(0, len(y), batch_size):
-        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
-        yb = y[start : start + batch_size].to(device)
-        with autocast():
-            out, mean, log_var = model(*xb, latent=True)
-            batch = {
-                "loss": loss_fn(out, xb[0], mean, log_var).double() * len(yb),
-                **metric_sums(out, mean, log_var, xb[0]),
-            }
-        for k, v in batch.items():
-            sums[k] = sums.get(k, 0.0) + v.cpu()
+    x = trainer.data["val"][0][0][:10].to(next(model.parameters()).device)
+    rows = [as_images(x), as_images(model(x))]
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(0)).to(x.device)
+    rows.append(as_images(model.decode(z)))
     model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
+    write_grid(rows, trainer.args.out / "samples" / f"epoch_{row['epoch']:03d}.png")
 
 
-# ----------------------------------------------------------------------------- optimizer and schedule
+@torch.no_grad()
+def draw_latent(trainer) -> None:
+    """latent.png: the codes of the validation set (first two dims, coloured by label when there
+    are labels), and a traversal: the decoder's output across a grid of those two dims."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    model, (xs, y) = trainer.model, trainer.data["val"]
+    x, path = xs[0], trainer.args.out / "latent.png"
+    model.eval()
+    device = next(model.parameters()).device
+    codes = torch.cat([model.encode(x[i : i + 1024].to(device))[0] for i in range(0, len(x), 1024)]).cpu()
+    dims = codes.shape[1]
+    fig, axes = plt.subplots(1, 2 if dims >= 2 else 1, figsize=(10 if dims >= 2 else 5, 4.6), squeeze=False)
+    px, py = codes[:, 0].numpy(), (codes[:, 1] if dims >= 2 else torch.zeros(len(codes))).numpy()
+    labelled = y.dim() == 1 and not torch.is_floating_point(y)
+    points = axes[0][0].scatter(px, py, c=y.numpy() if labelled else None, cmap="tab10", s=6)
+    if labelled:
+        fig.colorbar(points, ax=axes[0][0], label="label")
+    axes[0][0].set_title(f"codes of {len(codes)} validation inputs (dims 1-2 of {dims})")
+    if dims >= 2:
+        n = 8
+        lo, hi = codes[:, :2].quantile(0.05, dim=0), codes[:, :2].quantile(0.95, dim=0)
+        base = codes.mean(dim=0)
+        grid = base.repeat(n * n, 1)
+        a, b = torch.linspace(float(lo[0]), float(hi[0]), n), torch.linspace(float(hi[1]), float(lo[1]), n)
+        grid[:, 0], grid[:, 1] = a.repeat(n), b.repeat_interleave(n)
+        images = as_images(model.decode(grid.to(device)))
+        pad = ((0, 0), (1, 1), (1, 1)) + (((0, 0),) if images.ndim == 4 else ())
+        images = np.pad(images, pad, constant_values=0.5)  # a gray line between tiles
+        rows = [np.concatenate(list(images[r * n : (r + 1) * n]), axis=1) for r in range(n)]
+        axes[0][1].imshow(np.concatenate(rows, axis=0), cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1)
+        axes[0][1].set_title("decoded across dims 1-2 (others at their mean)")
+        axes[0][1].axis("off")
+    fig.tight_layout()
+    tmp = path.with_name(".tmp." + path.name)
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
 
 
-def make_optimizer(params, lr: float | None = None) -> torch.optim.Optimizer:
-    opt = dict(CONFIG["optimizer"], lr=lr or CONFIG["optimizer"]["lr"])
-    return torch.optim.Adam(params, lr=opt["lr"], betas=opt["betas"], eps=opt["eps"], weight_decay=opt["weight_decay"])
+AFTER_EPOCH = (draw_samples,)  # hook(trainer, row) after each epoch
+AFTER_TRAINING = (draw_latent,)  # hook(trainer) after the final scores
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """(scheduler stepped after every optimizer step, or None; plateau scheduler stepped per epoch, or None).
+# ============================================================================= machinery
 
-    The spec counts in epochs; this converts to optimizer steps.
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    """An (H, W), (H, W, 1) or (H, W, 3) uint8 array as the bytes of a PNG file."""
+    a = np.asarray(picture, dtype=np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    color = 2 if a.ndim == 3 else 0
+    height, width = a.shape[:2]
+    raw = b"".join(b"\x00" + row.tobytes() for row in a.reshape(height, -1))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def as_images(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) or (N, F) -> (N, H, W[, 3]) in [0, 1] for drawing (vectors become strips)."""
+    x = x.detach().float().cpu()
+    if x.dim() == 2:
+        x = x[:, None, None, :]
+    x = (
+        x.clamp(0, 1)
+        if float(x.min()) >= -0.05 and float(x.max()) <= 1.05
+        else (x - x.min()) / (x.max() - x.min() + 1e-12)
+    )
+    return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
+
+
+def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
+    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
+    Written with zlib alone (png_bytes): fast enough for every epoch."""
+    h, w = rows[0].shape[1:3]
+    color = rows[0].ndim == 4
+    cols = max(len(r) for r in rows)
+    grid = np.full(
+        (len(rows) * (h + 1) + 1, cols * (w + 1) + 1) + ((3,) if color else ()),
+        0.5,
+        dtype=np.float32,
+    )
+    for r, images in enumerate(rows):
+        for c, image in enumerate(images):
+            grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
+    pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp." + path.name)
+    tmp.write_bytes(png_bytes(pixels))
+    os.replace(tmp, path)
+
+
+CHECKPOINT_FORMAT = 1
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class TrainingError(Exception):
+    """A problem the user can fix: printed as one line, exit code 1."""
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM after a checkpoint was saved: exit code 130."""
+
+
+def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The inputs in DATA_INPUTS order (arrays x, x1, x2, ...) and the targets y."""
+    keys = ["x"] + [f"x{i}" for i in range(1, len(DATA_INPUTS))]
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            xs, y = [f[k] for k in keys], f["y"]
+    except (OSError, KeyError, ValueError) as e:
+        raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
+    if TARGET_DTYPE is None:  # labels kept for pictures only: int64 if they are integers
+        y = y.astype(np.int64 if np.issubdtype(y.dtype, np.integer) else np.float32)
+    else:
+        y = y.astype(TARGET_DTYPE)
+    for i, (name, spec) in enumerate(DATA_INPUTS.items()):
+        xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
+        want = tuple(spec["dims"][1:])  # named dims (time) take any size
+        shape = xs[i].shape
+        fits = len(shape) == len(want) + 1 and all(isinstance(w, str) or w == d for w, d in zip(want, shape[1:]))
+        if not fits or len(shape) == 0 or shape[0] != len(y):
+            raise TrainingError(
+                f"{path}: input '{name}' has shape {shape[1:]} ({shape[0] if shape else 0} inputs, {len(y)} targets); the model expects {want}"
+            )
+    return tuple(xs), y
+
+
+def split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Seeded train/validation/test split; with VAL_SPLIT 0 the model is validated on its train set."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = round(n * TEST_SPLIT), round(n * VAL_SPLIT)
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return {"train": np.sort(train), "val": np.sort(val if n_val else train), "test": np.sort(test)}
+
+
+class Batches(torch.utils.data.Dataset):
+    """Indexed by a whole batch of positions: one gather per batch, not one per example."""
+
+    def __init__(self, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
+        self.xs, self.y = xs, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        return tuple(x[idx] for x in self.xs), self.y[idx]
+
+
+class InProcessBatches:
+    """Batches gathered in this process: iterating it is iterating the sampler."""
+
+    def __init__(self, order, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
+        self.order, self.xs, self.y = order, xs, y
+
+    def __iter__(self):
+        for idx in self.order:
+            yield tuple(x[idx] for x in self.xs), self.y[idx]
+
+
+class EpochOrder(torch.utils.data.Sampler):
+    """The batches of one epoch, shuffled by a generator seeded with (seed, epoch).
+
+    Any epoch's order can be recomputed, so a resumed run skips the batches it already did and
+    sees exactly what an uninterrupted run would. Under DDP every process takes its slice of each
+    global batch, so N processes step on the same examples as one process would.
     """
-    return None, None
 
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.epoch, self.skip = 1, 0
 
-def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
-    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
-    for group in optimizer.param_groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-            if key in group:
-                group[key] *= factor
-    for scheduler in schedulers:
-        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
-            if hasattr(s, "base_lrs"):
-                s.base_lrs = [lr * factor for lr in s.base_lrs]
-            if hasattr(s, "_last_lr"):
-                s._last_lr = [lr * factor for lr in s._last_lr]
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
 
+    def batches_per_epoch(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full + (1 if rest >= self.world else 0)  # a last batch too small to share is dropped
 
-# ----------------------------------------------------------------------------- checkpoints
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
+        batches = order.split(self.batch_size)[: self.batches_per_epoch()]
+        for batch in batches[self.skip :]:
+            yield batch.tensor_split(self.world)[self.rank] if self.world > 1 else batch
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch() - self.skip
 
 
 def rng_state() -> dict:
@@ -274,7 +366,12 @@ def rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "gauss": gauss},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
         "python": random.getstate(),
     }
 
@@ -292,11 +389,15 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write, fsync, rename: a crash leaves the previous checkpoint intact, never a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -327,7 +428,29 @@ def params_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-# ----------------------------------------------------------------------------- what the user sees
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    device,
+    autocast,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    draws = torch.Generator().manual_seed(12345)  # the same random draws in every evaluation
+    for start in range(0, len(y), batch_size):
+        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
+        yb = y[start : start + batch_size].to(device)
+        with autocast():
+            batch = evaluate_batch(model, xb, yb, draws)
+        for k, v in batch.items():
+            sums[k] = sums.get(k, 0.0) + v.cpu()
+    model.train(was_training)
+    return {k: float(v) / len(y) for k, v in sums.items()}
 
 
 class Progress:
@@ -338,7 +461,8 @@ class Progress:
         if quiet or not sys.stdout.isatty():
             return
         try:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
         except ImportError:
             return
         self.bar = Bar(
@@ -379,7 +503,8 @@ class Progress:
 
 
 def plot_metrics(rows: list[dict], path: Path) -> None:
-    """Loss and metric curves, train vs validation, per epoch (skipped without matplotlib)."""
+    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
+    panels a row (skipped without matplotlib)."""
     try:
         import matplotlib
 
@@ -387,10 +512,19 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    names = ["loss", *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    names = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+    columns = min(3, len(names))
+    grid_rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, name in zip(axes[0], names):
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        name = names[k]
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
@@ -402,107 +536,6 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     os.replace(tmp, path)
-
-
-def _as_images(x: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) or (N, F) -> (N, H, W[, 3]) in [0, 1] for imshow (vectors become strips)."""
-    x = x.detach().float().cpu()
-    if x.dim() == 2:
-        x = x[:, None, None, :]
-    x = (
-        x.clamp(0, 1)
-        if float(x.min()) >= -0.05 and float(x.max()) <= 1.05
-        else (x - x.min()) / (x.max() - x.min() + 1e-12)
-    )
-    return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
-
-
-def _grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
-    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
-    Written with zlib alone: fast enough for every epoch."""
-    import struct
-    import zlib
-
-    h, w = rows[0].shape[1:3]
-    color = rows[0].ndim == 4
-    cols = max(len(r) for r in rows)
-    grid = np.full((len(rows) * (h + 1) + 1, cols * (w + 1) + 1) + ((3,) if color else ()), 0.5, dtype=np.float32)
-    for r, images in enumerate(rows):
-        for c, image in enumerate(images):
-            grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
-    pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels.reshape(pixels.shape[0], -1))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 2 if color else 0, 0, 0, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp." + path.name)
-    tmp.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    )
-    os.replace(tmp, path)
-
-
-@torch.no_grad()
-def draw_samples(model: torch.nn.Module, x: torch.Tensor, epoch: int, path: Path) -> None:
-    """samples/epoch_NNN.png: a row of validation inputs, a row of their reconstructions, a row of
-    draws from the prior."""
-    was_training = model.training
-    model.eval()
-    x = x[:10].to(next(model.parameters()).device)
-    rows = [_as_images(x), _as_images(model(x))]
-    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(0)).to(x.device)
-    rows.append(_as_images(model.decode(z)))
-    model.train(was_training)
-    _grid(rows, path)
-
-
-@torch.no_grad()
-def draw_latent(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, path: Path) -> None:
-    """latent.png: the codes of the validation set (first two dims, coloured by label when there
-    are labels), and a traversal: the decoder's output across a grid of those two dims."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    model.eval()
-    device = next(model.parameters()).device
-    codes = torch.cat([model.encode(x[i : i + 1024].to(device))[0] for i in range(0, len(x), 1024)]).cpu()
-    dims = codes.shape[1]
-    fig, axes = plt.subplots(1, 2 if dims >= 2 else 1, figsize=(10 if dims >= 2 else 5, 4.6), squeeze=False)
-    px, py = codes[:, 0].numpy(), (codes[:, 1] if dims >= 2 else torch.zeros(len(codes))).numpy()
-    labelled = y.dim() == 1 and not torch.is_floating_point(y)
-    points = axes[0][0].scatter(px, py, c=y.numpy() if labelled else None, cmap="tab10", s=6)
-    if labelled:
-        fig.colorbar(points, ax=axes[0][0], label="label")
-    axes[0][0].set_title(f"codes of {len(codes)} validation inputs (dims 1-2 of {dims})")
-    if dims >= 2:
-        n = 8
-        lo, hi = codes[:, :2].quantile(0.05, dim=0), codes[:, :2].quantile(0.95, dim=0)
-        base = codes.mean(dim=0)
-        grid = base.repeat(n * n, 1)
-        a, b = torch.linspace(float(lo[0]), float(hi[0]), n), torch.linspace(float(hi[1]), float(lo[1]), n)
-        grid[:, 0], grid[:, 1] = a.repeat(n), b.repeat_interleave(n)
-        images = _as_images(model.decode(grid.to(device)))
-        pad = ((0, 0), (1, 1), (1, 1)) + (((0, 0),) if images.ndim == 4 else ())
-        images = np.pad(images, pad, constant_values=0.5)  # a gray line between tiles
-        rows = [np.concatenate(list(images[r * n : (r + 1) * n]), axis=1) for r in range(n)]
-        axes[0][1].imshow(np.concatenate(rows, axis=0), cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=1)
-        axes[0][1].set_title("decoded across dims 1-2 (others at their mean)")
-        axes[0][1].axis("off")
-    fig.tight_layout()
-    tmp = path.with_name(".tmp." + path.name)
-    fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------- the training loop
 
 
 class Trainer:
@@ -518,7 +551,8 @@ class Trainer:
             self.model.input_mean.copy_(x.mean(dim=0))
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
-        self.optimizer = make_optimizer(self.model.parameters())
+        self.optimizers = make_optimizers(self.model)
+        self.optimizer = self.optimizers["optimizer"]  # schedules, clipping and rollback act on it
         self.order = EpochOrder(len(data["train"][1]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
         self.accumulate = CONFIG["accumulate_steps"]
         self.batches = self.order.batches_per_epoch()
@@ -539,18 +573,25 @@ class Trainer:
                 generator=torch.Generator().manual_seed(CONFIG["seed"]),
             )
         else:  # in-process: index the tensors directly, which costs nothing per batch
-            self.loader = _InProcess(self.order, *data["train"])
+            self.loader = InProcessBatches(self.order, *data["train"])
         # Where the run stands; all of it goes into checkpoints.
-        self.epoch, self.batch, self.step = 1, 0, 0  # epoch in progress, batches done in it, optimizer steps so far
+        self.epoch, self.batch, self.step = (
+            1,
+            0,
+            0,
+        )  # epoch in progress, batches done in it, optimizer steps so far
         self.sums: dict[str, torch.Tensor] = {}
         self.seen = 0
         self.history: list[dict] = []
         self.best, self.best_epoch, self.bad_epochs = None, None, 0
         self.lr_scale, self.nan_retries = 1.0, 0
-        self.pending: list[tuple] = []  # (step, loss, output, target) not yet checked and counted
+        self.pending: list[tuple] = []  # (step, loss, outputs, target) not yet checked and counted
         torch.manual_seed(CONFIG["seed"] + 1 + rank)  # dropout etc.: its own stream per process
 
     # -- checkpoints
+
+    def position(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
 
     def state_dict(self) -> dict:
         states = [rng_state()]
@@ -561,12 +602,12 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "spec_sha256": SPEC_SHA256,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **{name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
             "schedule": self.schedule.state_dict() if self.schedule else None,
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "scaler": self.scaler.state_dict(),
             "rng": states,
-            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen},
+            "position": self.position(),
             "sums": dict(self.sums),
             "history": self.history,
             "best": {"value": self.best, "epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
@@ -577,18 +618,28 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
         if self.schedule and state["schedule"]:
             self.schedule.load_state_dict(state["schedule"])
         if self.plateau and state["plateau"]:
             self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         pos = state["position"]
-        self.epoch, self.batch, self.step, self.seen = pos["epoch"], pos["batch"], pos["step"], pos["seen"]
+        self.epoch, self.batch, self.step, self.seen = (
+            pos["epoch"],
+            pos["batch"],
+            pos["step"],
+            pos["seen"],
+        )
         self.sums = dict(state["sums"])
         self.history = list(state["history"])
         best = state["best"]
-        self.best, self.best_epoch, self.bad_epochs = best["value"], best["epoch"], best["bad_epochs"]
+        self.best, self.best_epoch, self.bad_epochs = (
+            best["value"],
+            best["epoch"],
+            best["bad_epochs"],
+        )
         self.lr_scale, self.nan_retries = state["lr_scale"], state["nan_retries"]
         rngs = state["rng"]
         if len(rngs) == self.world:
@@ -603,12 +654,11 @@ class Trainer:
         if full:
             state = self.state_dict()  # every process joins the RNG gather
         else:
-            position = {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
             state = {
                 "format": CHECKPOINT_FORMAT,
                 "spec_sha256": SPEC_SHA256,
                 "model": self.model.state_dict(),
-                "position": position,
+                "position": self.position(),
             }
         if self.main:
             save_checkpoint(self.args.out / "checkpoints" / name, state)
@@ -647,15 +697,13 @@ class Trainer:
 
     # -- one epoch
 
-    def beta(self) -> float:
-        """The KL weight now: raised linearly from 0 over BETA_WARMUP_EPOCHS, then BETA."""
-        if not BETA_WARMUP_EPOCHS:
-            return BETA
-        done = self.epoch - 1 + self.batch / max(self.batches, 1)
-        return BETA * min(1.0, done / BETA_WARMUP_EPOCHS)
-
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate a batch's loss: scaled for fp16, divided when gradients accumulate."""
+        scaled = loss / self.accumulate if self.accumulate > 1 else loss
+        (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
 
     def flush(self) -> None:
         """Check and count the losses and outputs of the steps since the last flush.
@@ -705,22 +753,16 @@ class Trainer:
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
             if self.on_gpu:
-                xb, yb = tuple(x.to(self.device, non_blocking=True) for x in xb), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    tuple(x.to(self.device, non_blocking=True) for x in xb),
+                    yb.to(self.device, non_blocking=True),
+                )
             self.batch += 1
             boundary = self.batch % self.accumulate == 0 or self.batch == self.batches
             sync = self.net.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
             with sync:
-                target = xb[0]  # an autoencoder rebuilds its input
-                with self.autocast():
-                    recon, mean, log_var = self.net(target, latent=True)
-                    loss = loss_fn(recon, target, mean, log_var, self.beta())
-                    out = (recon, mean, log_var)
-                yb = target
-                scaled = loss / self.accumulate if self.accumulate > 1 else loss
-                (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
-            self.pending.append(
-                (self.step + 1, loss.detach(), tuple(o.detach() for o in out), yb)
-            )  # reconstruction, mean, log_var
+                loss, outs, target = train_batch(self, xb, yb)
+            self.pending.append((self.step + 1, loss.detach(), tuple(o.detach() for o in outs), target))
             if not boundary:
                 continue
             if clip_norm or clip_value:
@@ -784,6 +826,20 @@ class Trainer:
         return row, better
 
 
+def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
+    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] *= factor
+    for scheduler in schedulers:
+        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
+            if hasattr(s, "base_lrs"):
+                s.base_lrs = [lr * factor for lr in s.base_lrs]
+            if hasattr(s, "_last_lr"):
+                s._last_lr = [lr * factor for lr in s._last_lr]
+
+
 def pick_device(requested: str, local_rank: int) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise TrainingError("train.device is cuda, but torch sees no CUDA device (use auto or cpu)")
@@ -814,6 +870,8 @@ def run(args) -> int:
     if args.epochs:
         CONFIG["epochs"] = args.epochs
     device = pick_device(args.device or CONFIG["device"], local_rank)
+    if world > 1 and ONE_PROCESS:
+        raise TrainingError(ONE_PROCESS)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
@@ -879,12 +937,8 @@ def run(args) -> int:
                 if time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs:
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
-                draw_samples(
-                    trainer.model,
-                    trainer.data["val"][0][0],
-                    row["epoch"],
-                    args.out / "samples" / f"epoch_{row['epoch']:03d}.png",
-                )
+                for hook in AFTER_EPOCH:
+                    hook(trainer, row)
             if better:
                 trainer.save("best.pt", full=False)
             stopped_early = patience is not None and trainer.bad_epochs >= patience
@@ -920,7 +974,7 @@ def run(args) -> int:
 
 def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) -> int:
     """Restore the best weights (when asked), score them on every split, write results.json."""
-    restore_best = CONFIG["checkpoint"]["restore_best"] and trainer.best_epoch is not None
+    restore_best = RESTORE_BEST and CONFIG["checkpoint"]["restore_best"] and trainer.best_epoch is not None
     weights = "checkpoints/best.pt" if restore_best else "checkpoints/last.pt"
     if restore_best:
         trainer.model.load_state_dict(load_checkpoint(args.out / weights)["model"])
@@ -959,7 +1013,8 @@ def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) 
         os.replace(tmp, args.out / "results.json")
         if trainer.history:
             plot_metrics(trainer.history, args.out / "metrics.png")
-        draw_latent(trainer.model, trainer.data["val"][0][0], trainer.data["val"][1], args.out / "latent.png")
+        for hook in AFTER_TRAINING:
+            hook(trainer)
     if writer:
         writer.close()
     return 0

@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "gan"
@@ -77,6 +77,9 @@ class DcganDigits(nn.Module):
 
 
 Model = DcganDigits
+
+
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -10,6 +10,9 @@ metrics.png when they are installed). `specc train` runs this very file. Run it 
 It writes splits.npz, metrics.jsonl, metrics.png, checkpoints/last.pt and best.pt (atomically:
 write, fsync, rename) and results.json. Exit codes: 0 done, 1 error, 2 loss diverged,
 130 interrupted (a checkpoint was saved; rerun with --resume).
+
+The first part is this spec's: its settings, its optimizer and schedule, and how its task
+computes the loss and metrics. The machinery after it is the same in every train.py specc writes.
 """
 
 import argparse
@@ -20,8 +23,10 @@ import math
 import os
 import random
 import signal
+import struct
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +35,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model import INPUTS, Model  # noqa: E402
+from model import Model  # noqa: E402
+
+# ============================================================================= this spec
 
 SPEC_SHA256 = "fc851beba056faa58a6e10c322f1c7c15b29d822ea2057af4d65db1bb69443d7"
-TASK = "gan"
 CONFIG = {
     "epochs": 60,
     "batch_size": 64,
@@ -41,39 +47,193 @@ CONFIG = {
     "deterministic": False,
     "device": "auto",
     "precision": "fp32",
-    "optimizer": {
-        "type": "adam",
-        "lr": 0.002,
-        "momentum": 0.0,
-        "nesterov": False,
-        "weight_decay": 0.0,
-        "betas": [0.5, 0.999],
-        "eps": 1e-08,
-        "alpha": 0.99,
-    },
-    "schedule": None,
-    "loss": {"type": "adversarial", "label_smoothing": 0.0, "delta": 1.0},
-    "metrics": ["d_loss", "g_loss", "d_real", "d_fake"],
-    "monitor": "val_loss",
-    "early_stopping": None,
+    "accumulate_steps": 1,
+    "workers": 0,
     "clip_grad_norm": None,
     "clip_grad_value": None,
-    "tbptt": None,
-    "accumulate_steps": 1,
+    "early_stopping": None,
     "checkpoint": {"every_epochs": 1, "every_steps": 0, "restore_best": True},
     "log_every_steps": 50,
     "on_nan": {"action": "stop", "lr_factor": 0.5, "retries": 3},
-    "gan": {"d_steps": 1, "loss": "non_saturating", "label_smoothing": 0.1, "d_lr": None},
-    "workers": 0,
     "tensorboard": False,
-    "target": None,
-}  # the spec's train: section, resolved
+}  # the train: settings read at run time; the rest is code below
 VAL_SPLIT, TEST_SPLIT = 0.2, 0.0
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; drives early stopping and plateaus
+DATA_INPUTS = {"image": {"dims": ("batch", 1, 8, 8), "dtype": "float32"}}  # what the discriminator reads
+TARGET_DTYPE = np.float32
+RESTORE_BEST = False  # a GAN's losses do not rank its generators: keep the last
+ONE_PROCESS = "GAN training runs in one process (its steps bypass DistributedDataParallel)"
+
+
+def make_optimizer(params, lr: float = 0.002) -> torch.optim.Optimizer:
+    """train.optimizer: adam (lr 0.002, betas (0.5, 0.999), eps 1e-08)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), eps=1e-08, weight_decay=0.0)
+
+
+def make_optimizers(model: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    """The generator's optimizer (schedules and clipping act on it) and the discriminator's."""
+    return {
+        "optimizer": make_optimizer(model.generator_parameters()),
+        "d_optimizer": make_optimizer(model.discriminator_parameters()),
+    }
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """train.schedule: (scheduler stepped after every optimizer step, or None; plateau scheduler
+    stepped per epoch, or None). The spec counts in epochs; this converts to optimizer steps."""
+    return None, None
+
+
+NOISE_DIM = 16  # the generator's input: z ~ N(0, I)
+D_STEPS = 1  # discriminator updates per generator update
+
+
+def discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
+    """Per example: -log D(x) - log(1 - D(G(z))), the real target lowered to 0.9 (one-sided label smoothing)."""
+    real_target = torch.full_like(real_logit, 0.9)
+    real = F.binary_cross_entropy_with_logits(real_logit.float(), real_target.float(), reduction="none")
+    fake = F.binary_cross_entropy_with_logits(
+        fake_logit.float(), torch.zeros_like(fake_logit).float(), reduction="none"
+    )
+    return (real + fake).flatten(1).sum(dim=1)
+
+
+def generator_loss(fake_logit: torch.Tensor) -> torch.Tensor:
+    """Per example: -log D(G(z)) (non-saturating: strong gradients while D wins)."""
+    return (
+        F.binary_cross_entropy_with_logits(fake_logit.float(), torch.ones_like(fake_logit).float(), reduction="none")
+        .flatten(1)
+        .sum(dim=1)
+    )
+
+
+def metric_sums(stats: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """stats: (batch, 4) per example: discriminator loss, generator loss, D(real), D(fake)."""
+    stats = stats.double()
+    return {name: stats[:, k].sum() for k, name in enumerate(("d_loss", "g_loss", "d_real", "d_fake"))}
+
+
+def train_batch(trainer, xb: tuple, yb: torch.Tensor) -> tuple:
+    """D_STEPS discriminator updates, then the generator's backward (its step is the trainer's):
+    (generator loss, the four per-example figures, labels)."""
+    model, d_optimizer = trainer.model, trainer.optimizers["d_optimizer"]
+    real = xb[0]
+    z = torch.randn(len(real), NOISE_DIM, device=real.device)
+    for _ in range(D_STEPS):  # the discriminator learns to tell real from fake
+        d_loss = discriminator_loss(model.discriminate(real), model.discriminate(model(z).detach()))
+        d_optimizer.zero_grad(set_to_none=True)
+        d_loss.mean().backward()
+        d_optimizer.step()
+    real_logit = model.discriminate(real).detach()
+    fake_logit = model.discriminate(model(z))  # then the generator learns to fool it
+    g_loss = generator_loss(fake_logit)
+    loss = g_loss.mean()
+    trainer.backward(loss)
+    stats = torch.stack(
+        [
+            d_loss.detach(),
+            g_loss.detach(),
+            torch.sigmoid(real_logit).flatten(),
+            torch.sigmoid(fake_logit.detach()).flatten(),
+        ],
+        dim=1,
+    )
+    return loss, (stats,), yb
+
+
+def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -> dict[str, torch.Tensor]:
+    """The four figures on real inputs and as many draws of z (the same draws every evaluation);
+    the loss is the generator's."""
+    z = torch.randn(len(yb), NOISE_DIM, generator=draws).to(xb[0].device)
+    real_logit, fake_logit = model.discriminate(xb[0]), model.discriminate(model(z))
+    stats = torch.stack(
+        [
+            discriminator_loss(real_logit, fake_logit),
+            generator_loss(fake_logit),
+            torch.sigmoid(real_logit).flatten(),
+            torch.sigmoid(fake_logit).flatten(),
+        ],
+        dim=1,
+    )
+    return {"loss": stats[:, 1].double().sum(), **metric_sums(stats, yb)}
+
+
+@torch.no_grad()
+def draw_samples(trainer, row: dict) -> None:
+    """samples/epoch_NNN.png: three rows of the generator's output for the same 30 draws of z every
+    epoch, then a row of real inputs."""
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    z = torch.randn(30, NOISE_DIM, generator=torch.Generator().manual_seed(0)).to(next(model.parameters()).device)
+    fakes = as_images(model(z))
+    model.train(was_training)
+    real = as_images(trainer.data["val"][0][0][:10])
+    write_grid(
+        [fakes[:10], fakes[10:20], fakes[20:], real], trainer.args.out / "samples" / f"epoch_{row['epoch']:03d}.png"
+    )
+
+
+AFTER_EPOCH = (draw_samples,)  # hook(trainer, row) after each epoch
+AFTER_TRAINING = ()  # hook(trainer) after the final scores
+
+
+# ============================================================================= machinery
+
+
+def png_bytes(picture: np.ndarray) -> bytes:
+    """An (H, W), (H, W, 1) or (H, W, 3) uint8 array as the bytes of a PNG file."""
+    a = np.asarray(picture, dtype=np.uint8)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    color = 2 if a.ndim == 3 else 0
+    height, width = a.shape[:2]
+    raw = b"".join(b"\x00" + row.tobytes() for row in a.reshape(height, -1))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def as_images(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) or (N, F) -> (N, H, W[, 3]) in [0, 1] for drawing (vectors become strips)."""
+    x = x.detach().float().cpu()
+    if x.dim() == 2:
+        x = x[:, None, None, :]
+    x = (
+        x.clamp(0, 1)
+        if float(x.min()) >= -0.05 and float(x.max()) <= 1.05
+        else (x - x.min()) / (x.max() - x.min() + 1e-12)
+    )
+    return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
+
+
+def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
+    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
+    Written with zlib alone (png_bytes): fast enough for every epoch."""
+    h, w = rows[0].shape[1:3]
+    color = rows[0].ndim == 4
+    cols = max(len(r) for r in rows)
+    grid = np.full(
+        (len(rows) * (h + 1) + 1, cols * (w + 1) + 1) + ((3,) if color else ()),
+        0.5,
+        dtype=np.float32,
+    )
+    for r, images in enumerate(rows):
+        for c, image in enumerate(images):
+            grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
+    pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp." + path.name)
+    tmp.write_bytes(png_bytes(pixels))
+    os.replace(tmp, path)
+
+
 CHECKPOINT_FORMAT = 1
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
-DATA_INPUTS = {"image": {"dims": ("batch", 1, 8, 8), "dtype": "float32"}}  # what the discriminator reads
 
 
 class TrainingError(Exception):
@@ -88,18 +248,18 @@ class Interrupted(Exception):
     """Ctrl-C or SIGTERM after a checkpoint was saved: exit code 130."""
 
 
-# ----------------------------------------------------------------------------- data
-
-
 def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The inputs in INPUTS order (arrays x, x1, x2, ...) and the targets y."""
+    """The inputs in DATA_INPUTS order (arrays x, x1, x2, ...) and the targets y."""
     keys = ["x"] + [f"x{i}" for i in range(1, len(DATA_INPUTS))]
     try:
         with np.load(path, allow_pickle=False) as f:
             xs, y = [f[k] for k in keys], f["y"]
     except (OSError, KeyError, ValueError) as e:
         raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
-    y = y.astype(np.int64)
+    if TARGET_DTYPE is None:  # labels kept for pictures only: int64 if they are integers
+        y = y.astype(np.int64 if np.issubdtype(y.dtype, np.integer) else np.float32)
+    else:
+        y = y.astype(TARGET_DTYPE)
     for i, (name, spec) in enumerate(DATA_INPUTS.items()):
         xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
         want = tuple(spec["dims"][1:])  # named dims (time) take any size
@@ -133,7 +293,7 @@ class Batches(torch.utils.data.Dataset):
         return tuple(x[idx] for x in self.xs), self.y[idx]
 
 
-class _InProcess:
+class InProcessBatches:
     """Batches gathered in this process: iterating it is iterating the sampler."""
 
     def __init__(self, order, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
@@ -173,113 +333,18 @@ class EpochOrder(torch.utils.data.Sampler):
         return self.batches_per_epoch() - self.skip
 
 
-# ----------------------------------------------------------------------------- loss and metrics
-
-
-GAN = CONFIG["gan"]
-NOISE_DIM = 16  # the generator's input: z ~ N(0, I)
-
-
-def discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
-    """Per example: -log D(x) - log(1 - D(G(z))), the real target lowered by one-sided label smoothing."""
-    real_target = torch.full_like(real_logit, 1.0 - GAN["label_smoothing"])
-    real = F.binary_cross_entropy_with_logits(real_logit.float(), real_target.float(), reduction="none")
-    fake = F.binary_cross_entropy_with_logits(
-        fake_logit.float(), torch.zeros_like(fake_logit).float(), reduction="none"
-    )
-    return (real + fake).flatten(1).sum(dim=1)
-
-
-def generator_loss(fake_logit: torch.Tensor) -> torch.Tensor:
-    """Per example: -log D(G(z)) (non-saturating: strong gradients while D wins)."""
-    return (
-        F.binary_cross_entropy_with_logits(fake_logit.float(), torch.ones_like(fake_logit).float(), reduction="none")
-        .flatten(1)
-        .sum(dim=1)
-    )
-
-
-def metric_sums(stats: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """stats: (batch, 4) per example: discriminator loss, generator loss, D(real), D(fake)."""
-    stats = stats.double()
-    return {name: stats[:, k].sum() for k, name in enumerate(("d_loss", "g_loss", "d_real", "d_fake"))}
-
-
-def gan_stats(model: torch.nn.Module, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """The four per-example figures, without updating anything."""
-    real_logit, fake_logit = model.discriminate(real), model.discriminate(model(z))
-    return torch.stack(
-        [
-            discriminator_loss(real_logit, fake_logit),
-            generator_loss(fake_logit),
-            torch.sigmoid(real_logit).flatten(),
-            torch.sigmoid(fake_logit).flatten(),
-        ],
-        dim=1,
-    )
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor, device, autocast, batch_size: int = 1024
-) -> dict[str, float]:
-    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
-    was_training = model.training
-    model.eval()
-    sums: dict[str, torch.Tensor] = {}
-    noise = torch.Generator().manual_seed(12345)  # the same draws of z in every evaluation
-    for start in range(0, len(y), batch_size):
-        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
-        yb = y[start : start + batch_size].to(device)
-        with autocast():
-            stats = gan_stats(model, xb[0], torch.randn(len(yb), NOISE_DIM, generator=noise).to(device))
-            batch = {"loss": stats[:, 1].double().sum(), **metric_sums(stats, yb)}  # loss: the generator's
-        for k, v in batch.items():
-            sums[k] = sums.get(k, 0.0) + v.cpu()
-    model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
-
-
-# ----------------------------------------------------------------------------- optimizer and schedule
-
-
-def make_optimizer(params, lr: float | None = None) -> torch.optim.Optimizer:
-    opt = dict(CONFIG["optimizer"], lr=lr or CONFIG["optimizer"]["lr"])
-    return torch.optim.Adam(params, lr=opt["lr"], betas=opt["betas"], eps=opt["eps"], weight_decay=opt["weight_decay"])
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """(scheduler stepped after every optimizer step, or None; plateau scheduler stepped per epoch, or None).
-
-    The spec counts in epochs; this converts to optimizer steps.
-    """
-    return None, None
-
-
-def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
-    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
-    for group in optimizer.param_groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-            if key in group:
-                group[key] *= factor
-    for scheduler in schedulers:
-        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
-            if hasattr(s, "base_lrs"):
-                s.base_lrs = [lr * factor for lr in s.base_lrs]
-            if hasattr(s, "_last_lr"):
-                s._last_lr = [lr * factor for lr in s._last_lr]
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
 def rng_state() -> dict:
     """Every random generator a training step can touch (weights only: tensors, ints, floats)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "gauss": gauss},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
         "python": random.getstate(),
     }
 
@@ -297,11 +362,15 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write, fsync, rename: a crash leaves the previous checkpoint intact, never a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -332,7 +401,29 @@ def params_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-# ----------------------------------------------------------------------------- what the user sees
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    device,
+    autocast,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    draws = torch.Generator().manual_seed(12345)  # the same random draws in every evaluation
+    for start in range(0, len(y), batch_size):
+        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
+        yb = y[start : start + batch_size].to(device)
+        with autocast():
+            batch = evaluate_batch(model, xb, yb, draws)
+        for k, v in batch.items():
+            sums[k] = sums.get(k, 0.0) + v.cpu()
+    model.train(was_training)
+    return {k: float(v) / len(y) for k, v in sums.items()}
 
 
 class Progress:
@@ -343,7 +434,8 @@ class Progress:
         if quiet or not sys.stdout.isatty():
             return
         try:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
         except ImportError:
             return
         self.bar = Bar(
@@ -384,7 +476,8 @@ class Progress:
 
 
 def plot_metrics(rows: list[dict], path: Path) -> None:
-    """Loss and metric curves, train vs validation, per epoch (skipped without matplotlib)."""
+    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
+    panels a row (skipped without matplotlib)."""
     try:
         import matplotlib
 
@@ -392,10 +485,19 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    names = ["loss", *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    names = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+    columns = min(3, len(names))
+    grid_rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, name in zip(axes[0], names):
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        name = names[k]
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
@@ -407,62 +509,6 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     os.replace(tmp, path)
-
-
-def _as_images(x: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) or (N, F) -> (N, H, W[, 3]) in [0, 1] for imshow (vectors become strips)."""
-    x = x.detach().float().cpu()
-    if x.dim() == 2:
-        x = x[:, None, None, :]
-    x = (
-        x.clamp(0, 1)
-        if float(x.min()) >= -0.05 and float(x.max()) <= 1.05
-        else (x - x.min()) / (x.max() - x.min() + 1e-12)
-    )
-    return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
-
-
-def _grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
-    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
-    Written with zlib alone: fast enough for every epoch."""
-    import struct
-    import zlib
-
-    h, w = rows[0].shape[1:3]
-    color = rows[0].ndim == 4
-    cols = max(len(r) for r in rows)
-    grid = np.full((len(rows) * (h + 1) + 1, cols * (w + 1) + 1) + ((3,) if color else ()), 0.5, dtype=np.float32)
-    for r, images in enumerate(rows):
-        for c, image in enumerate(images):
-            grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
-    pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels.reshape(pixels.shape[0], -1))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 2 if color else 0, 0, 0, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp." + path.name)
-    tmp.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    )
-    os.replace(tmp, path)
-
-
-@torch.no_grad()
-def draw_samples(model: torch.nn.Module, x: torch.Tensor, epoch: int, path: Path) -> None:
-    """samples/epoch_NNN.png: three rows of the generator's output for the same 30 draws of z every
-    epoch, then a row of real inputs."""
-    was_training = model.training
-    model.eval()
-    z = torch.randn(30, NOISE_DIM, generator=torch.Generator().manual_seed(0)).to(next(model.parameters()).device)
-    fakes = _as_images(model(z))
-    model.train(was_training)
-    _grid([fakes[:10], fakes[10:20], fakes[20:], _as_images(x[:10])], path)
-
-
-# ----------------------------------------------------------------------------- the training loop
 
 
 class Trainer:
@@ -478,10 +524,8 @@ class Trainer:
             self.model.input_mean.copy_(x.mean(dim=0))
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
-        self.optimizer = make_optimizer(
-            self.model.generator_parameters()
-        )  # the generator's: schedules and clipping act on it
-        self.d_optimizer = make_optimizer(self.model.discriminator_parameters(), GAN["d_lr"])
+        self.optimizers = make_optimizers(self.model)
+        self.optimizer = self.optimizers["optimizer"]  # schedules, clipping and rollback act on it
         self.order = EpochOrder(len(data["train"][1]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
         self.accumulate = CONFIG["accumulate_steps"]
         self.batches = self.order.batches_per_epoch()
@@ -502,18 +546,25 @@ class Trainer:
                 generator=torch.Generator().manual_seed(CONFIG["seed"]),
             )
         else:  # in-process: index the tensors directly, which costs nothing per batch
-            self.loader = _InProcess(self.order, *data["train"])
+            self.loader = InProcessBatches(self.order, *data["train"])
         # Where the run stands; all of it goes into checkpoints.
-        self.epoch, self.batch, self.step = 1, 0, 0  # epoch in progress, batches done in it, optimizer steps so far
+        self.epoch, self.batch, self.step = (
+            1,
+            0,
+            0,
+        )  # epoch in progress, batches done in it, optimizer steps so far
         self.sums: dict[str, torch.Tensor] = {}
         self.seen = 0
         self.history: list[dict] = []
         self.best, self.best_epoch, self.bad_epochs = None, None, 0
         self.lr_scale, self.nan_retries = 1.0, 0
-        self.pending: list[tuple] = []  # (step, loss, output, target) not yet checked and counted
+        self.pending: list[tuple] = []  # (step, loss, outputs, target) not yet checked and counted
         torch.manual_seed(CONFIG["seed"] + 1 + rank)  # dropout etc.: its own stream per process
 
     # -- checkpoints
+
+    def position(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
 
     def state_dict(self) -> dict:
         states = [rng_state()]
@@ -524,13 +575,12 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "spec_sha256": SPEC_SHA256,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "d_optimizer": self.d_optimizer.state_dict(),
+            **{name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
             "schedule": self.schedule.state_dict() if self.schedule else None,
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "scaler": self.scaler.state_dict(),
             "rng": states,
-            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen},
+            "position": self.position(),
             "sums": dict(self.sums),
             "history": self.history,
             "best": {"value": self.best, "epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
@@ -541,19 +591,28 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
         if self.schedule and state["schedule"]:
             self.schedule.load_state_dict(state["schedule"])
         if self.plateau and state["plateau"]:
             self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         pos = state["position"]
-        self.epoch, self.batch, self.step, self.seen = pos["epoch"], pos["batch"], pos["step"], pos["seen"]
+        self.epoch, self.batch, self.step, self.seen = (
+            pos["epoch"],
+            pos["batch"],
+            pos["step"],
+            pos["seen"],
+        )
         self.sums = dict(state["sums"])
         self.history = list(state["history"])
         best = state["best"]
-        self.best, self.best_epoch, self.bad_epochs = best["value"], best["epoch"], best["bad_epochs"]
+        self.best, self.best_epoch, self.bad_epochs = (
+            best["value"],
+            best["epoch"],
+            best["bad_epochs"],
+        )
         self.lr_scale, self.nan_retries = state["lr_scale"], state["nan_retries"]
         rngs = state["rng"]
         if len(rngs) == self.world:
@@ -568,12 +627,11 @@ class Trainer:
         if full:
             state = self.state_dict()  # every process joins the RNG gather
         else:
-            position = {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
             state = {
                 "format": CHECKPOINT_FORMAT,
                 "spec_sha256": SPEC_SHA256,
                 "model": self.model.state_dict(),
-                "position": position,
+                "position": self.position(),
             }
         if self.main:
             save_checkpoint(self.args.out / "checkpoints" / name, state)
@@ -614,6 +672,11 @@ class Trainer:
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate a batch's loss: scaled for fp16, divided when gradients accumulate."""
+        scaled = loss / self.accumulate if self.accumulate > 1 else loss
+        (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
 
     def flush(self) -> None:
         """Check and count the losses and outputs of the steps since the last flush.
@@ -663,35 +726,16 @@ class Trainer:
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
             if self.on_gpu:
-                xb, yb = tuple(x.to(self.device, non_blocking=True) for x in xb), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    tuple(x.to(self.device, non_blocking=True) for x in xb),
+                    yb.to(self.device, non_blocking=True),
+                )
             self.batch += 1
             boundary = self.batch % self.accumulate == 0 or self.batch == self.batches
             sync = self.net.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
             with sync:
-                real = xb[0]
-                z = torch.randn(len(real), NOISE_DIM, device=real.device)
-                for _ in range(GAN["d_steps"]):  # the discriminator learns to tell real from fake
-                    d_loss = discriminator_loss(
-                        self.model.discriminate(real), self.model.discriminate(self.model(z).detach())
-                    )
-                    self.d_optimizer.zero_grad(set_to_none=True)
-                    d_loss.mean().backward()
-                    self.d_optimizer.step()
-                real_logit = self.model.discriminate(real).detach()
-                fake_logit = self.model.discriminate(self.model(z))  # then the generator learns to fool it
-                g_loss = generator_loss(fake_logit)
-                loss = g_loss.mean()
-                (loss / self.accumulate if self.accumulate > 1 else loss).backward()
-                out = torch.stack(
-                    [
-                        d_loss.detach(),
-                        g_loss.detach(),
-                        torch.sigmoid(real_logit).flatten(),
-                        torch.sigmoid(fake_logit.detach()).flatten(),
-                    ],
-                    dim=1,
-                )
-            self.pending.append((self.step + 1, loss.detach(), (out.detach(),), yb))
+                loss, outs, target = train_batch(self, xb, yb)
+            self.pending.append((self.step + 1, loss.detach(), tuple(o.detach() for o in outs), target))
             if not boundary:
                 continue
             if clip_norm or clip_value:
@@ -755,6 +799,20 @@ class Trainer:
         return row, better
 
 
+def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
+    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] *= factor
+    for scheduler in schedulers:
+        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
+            if hasattr(s, "base_lrs"):
+                s.base_lrs = [lr * factor for lr in s.base_lrs]
+            if hasattr(s, "_last_lr"):
+                s._last_lr = [lr * factor for lr in s._last_lr]
+
+
 def pick_device(requested: str, local_rank: int) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise TrainingError("train.device is cuda, but torch sees no CUDA device (use auto or cpu)")
@@ -785,8 +843,8 @@ def run(args) -> int:
     if args.epochs:
         CONFIG["epochs"] = args.epochs
     device = pick_device(args.device or CONFIG["device"], local_rank)
-    if world > 1:
-        raise TrainingError("GAN training runs in one process (its steps bypass DistributedDataParallel)")
+    if world > 1 and ONE_PROCESS:
+        raise TrainingError(ONE_PROCESS)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
@@ -852,12 +910,8 @@ def run(args) -> int:
                 if time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs:
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
-                draw_samples(
-                    trainer.model,
-                    trainer.data["val"][0][0],
-                    row["epoch"],
-                    args.out / "samples" / f"epoch_{row['epoch']:03d}.png",
-                )
+                for hook in AFTER_EPOCH:
+                    hook(trainer, row)
             if better:
                 trainer.save("best.pt", full=False)
             stopped_early = patience is not None and trainer.bad_epochs >= patience
@@ -893,7 +947,7 @@ def run(args) -> int:
 
 def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) -> int:
     """Restore the best weights (when asked), score them on every split, write results.json."""
-    restore_best = False  # a GAN's losses do not rank its generators: keep the last
+    restore_best = RESTORE_BEST and CONFIG["checkpoint"]["restore_best"] and trainer.best_epoch is not None
     weights = "checkpoints/best.pt" if restore_best else "checkpoints/last.pt"
     if restore_best:
         trainer.model.load_state_dict(load_checkpoint(args.out / weights)["model"])
@@ -932,6 +986,8 @@ def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) 
         os.replace(tmp, args.out / "results.json")
         if trainer.history:
             plot_metrics(trainer.history, args.out / "metrics.png")
+        for hook in AFTER_TRAINING:
+            hook(trainer)
     if writer:
         writer.close()
     return 0

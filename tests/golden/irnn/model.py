@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "regression"
@@ -15,6 +15,27 @@ INPUTS = {
     "seq": {"dims": ("batch", "time", 2), "dtype": "float32"},
 }
 OUTPUT = {"name": "sum", "dims": ("batch", 1), "kind": "values"}
+
+
+class Irnn(nn.Module):
+    """irnn: 1,185 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn_1 = identity_recurrent(ExportableRNN(2, 32, batch_first=True, nonlinearity="relu"))  # 1,152 params
+        self.linear_1 = nn.Linear(32, 1)  # 33 params
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (batch, time, 2) float32
+        x = torch.cat(tuple(self.rnn_1(seq)[1][-1:]), dim=-1)  # (batch, 32)  rnn_1
+        x = self.linear_1(x)  # (batch, 1)  linear_1
+        return x
+
+
+Model = Irnn
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -143,22 +164,7 @@ def identity_recurrent(rnn: nn.RNN) -> nn.RNN:
     return rnn
 
 
-class Irnn(nn.Module):
-    """irnn: 1,185 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn_1 = identity_recurrent(ExportableRNN(2, 32, batch_first=True, nonlinearity="relu"))  # 1,152 params
-        self.linear_1 = nn.Linear(32, 1)  # 33 params
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (batch, time, 2) float32
-        x = torch.cat(tuple(self.rnn_1(seq)[1][-1:]), dim=-1)  # (batch, 32)  rnn_1
-        x = self.linear_1(x)  # (batch, 1)  linear_1
-        return x
-
-
-Model = Irnn
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

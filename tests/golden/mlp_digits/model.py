@@ -9,7 +9,6 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
 from torch import nn
 
 TASK = "classification"
@@ -45,6 +44,9 @@ class MlpDigits(nn.Module):
 
 
 Model = MlpDigits
+
+
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "regression"
@@ -15,6 +15,29 @@ INPUTS = {
     "seq": {"dims": ("batch", "time", 2), "dtype": "float32"},
 }
 OUTPUT = {"name": "sum", "dims": ("batch", 1), "kind": "values"}
+
+
+class Mut2(nn.Module):
+    """mut2: 1,393 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(2, 16)  # 48 params
+        self.recurrent_1 = CellRecurrent(Mut2Cell(16, 16), states=1, output_index=0, hidden_size=16)  # 1,328 params
+        self.linear_2 = nn.Linear(16, 1)  # 17 params
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (batch, time, 2) float32
+        x = self.linear_1(seq)  # (batch, time, 16)  linear_1
+        x = self.recurrent_1(x)[1][0]  # (batch, 16)  recurrent_1
+        x = self.linear_2(x)  # (batch, 1)  linear_2
+        return x
+
+
+Model = Mut2
+
+
+# ============================================================================= what the layers are built from
 
 
 class Mut2Cell(nn.Module):
@@ -93,24 +116,7 @@ class CellRecurrent(nn.Module):
         return torch.stack(outs, dim=1), state
 
 
-class Mut2(nn.Module):
-    """mut2: 1,393 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear_1 = nn.Linear(2, 16)  # 48 params
-        self.recurrent_1 = CellRecurrent(Mut2Cell(16, 16), states=1, output_index=0, hidden_size=16)  # 1,328 params
-        self.linear_2 = nn.Linear(16, 1)  # 17 params
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (batch, time, 2) float32
-        x = self.linear_1(seq)  # (batch, time, 16)  linear_1
-        x = self.recurrent_1(x)[1][0]  # (batch, 16)  recurrent_1
-        x = self.linear_2(x)  # (batch, 1)  linear_2
-        return x
-
-
-Model = Mut2
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

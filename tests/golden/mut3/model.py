@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "regression"
@@ -15,6 +15,27 @@ INPUTS = {
     "seq": {"dims": ("batch", "time", 2), "dtype": "float32"},
 }
 OUTPUT = {"name": "sum", "dims": ("batch", 1), "kind": "values"}
+
+
+class Mut3(nn.Module):
+    """mut3: 929 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recurrent_1 = CellRecurrent(Mut3Cell(2, 16), states=1, output_index=0, hidden_size=16)  # 912 params
+        self.linear_1 = nn.Linear(16, 1)  # 17 params
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (batch, time, 2) float32
+        x = self.recurrent_1(seq)[1][0]  # (batch, 16)  recurrent_1
+        x = self.linear_1(x)  # (batch, 1)  linear_1
+        return x
+
+
+Model = Mut3
+
+
+# ============================================================================= what the layers are built from
 
 
 class Mut3Cell(nn.Module):
@@ -94,22 +115,7 @@ class CellRecurrent(nn.Module):
         return torch.stack(outs, dim=1), state
 
 
-class Mut3(nn.Module):
-    """mut3: 929 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.recurrent_1 = CellRecurrent(Mut3Cell(2, 16), states=1, output_index=0, hidden_size=16)  # 912 params
-        self.linear_1 = nn.Linear(16, 1)  # 17 params
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (batch, time, 2) float32
-        x = self.recurrent_1(seq)[1][0]  # (batch, 16)  recurrent_1
-        x = self.linear_1(x)  # (batch, 1)  linear_1
-        return x
-
-
-Model = Mut3
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "language_model"
@@ -15,6 +15,43 @@ INPUTS = {
     "tokens": {"dims": ("batch", "time"), "dtype": "int64"},
 }
 OUTPUT = {"name": "logits", "dims": ("batch", "time", 8), "kind": "logits"}
+
+
+class RnnHello(nn.Module):
+    """rnn_hello: 616 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding_1 = nn.Embedding(8, 8)  # 64 params
+        self.rnn_1 = ExportableRNN(8, 16, batch_first=True)  # 416 params
+        self.linear_1 = nn.Linear(16, 8)  # 136 params
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # tokens: (batch, time) int64
+        x = self.embedding_1(tokens)  # (batch, time, 8)  embedding_1
+        x = self.rnn_1(x)[0]  # (batch, time, 16)  rnn_1
+        x = self.linear_1(x)  # (batch, time, 8)  linear_1
+        return x
+
+    def step(self, tokens: torch.Tensor, rnn_1_h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Continue from a state: (output, *new state). Generation feeds one token at a time.
+
+        Shapes: tokens (batch, time); rnn_1_h (1, batch, 16).
+        """
+        x = self.embedding_1(tokens)  # (batch, time, 8)  embedding_1
+        x, rnn_1_h = self.rnn_1(x, rnn_1_h)  # (batch, time, 16)  rnn_1
+        x = self.linear_1(x)  # (batch, time, 8)  linear_1
+        return x, rnn_1_h
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The state before the first token, in step()'s order."""
+        return (self.rnn_1.initial_state(batch_size),)
+
+
+Model = RnnHello
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -132,38 +169,7 @@ class ExportableGRU(ExportableRecurrent, nn.GRU):
     """nn.GRU with padding, a learned initial state and dynamic-length export."""
 
 
-class RnnHello(nn.Module):
-    """rnn_hello: 616 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding_1 = nn.Embedding(8, 8)  # 64 params
-        self.rnn_1 = ExportableRNN(8, 16, batch_first=True)  # 416 params
-        self.linear_1 = nn.Linear(16, 8)  # 136 params
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # tokens: (batch, time) int64
-        x = self.embedding_1(tokens)  # (batch, time, 8)  embedding_1
-        x = self.rnn_1(x)[0]  # (batch, time, 16)  rnn_1
-        x = self.linear_1(x)  # (batch, time, 8)  linear_1
-        return x
-
-    def step(self, tokens: torch.Tensor, rnn_1_h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Continue from a state: (output, *new state). Generation feeds one token at a time.
-
-        Shapes: tokens (batch, time); rnn_1_h (1, batch, 16).
-        """
-        x = self.embedding_1(tokens)  # (batch, time, 8)  embedding_1
-        x, rnn_1_h = self.rnn_1(x, rnn_1_h)  # (batch, time, 16)  rnn_1
-        x = self.linear_1(x)  # (batch, time, 8)  linear_1
-        return x, rnn_1_h
-
-    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        """The state before the first token, in step()'s order."""
-        return (self.rnn_1.initial_state(batch_size),)
-
-
-Model = RnnHello
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

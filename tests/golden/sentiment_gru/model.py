@@ -7,7 +7,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "classification"
@@ -16,6 +16,30 @@ INPUTS = {
     "lengths": {"dims": ("batch",), "dtype": "int64"},
 }
 OUTPUT = {"name": "logits", "dims": ("batch", 2), "kind": "logits"}
+
+
+class SentimentGru(nn.Module):
+    """sentiment_gru: 10,434 trainable parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding_1 = nn.Embedding(44, 16, padding_idx=0)  # 704 params
+        self.gru_1 = ExportableGRU(16, 32, bidirectional=True, batch_first=True)  # 9,600 params
+        self.linear_1 = nn.Linear(64, 2)  # 130 params
+
+    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # words: (batch, time) int64
+        # lengths: (batch) int64
+        x = self.embedding_1(words)  # (batch, time, 16)  embedding_1
+        x = torch.cat(tuple(self.gru_1(x, lengths=lengths)[1][-2:]), dim=-1)  # (batch, 64)  gru_1
+        x = self.linear_1(x)  # (batch, 2)  linear_1
+        return x
+
+
+Model = SentimentGru
+
+
+# ============================================================================= what the layers are built from
 
 
 class ExportableRecurrent:
@@ -133,25 +157,7 @@ class ExportableGRU(ExportableRecurrent, nn.GRU):
     """nn.GRU with padding, a learned initial state and dynamic-length export."""
 
 
-class SentimentGru(nn.Module):
-    """sentiment_gru: 10,434 trainable parameters."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding_1 = nn.Embedding(44, 16, padding_idx=0)  # 704 params
-        self.gru_1 = ExportableGRU(16, 32, bidirectional=True, batch_first=True)  # 9,600 params
-        self.linear_1 = nn.Linear(64, 2)  # 130 params
-
-    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # words: (batch, time) int64
-        # lengths: (batch) int64
-        x = self.embedding_1(words)  # (batch, time, 16)  embedding_1
-        x = torch.cat(tuple(self.gru_1(x, lengths=lengths)[1][-2:]), dim=-1)  # (batch, 64)  gru_1
-        x = self.linear_1(x)  # (batch, 2)  linear_1
-        return x
-
-
-Model = SentimentGru
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -10,6 +10,9 @@ metrics.png when they are installed). `specc train` runs this very file. Run it 
 It writes splits.npz, metrics.jsonl, metrics.png, checkpoints/last.pt and best.pt (atomically:
 write, fsync, rename) and results.json. Exit codes: 0 done, 1 error, 2 loss diverged,
 130 interrupted (a checkpoint was saved; rerun with --resume).
+
+The first part is this spec's: its settings, its optimizer and schedule, and how its task
+computes the loss and metrics. The machinery after it is the same in every train.py specc writes.
 """
 
 import argparse
@@ -32,8 +35,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import INPUTS, Model  # noqa: E402
 
+# ============================================================================= this spec
+
 SPEC_SHA256 = "e6df17c2b0862fbcaee8d39361510fc2392e041da3fd92e89e05a8228c653e85"
-TASK = "seq2seq"
 CONFIG = {
     "epochs": 12,
     "batch_size": 64,
@@ -41,39 +45,90 @@ CONFIG = {
     "deterministic": False,
     "device": "auto",
     "precision": "fp32",
-    "optimizer": {
-        "type": "adam",
-        "lr": 0.003,
-        "momentum": 0.0,
-        "nesterov": False,
-        "weight_decay": 0.0,
-        "betas": [0.9, 0.999],
-        "eps": 1e-08,
-        "alpha": 0.99,
-    },
-    "schedule": None,
-    "loss": {"type": "cross_entropy", "label_smoothing": 0.0, "delta": 1.0},
-    "metrics": ["accuracy", "exact"],
-    "monitor": "val_exact",
-    "early_stopping": None,
+    "accumulate_steps": 1,
+    "workers": 0,
     "clip_grad_norm": 1.0,
     "clip_grad_value": None,
-    "tbptt": None,
-    "teacher_forcing": 1.0,
-    "accumulate_steps": 1,
+    "early_stopping": None,
     "checkpoint": {"every_epochs": 1, "every_steps": 0, "restore_best": True},
     "log_every_steps": 50,
     "on_nan": {"action": "stop", "lr_factor": 0.5, "retries": 3},
-    "workers": 0,
     "tensorboard": False,
-    "target": {"metric": "test_exact", "min": 0.95, "max": None},
-}  # the spec's train: section, resolved
+}  # the train: settings read at run time; the rest is code below
 VAL_SPLIT, TEST_SPLIT = 0.1, 0.1
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_exact", "max"  # picks the best epoch; drives early stopping and plateaus
+DATA_INPUTS = INPUTS  # what data.npz holds, in order
+TARGET_DTYPE = np.int64
+RESTORE_BEST = True  # finish with the weights of the best epoch (checkpoint.restore_best)
+ONE_PROCESS = None  # several processes may train this model
+
+
+def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
+    """train.optimizer: adam (lr 0.003, betas (0.9, 0.999), eps 1e-08)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)
+
+
+def make_optimizers(model: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
+    return {"optimizer": make_optimizer(model.parameters())}
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+    """train.schedule: (scheduler stepped after every optimizer step, or None; plateau scheduler
+    stepped per epoch, or None). The spec counts in epochs; this converts to optimizer steps."""
+    return None, None
+
+
+def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """train.loss: cross_entropy, at every position, averaged over the batch."""
+    # One prediction per position: (batch, time, classes) against (batch, time); targets of -100
+    # (padding) count for nothing.
+    out, y = out.flatten(0, -2), y.flatten()
+    return F.cross_entropy(out, y)
+
+
+def metric_sums(out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Sums over the batch of each metric; dividing by the example count gives the mean."""
+    predicted = out.argmax(dim=-1)
+    # Per position, then the mean over each sequence's real positions (targets of -100 are padding).
+    real = y != -100
+    count = real.sum(dim=1).clamp_min(1).double()
+    return {
+        "accuracy": (((predicted == y) & real).sum(dim=1) / count).sum(),
+        # Whole sequences right. Under teacher forcing this equals greedy decoding's exact match:
+        # when every prediction is right, greedy decoding reads exactly the tokens fed here.
+        "exact": ((predicted == y) | ~real).all(dim=1).sum().double(),
+    }
+
+
+def forward(model: torch.nn.Module, xb: tuple, yb: torch.Tensor) -> torch.Tensor:
+    """The model's output for a training batch."""
+    return model(*xb)
+
+
+def train_batch(trainer, xb: tuple, yb: torch.Tensor) -> tuple:
+    """Forward and backward on one batch: (loss, (output,), targets)."""
+    with trainer.autocast():
+        out = forward(trainer.net, xb, yb)
+        loss = loss_fn(out, yb)
+    trainer.backward(loss)
+    return loss, (out,), yb
+
+
+def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -> dict[str, torch.Tensor]:
+    """Sums of the loss and metrics over one batch, in eval mode."""
+    out = model(*xb)
+    return {"loss": loss_fn(out, yb).double() * len(yb), **metric_sums(out, yb)}
+
+
+AFTER_EPOCH = ()  # hook(trainer, row) after each epoch
+AFTER_TRAINING = ()  # hook(trainer) after the final scores
+
+
+# ============================================================================= machinery
+
 CHECKPOINT_FORMAT = 1
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
-DATA_INPUTS = INPUTS
 
 
 class TrainingError(Exception):
@@ -88,18 +143,18 @@ class Interrupted(Exception):
     """Ctrl-C or SIGTERM after a checkpoint was saved: exit code 130."""
 
 
-# ----------------------------------------------------------------------------- data
-
-
 def load_data(path: Path) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """The inputs in INPUTS order (arrays x, x1, x2, ...) and the targets y."""
+    """The inputs in DATA_INPUTS order (arrays x, x1, x2, ...) and the targets y."""
     keys = ["x"] + [f"x{i}" for i in range(1, len(DATA_INPUTS))]
     try:
         with np.load(path, allow_pickle=False) as f:
             xs, y = [f[k] for k in keys], f["y"]
     except (OSError, KeyError, ValueError) as e:
         raise TrainingError(f"cannot read {path} (arrays {', '.join(keys)} and y expected): {e}") from None
-    y = y.astype(np.int64)
+    if TARGET_DTYPE is None:  # labels kept for pictures only: int64 if they are integers
+        y = y.astype(np.int64 if np.issubdtype(y.dtype, np.integer) else np.float32)
+    else:
+        y = y.astype(TARGET_DTYPE)
     for i, (name, spec) in enumerate(DATA_INPUTS.items()):
         xs[i] = xs[i].astype(np.int64 if spec["dtype"] == "int64" else np.float32)
         want = tuple(spec["dims"][1:])  # named dims (time) take any size
@@ -133,7 +188,7 @@ class Batches(torch.utils.data.Dataset):
         return tuple(x[idx] for x in self.xs), self.y[idx]
 
 
-class _InProcess:
+class InProcessBatches:
     """Batches gathered in this process: iterating it is iterating the sampler."""
 
     def __init__(self, order, xs: tuple[torch.Tensor, ...], y: torch.Tensor):
@@ -173,90 +228,18 @@ class EpochOrder(torch.utils.data.Sampler):
         return self.batches_per_epoch() - self.skip
 
 
-# ----------------------------------------------------------------------------- loss and metrics
-
-
-def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # One prediction per position: (batch, time, classes) against (batch, time); targets of -100
-    # (padding) count for nothing.
-    out, y = out.flatten(0, -2), y.flatten()
-    return F.cross_entropy(out, y)
-
-
-def metric_sums(out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Sums over the batch of each metric; dividing by the example count gives the mean."""
-    predicted = out.argmax(dim=-1)
-    # Per position, then the mean over each sequence's real positions (targets of -100 are padding).
-    real = y != -100
-    count = real.sum(dim=1).clamp_min(1).double()
-    return {
-        "accuracy": (((predicted == y) & real).sum(dim=1) / count).sum(),
-        # Whole sequences right. Under teacher forcing this equals greedy decoding's exact match:
-        # when every prediction is right, greedy decoding reads exactly the tokens fed here.
-        "exact": ((predicted == y) | ~real).all(dim=1).sum().double(),
-    }
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, xs: tuple[torch.Tensor, ...], y: torch.Tensor, device, autocast, batch_size: int = 1024
-) -> dict[str, float]:
-    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
-    was_training = model.training
-    model.eval()
-    sums: dict[str, torch.Tensor] = {}
-    for start in range(0, len(y), batch_size):
-        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
-        yb = y[start : start + batch_size].to(device)
-        with autocast():
-            out = model(*xb)
-            batch = {"loss": loss_fn(out, yb).double() * len(yb), **metric_sums(out, yb)}
-        for k, v in batch.items():
-            sums[k] = sums.get(k, 0.0) + v.cpu()
-    model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
-
-
-# ----------------------------------------------------------------------------- optimizer and schedule
-
-
-def make_optimizer(params, lr: float | None = None) -> torch.optim.Optimizer:
-    opt = dict(CONFIG["optimizer"], lr=lr or CONFIG["optimizer"]["lr"])
-    return torch.optim.Adam(params, lr=opt["lr"], betas=opt["betas"], eps=opt["eps"], weight_decay=opt["weight_decay"])
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
-    """(scheduler stepped after every optimizer step, or None; plateau scheduler stepped per epoch, or None).
-
-    The spec counts in epochs; this converts to optimizer steps.
-    """
-    return None, None
-
-
-def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
-    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
-    for group in optimizer.param_groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-            if key in group:
-                group[key] *= factor
-    for scheduler in schedulers:
-        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
-            if hasattr(s, "base_lrs"):
-                s.base_lrs = [lr * factor for lr in s.base_lrs]
-            if hasattr(s, "_last_lr"):
-                s._last_lr = [lr * factor for lr in s._last_lr]
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
 def rng_state() -> dict:
     """Every random generator a training step can touch (weights only: tensors, ints, floats)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "gauss": gauss},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
         "python": random.getstate(),
     }
 
@@ -274,11 +257,15 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write, fsync, rename: a crash leaves the previous checkpoint intact, never a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -309,7 +296,29 @@ def params_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-# ----------------------------------------------------------------------------- what the user sees
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    device,
+    autocast,
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Mean loss and metrics over a whole split, in eval mode (dropout off, batchnorm frozen)."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    draws = torch.Generator().manual_seed(12345)  # the same random draws in every evaluation
+    for start in range(0, len(y), batch_size):
+        xb = tuple(x[start : start + batch_size].to(device) for x in xs)
+        yb = y[start : start + batch_size].to(device)
+        with autocast():
+            batch = evaluate_batch(model, xb, yb, draws)
+        for k, v in batch.items():
+            sums[k] = sums.get(k, 0.0) + v.cpu()
+    model.train(was_training)
+    return {k: float(v) / len(y) for k, v in sums.items()}
 
 
 class Progress:
@@ -320,7 +329,8 @@ class Progress:
         if quiet or not sys.stdout.isatty():
             return
         try:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
         except ImportError:
             return
         self.bar = Bar(
@@ -361,7 +371,8 @@ class Progress:
 
 
 def plot_metrics(rows: list[dict], path: Path) -> None:
-    """Loss and metric curves, train vs validation, per epoch (skipped without matplotlib)."""
+    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
+    panels a row (skipped without matplotlib)."""
     try:
         import matplotlib
 
@@ -369,10 +380,19 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    names = ["loss", *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    names = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+    columns = min(3, len(names))
+    grid_rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, name in zip(axes[0], names):
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        name = names[k]
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
@@ -384,9 +404,6 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------- the training loop
 
 
 class Trainer:
@@ -402,7 +419,8 @@ class Trainer:
             self.model.input_mean.copy_(x.mean(dim=0))
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
-        self.optimizer = make_optimizer(self.model.parameters())
+        self.optimizers = make_optimizers(self.model)
+        self.optimizer = self.optimizers["optimizer"]  # schedules, clipping and rollback act on it
         self.order = EpochOrder(len(data["train"][1]), CONFIG["batch_size"], CONFIG["seed"], rank, world)
         self.accumulate = CONFIG["accumulate_steps"]
         self.batches = self.order.batches_per_epoch()
@@ -423,18 +441,25 @@ class Trainer:
                 generator=torch.Generator().manual_seed(CONFIG["seed"]),
             )
         else:  # in-process: index the tensors directly, which costs nothing per batch
-            self.loader = _InProcess(self.order, *data["train"])
+            self.loader = InProcessBatches(self.order, *data["train"])
         # Where the run stands; all of it goes into checkpoints.
-        self.epoch, self.batch, self.step = 1, 0, 0  # epoch in progress, batches done in it, optimizer steps so far
+        self.epoch, self.batch, self.step = (
+            1,
+            0,
+            0,
+        )  # epoch in progress, batches done in it, optimizer steps so far
         self.sums: dict[str, torch.Tensor] = {}
         self.seen = 0
         self.history: list[dict] = []
         self.best, self.best_epoch, self.bad_epochs = None, None, 0
         self.lr_scale, self.nan_retries = 1.0, 0
-        self.pending: list[tuple] = []  # (step, loss, output, target) not yet checked and counted
+        self.pending: list[tuple] = []  # (step, loss, outputs, target) not yet checked and counted
         torch.manual_seed(CONFIG["seed"] + 1 + rank)  # dropout etc.: its own stream per process
 
     # -- checkpoints
+
+    def position(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
 
     def state_dict(self) -> dict:
         states = [rng_state()]
@@ -445,12 +470,12 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             "spec_sha256": SPEC_SHA256,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **{name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
             "schedule": self.schedule.state_dict() if self.schedule else None,
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "scaler": self.scaler.state_dict(),
             "rng": states,
-            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen},
+            "position": self.position(),
             "sums": dict(self.sums),
             "history": self.history,
             "best": {"value": self.best, "epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
@@ -461,18 +486,28 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
         if self.schedule and state["schedule"]:
             self.schedule.load_state_dict(state["schedule"])
         if self.plateau and state["plateau"]:
             self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         pos = state["position"]
-        self.epoch, self.batch, self.step, self.seen = pos["epoch"], pos["batch"], pos["step"], pos["seen"]
+        self.epoch, self.batch, self.step, self.seen = (
+            pos["epoch"],
+            pos["batch"],
+            pos["step"],
+            pos["seen"],
+        )
         self.sums = dict(state["sums"])
         self.history = list(state["history"])
         best = state["best"]
-        self.best, self.best_epoch, self.bad_epochs = best["value"], best["epoch"], best["bad_epochs"]
+        self.best, self.best_epoch, self.bad_epochs = (
+            best["value"],
+            best["epoch"],
+            best["bad_epochs"],
+        )
         self.lr_scale, self.nan_retries = state["lr_scale"], state["nan_retries"]
         rngs = state["rng"]
         if len(rngs) == self.world:
@@ -487,12 +522,11 @@ class Trainer:
         if full:
             state = self.state_dict()  # every process joins the RNG gather
         else:
-            position = {"epoch": self.epoch, "batch": self.batch, "step": self.step, "seen": self.seen}
             state = {
                 "format": CHECKPOINT_FORMAT,
                 "spec_sha256": SPEC_SHA256,
                 "model": self.model.state_dict(),
-                "position": position,
+                "position": self.position(),
             }
         if self.main:
             save_checkpoint(self.args.out / "checkpoints" / name, state)
@@ -533,6 +567,11 @@ class Trainer:
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate a batch's loss: scaled for fp16, divided when gradients accumulate."""
+        scaled = loss / self.accumulate if self.accumulate > 1 else loss
+        (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
 
     def flush(self) -> None:
         """Check and count the losses and outputs of the steps since the last flush.
@@ -582,17 +621,16 @@ class Trainer:
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
             if self.on_gpu:
-                xb, yb = tuple(x.to(self.device, non_blocking=True) for x in xb), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    tuple(x.to(self.device, non_blocking=True) for x in xb),
+                    yb.to(self.device, non_blocking=True),
+                )
             self.batch += 1
             boundary = self.batch % self.accumulate == 0 or self.batch == self.batches
             sync = self.net.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
             with sync:
-                with self.autocast():
-                    out = self.net(*xb)
-                    loss = loss_fn(out, yb)
-                scaled = loss / self.accumulate if self.accumulate > 1 else loss
-                (self.scaler.scale(scaled) if self.scaler.is_enabled() else scaled).backward()
-            self.pending.append((self.step + 1, loss.detach(), (out.detach(),), yb))
+                loss, outs, target = train_batch(self, xb, yb)
+            self.pending.append((self.step + 1, loss.detach(), tuple(o.detach() for o in outs), target))
             if not boundary:
                 continue
             if clip_norm or clip_value:
@@ -656,6 +694,20 @@ class Trainer:
         return row, better
 
 
+def scale_lr(optimizer: torch.optim.Optimizer, schedulers: list, factor: float) -> None:
+    """Multiply every learning rate (current, and what the schedulers compute from) by factor."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] *= factor
+    for scheduler in schedulers:
+        for s in [scheduler, *getattr(scheduler, "_schedulers", [])]:
+            if hasattr(s, "base_lrs"):
+                s.base_lrs = [lr * factor for lr in s.base_lrs]
+            if hasattr(s, "_last_lr"):
+                s._last_lr = [lr * factor for lr in s._last_lr]
+
+
 def pick_device(requested: str, local_rank: int) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
         raise TrainingError("train.device is cuda, but torch sees no CUDA device (use auto or cpu)")
@@ -686,6 +738,8 @@ def run(args) -> int:
     if args.epochs:
         CONFIG["epochs"] = args.epochs
     device = pick_device(args.device or CONFIG["device"], local_rank)
+    if world > 1 and ONE_PROCESS:
+        raise TrainingError(ONE_PROCESS)
     if world > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
@@ -751,6 +805,8 @@ def run(args) -> int:
                 if time.perf_counter() - last_plot > 5.0 or trainer.epoch > epochs:
                     plot_metrics(trainer.history, args.out / "metrics.png")
                     last_plot = time.perf_counter()
+                for hook in AFTER_EPOCH:
+                    hook(trainer, row)
             if better:
                 trainer.save("best.pt", full=False)
             stopped_early = patience is not None and trainer.bad_epochs >= patience
@@ -786,7 +842,7 @@ def run(args) -> int:
 
 def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) -> int:
     """Restore the best weights (when asked), score them on every split, write results.json."""
-    restore_best = CONFIG["checkpoint"]["restore_best"] and trainer.best_epoch is not None
+    restore_best = RESTORE_BEST and CONFIG["checkpoint"]["restore_best"] and trainer.best_epoch is not None
     weights = "checkpoints/best.pt" if restore_best else "checkpoints/last.pt"
     if restore_best:
         trainer.model.load_state_dict(load_checkpoint(args.out / weights)["model"])
@@ -825,6 +881,8 @@ def finish(trainer: Trainer, args, started: float, stopped_early: bool, writer) 
         os.replace(tmp, args.out / "results.json")
         if trainer.history:
             plot_metrics(trainer.history, args.out / "metrics.png")
+        for hook in AFTER_TRAINING:
+            hook(trainer)
     if writer:
         writer.close()
     return 0

@@ -9,7 +9,7 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch, time,
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
+import torch.nn.functional as F
 from torch import nn
 
 TASK = "seq2seq"
@@ -20,166 +20,6 @@ INPUTS = {
 }
 OUTPUT = {"name": "logits", "dims": ("batch", "steps", 14), "kind": "logits"}
 PAD, BOS, EOS = 0, 2, 3  # ids of <pad>, <bos> and <eos> in the target vocabulary
-
-
-class PositionalEncoding(nn.Module):
-    """Adds position information to (B, T, D): sinusoidal (Vaswani et al. 2017, any length) or
-    a learned table of max_len rows."""
-
-    def __init__(self, dim: int, kind: str = "sinusoidal", max_len: int = 512, dropout: float = 0.0):
-        super().__init__()
-        self.kind, self.dim, self.dropout = kind, dim, nn.Dropout(dropout)
-        self.table = nn.Embedding(max_len, dim) if kind == "learned" else None
-
-    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """offset: the position of x's first step (decoding continues after `offset` steps)."""
-        positions = torch.arange(x.shape[1], device=x.device) + offset
-        if self.table is not None:
-            return self.dropout(x + self.table(positions))
-        rates = 10000.0 ** (-torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32) / self.dim)
-        angles = positions[:, None].float() * rates[None, :]  # (T, D/2)
-        encoding = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)[:, : self.dim]  # sin, cos interleaved
-        return self.dropout(x + encoding.to(x.dtype))
-
-
-class MultiheadAttention(nn.Module):
-    """Multi-head scaled dot-product attention (Vaswani et al. 2017), written out so the exported
-    graph keeps dynamic lengths and masks: per head, softmax(Q K^T / sqrt(d_head) + mask) V.
-
-    forward(query (B, Tq, D), memory (B, Tk, Dk), causal, lengths) -> (context (B, Tq, D),
-    weights (B, heads, Tq, Tk)). lengths (B,): keys at or after a sequence's length are padding
-    and get no weight; causal: position i attends to keys 0..i only.
-    """
-
-    def __init__(self, dim: int, num_heads: int, kdim: int | None = None, dropout: float = 0.0, bias: bool = True):
-        super().__init__()
-        self.heads, self.dropout = num_heads, dropout
-        self.q = nn.Linear(dim, dim, bias=bias)
-        self.k = nn.Linear(kdim or dim, dim, bias=bias)
-        self.v = nn.Linear(kdim or dim, dim, bias=bias)
-        self.out = nn.Linear(dim, dim, bias=bias)
-
-    def project(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The memory's keys and values, (B, heads, Tk, head) each."""
-        b, head = memory.shape[0], self.q.out_features // self.heads
-        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
-        return k, self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        memory: torch.Tensor | None,
-        causal: bool = False,
-        lengths: torch.Tensor | None = None,
-        cache: tuple | None = None,
-        projected: tuple | None = None,
-    ):
-        """cache: (keys, values) of earlier positions (B, heads, past, head), for decoding one
-        step at a time; the keys and values with this call's appended come back third.
-        projected: the memory's keys and values, already computed (project(memory))."""
-        b, dim = query.shape[0], self.q.out_features
-        head = dim // self.heads
-        q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
-        k, v = projected if projected is not None else self.project(memory)  # (B, heads, Tk, head)
-        if cache is not None:
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
-        scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
-        if lengths is not None:
-            keys = torch.arange(k.shape[2], device=k.device)
-            padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
-            scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
-        if causal:  # query i sits at key position past + i, and sees keys up to there
-            tq, tk = q.shape[2], k.shape[2]
-            future = torch.ones(tq, tk, dtype=torch.bool, device=query.device).triu(tk - tq + 1)
-            scores = scores.masked_fill(future, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        context = F.dropout(weights, self.dropout, self.training) @ v  # (B, heads, Tq, head)
-        out = self.out(context.transpose(1, 2).reshape(b, -1, dim))
-        return (out, weights) if cache is None else (out, weights, (k, v))
-
-
-class TransformerLayer(nn.Module):
-    """A transformer encoder layer, or with cross=True a decoder layer (Vaswani et al. 2017):
-    self-attention, [attention over a memory,] feed-forward; each a residual branch, with layer
-    norm after it (norm_first=False, the original) or before it (pre-norm)."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        feedforward: int,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        norm_first: bool = False,
-        cross: bool = False,
-        memory_dim: int | None = None,
-    ):
-        super().__init__()
-        self.norm_first = norm_first
-        self.self_attention = MultiheadAttention(dim, num_heads, dropout=dropout)
-        self.cross_attention = MultiheadAttention(dim, num_heads, kdim=memory_dim, dropout=dropout) if cross else None
-        self.feedforward = nn.Sequential(
-            nn.Linear(dim, feedforward),
-            nn.GELU() if activation == "gelu" else nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(feedforward, dim),
-        )
-        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3 if cross else 2))
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        memory: torch.Tensor | None = None,
-        causal: bool = False,
-        lengths: torch.Tensor | None = None,
-        memory_lengths: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self._run(x, lambda h: self.self_attention(h, h, causal, lengths)[0], memory, memory_lengths)
-
-    def step(
-        self,
-        x: torch.Tensor,
-        keys: torch.Tensor,
-        values: torch.Tensor,
-        memory_keys: torch.Tensor,
-        memory_values: torch.Tensor,
-        memory_lengths: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Causal decoding with a key/value cache: x (B, T, D) continues the cached positions,
-        keys/values (B, heads, past, head); the memory comes as its keys and values
-        (memory_kv(memory), computed once per source). Returns x and the cache, T positions longer."""
-        cache = []
-
-        def attend(h):
-            out, _, kv = self.self_attention(h, h, True, None, cache=(keys, values))
-            cache.append(kv)
-            return out
-
-        x = self._run(x, attend, None, memory_lengths, (memory_keys, memory_values))
-        return x, cache[0][0], cache[0][1]
-
-    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cross-attention's keys and values of a memory, (B, heads, S, head) each."""
-        return self.cross_attention.project(memory)
-
-    def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of no positions yet: (batch, heads, 0, head) each."""
-        attention = self.self_attention
-        empty = attention.q.weight.new_zeros(batch, attention.heads, 0, attention.q.out_features // attention.heads)
-        return empty, empty.clone()
-
-    def _run(self, x, self_attend, memory, memory_lengths, projected=None):
-        branches = [self_attend]
-        if self.cross_attention is not None:
-            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths, projected=projected)[0])
-        branches.append(self.feedforward)
-        for norm, branch in zip(self.norms, branches):
-            if self.norm_first:
-                x = x + self.dropout(branch(norm(x)))
-            else:
-                x = norm(x + self.dropout(branch(x)))
-        return x
 
 
 class TransformerSort(nn.Module):
@@ -345,6 +185,172 @@ class TransformerSort(nn.Module):
 
 
 Model = TransformerSort
+
+
+# ============================================================================= what the layers are built from
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position information to (B, T, D): sinusoidal (Vaswani et al. 2017, any length) or
+    a learned table of max_len rows."""
+
+    def __init__(self, dim: int, kind: str = "sinusoidal", max_len: int = 512, dropout: float = 0.0):
+        super().__init__()
+        self.kind, self.dim, self.dropout = kind, dim, nn.Dropout(dropout)
+        self.table = nn.Embedding(max_len, dim) if kind == "learned" else None
+
+    def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """offset: the position of x's first step (decoding continues after `offset` steps)."""
+        positions = torch.arange(x.shape[1], device=x.device) + offset
+        if self.table is not None:
+            return self.dropout(x + self.table(positions))
+        rates = 10000.0 ** (-torch.arange(0, self.dim, 2, device=x.device, dtype=torch.float32) / self.dim)
+        angles = positions[:, None].float() * rates[None, :]  # (T, D/2)
+        encoding = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)[:, : self.dim]  # sin, cos interleaved
+        return self.dropout(x + encoding.to(x.dtype))
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head scaled dot-product attention (Vaswani et al. 2017), written out so the exported
+    graph keeps dynamic lengths and masks: per head, softmax(Q K^T / sqrt(d_head) + mask) V.
+
+    forward(query (B, Tq, D), memory (B, Tk, Dk), causal, lengths) -> (context (B, Tq, D),
+    weights (B, heads, Tq, Tk)). lengths (B,): keys at or after a sequence's length are padding
+    and get no weight; causal: position i attends to keys 0..i only.
+    """
+
+    def __init__(self, dim: int, num_heads: int, kdim: int | None = None, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.heads, self.dropout = num_heads, dropout
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.k = nn.Linear(kdim or dim, dim, bias=bias)
+        self.v = nn.Linear(kdim or dim, dim, bias=bias)
+        self.out = nn.Linear(dim, dim, bias=bias)
+
+    def project(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The memory's keys and values, (B, heads, Tk, head) each."""
+        b, head = memory.shape[0], self.q.out_features // self.heads
+        k = self.k(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+        return k, self.v(memory).reshape(b, -1, self.heads, head).transpose(1, 2)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        memory: torch.Tensor | None,
+        causal: bool = False,
+        lengths: torch.Tensor | None = None,
+        cache: tuple | None = None,
+        projected: tuple | None = None,
+    ):
+        """cache: (keys, values) of earlier positions (B, heads, past, head), for decoding one
+        step at a time; the keys and values with this call's appended come back third.
+        projected: the memory's keys and values, already computed (project(memory))."""
+        b, dim = query.shape[0], self.q.out_features
+        head = dim // self.heads
+        q = self.q(query).reshape(b, -1, self.heads, head).transpose(1, 2)  # (B, heads, Tq, head)
+        k, v = projected if projected is not None else self.project(memory)  # (B, heads, Tk, head)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        scores = q @ k.transpose(-2, -1) / head**0.5  # (B, heads, Tq, Tk)
+        if lengths is not None:
+            keys = torch.arange(k.shape[2], device=k.device)
+            padding = keys[None, :] >= lengths.clamp(min=1)[:, None]  # (B, Tk)
+            scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+        if causal:  # query i sits at key position past + i, and sees keys up to there
+            tq, tk = q.shape[2], k.shape[2]
+            future = torch.ones(tq, tk, dtype=torch.bool, device=query.device).triu(tk - tq + 1)
+            scores = scores.masked_fill(future, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        context = F.dropout(weights, self.dropout, self.training) @ v  # (B, heads, Tq, head)
+        out = self.out(context.transpose(1, 2).reshape(b, -1, dim))
+        return (out, weights) if cache is None else (out, weights, (k, v))
+
+
+class TransformerLayer(nn.Module):
+    """A transformer encoder layer, or with cross=True a decoder layer (Vaswani et al. 2017):
+    self-attention, [attention over a memory,] feed-forward; each a residual branch, with layer
+    norm after it (norm_first=False, the original) or before it (pre-norm)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        feedforward: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        cross: bool = False,
+        memory_dim: int | None = None,
+    ):
+        super().__init__()
+        self.norm_first = norm_first
+        self.self_attention = MultiheadAttention(dim, num_heads, dropout=dropout)
+        self.cross_attention = MultiheadAttention(dim, num_heads, kdim=memory_dim, dropout=dropout) if cross else None
+        self.feedforward = nn.Sequential(
+            nn.Linear(dim, feedforward),
+            nn.GELU() if activation == "gelu" else nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(feedforward, dim),
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3 if cross else 2))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        causal: bool = False,
+        lengths: torch.Tensor | None = None,
+        memory_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self._run(x, lambda h: self.self_attention(h, h, causal, lengths)[0], memory, memory_lengths)
+
+    def step(
+        self,
+        x: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        memory_keys: torch.Tensor,
+        memory_values: torch.Tensor,
+        memory_lengths: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Causal decoding with a key/value cache: x (B, T, D) continues the cached positions,
+        keys/values (B, heads, past, head); the memory comes as its keys and values
+        (memory_kv(memory), computed once per source). Returns x and the cache, T positions longer."""
+        cache = []
+
+        def attend(h):
+            out, _, kv = self.self_attention(h, h, True, None, cache=(keys, values))
+            cache.append(kv)
+            return out
+
+        x = self._run(x, attend, None, memory_lengths, (memory_keys, memory_values))
+        return x, cache[0][0], cache[0][1]
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention's keys and values of a memory, (B, heads, S, head) each."""
+        return self.cross_attention.project(memory)
+
+    def empty_cache(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of no positions yet: (batch, heads, 0, head) each."""
+        attention = self.self_attention
+        empty = attention.q.weight.new_zeros(batch, attention.heads, 0, attention.q.out_features // attention.heads)
+        return empty, empty.clone()
+
+    def _run(self, x, self_attend, memory, memory_lengths, projected=None):
+        branches = [self_attend]
+        if self.cross_attention is not None:
+            branches.append(lambda h: self.cross_attention(h, memory, False, memory_lengths, projected=projected)[0])
+        branches.append(self.feedforward)
+        for norm, branch in zip(self.norms, branches):
+            if self.norm_first:
+                x = x + self.dropout(branch(norm(x)))
+            else:
+                x = norm(x + self.dropout(branch(x)))
+        return x
+
+
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

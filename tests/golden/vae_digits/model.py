@@ -7,7 +7,6 @@ Shapes in comments come from specc's shape inference. Dynamic dims: batch.
 """
 
 import torch
-import torch.nn.functional as F  # noqa: F401  (used by some layer types)
 from torch import nn
 
 TASK = "autoencoder"
@@ -15,26 +14,6 @@ INPUTS = {
     "image": {"dims": ("batch", 1, 8, 8), "dtype": "float32"},
 }
 OUTPUT = {"name": "reconstruction", "dims": ("batch", 1, 8, 8), "kind": "values"}
-
-
-class GaussianLatent(nn.Module):
-    """The VAE latent: mean and log-variance from the features (Kingma and Welling 2014).
-
-    forward returns (code, mean, log_var): in training the code is a sample drawn with the
-    reparameterisation trick, mean + eps * exp(log_var / 2), so gradients reach both; in
-    evaluation it is the mean.
-    """
-
-    def __init__(self, in_features: int, dim: int):
-        super().__init__()
-        self.mean = nn.Linear(in_features, dim)
-        self.log_var = nn.Linear(in_features, dim)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean, log_var = self.mean(h), self.log_var(h)
-        if not self.training:
-            return mean, mean, log_var
-        return mean + torch.randn_like(mean) * torch.exp(0.5 * log_var), mean, log_var
 
 
 class VaeDigits(nn.Module):
@@ -81,6 +60,32 @@ class VaeDigits(nn.Module):
 
 
 Model = VaeDigits
+
+
+# ============================================================================= what the layers are built from
+
+
+class GaussianLatent(nn.Module):
+    """The VAE latent: mean and log-variance from the features (Kingma and Welling 2014).
+
+    forward returns (code, mean, log_var): in training the code is a sample drawn with the
+    reparameterisation trick, mean + eps * exp(log_var / 2), so gradients reach both; in
+    evaluation it is the mean.
+    """
+
+    def __init__(self, in_features: int, dim: int):
+        super().__init__()
+        self.mean = nn.Linear(in_features, dim)
+        self.log_var = nn.Linear(in_features, dim)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, log_var = self.mean(h), self.log_var(h)
+        if not self.training:
+            return mean, mean, log_var
+        return mean + torch.randn_like(mean) * torch.exp(0.5 * log_var), mean, log_var
+
+
+# ============================================================================= export helpers
 
 
 def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:

@@ -106,3 +106,21 @@ def step_parity(model, step_path: Path, ir, tolerance: float) -> Parity:
     diff = float(np.max(np.abs(chained - whole)))
     result.runs.append({"batch": 2, "time": "7+5", "inputs": "chained", "max_abs_diff": diff})
     return result
+
+
+def export(job) -> dict:
+    """step.onnx, the graph that generates one token at a time, and its parity."""
+    from ..diagnostics import UserError
+
+    ir, spec = job.compiled.ir, job.compiled.spec
+    vocab = job.data.vocab.to_json() if job.data.vocab is not None else None
+    path = export_step(job.model, ir, job.folder / "step.onnx", spec.export.opset, vocab)
+    step = step_parity(job.model, path, ir, spec.export.tolerance)
+    job.log(
+        f"exported {path}; chained and single steps match PyTorch (max abs diff {step.max_abs_diff:.2e})"
+    )
+    if not step.ok:
+        raise UserError(
+            f"parity check failed: the step graph differs from PyTorch by {step.max_abs_diff:.3g} > {step.tolerance:g}"
+        )
+    return {"step_parity": step.as_dict(), "step_onnx": str(path)}

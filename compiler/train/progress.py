@@ -1,0 +1,96 @@
+"""What the user sees while training: a progress bar on a terminal, a line per epoch elsewhere,
+and metrics.png."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+from ._spec import CONFIG
+
+
+class Progress:
+    """A rich progress bar on a terminal; one plain line per epoch elsewhere (CI, log files)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.task = quiet, None, None
+        if quiet or not sys.stdout.isatty():
+            return
+        try:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
+        except ImportError:
+            return
+        self.bar = Bar(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} steps/s  loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        )
+        self.bar.start()
+
+    def start_epoch(self, epoch: int, total: int, done: int) -> None:
+        if self.bar:
+            label = f"{epoch}/{CONFIG['epochs']}"
+            if self.task is None:
+                self.task = self.bar.add_task("", total=total, completed=done, epoch=label, rate="-", loss="-")
+            else:
+                self.bar.reset(self.task, total=total, completed=done, epoch=label, rate="-", loss="-")
+
+    def show(self, done: int, loss: float) -> None:
+        if self.bar:
+            self.bar.update(self.task, completed=done, loss=f"{loss:.4f}")
+            speed = next(t.speed for t in self.bar.tasks if t.id == self.task)
+            self.bar.update(self.task, rate=f"{speed:.1f}" if speed else "-")
+
+    def line(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.bar:
+            self.bar.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def plot_metrics(rows: list[dict], path: Path) -> None:
+    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
+    panels a row (skipped without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    names = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+    columns = min(3, len(names))
+    grid_rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        name = names[k]
+        for split in ("train", "val"):
+            ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(".tmp." + path.name)
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
