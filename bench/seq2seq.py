@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import specc.runtime as sr
 import torch
-from specc.compiler.pairs import generate_pairs
+from specc.compiler.datasets.pairs import generate_pairs
 from specc.runtime import export as ex
 
 ROOT = Path(__file__).resolve().parent.parent
