@@ -30,7 +30,7 @@ import torch
 
 import specc.runtime as sr
 from specc.compiler import export as ex
-from specc.compiler.pairs import generate_pairs
+from specc.compiler.datasets.pairs import generate_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

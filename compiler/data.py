@@ -1,7 +1,7 @@
 """The data stage: a spec's `data:` section -> one `data.npz` (x, y, labels) that train.py reads.
 
-Built-in datasets come from scikit-learn's bundled files (no network), or are made here (xor,
-road images). The readers raise `DataProblem` naming the `data:` field at fault; `prepare` turns
+Built-in datasets (scikit-learn's bundled files, xor, road images, ...) come from the registry
+in `datasets/`. The readers raise `DataProblem` naming the `data:` field at fault; `prepare` turns
 that into a located error before any training starts, and `specc evaluate` into a plain one
 about the file it was given.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import datasets
 from .diagnostics import DataProblem, SpecError, did_you_mean
 from .pipeline import Compiled
 from .text import IGNORE, TextSet, Vocab
@@ -51,7 +52,7 @@ def prepare(compiled: Compiled) -> Dataset:
     base = compiled.path.resolve().parent
     try:
         if data.type == "builtin":
-            ds = builtin(data.name, data.resize, data.count, spec.train.seed, data.length)
+            ds = builtin(data, spec.train.seed)
         elif data.type == "npz":
             others = [
                 n for n in list(compiled.parsed.inputs)[1:] if n not in compiled.task.noise_inputs
@@ -76,42 +77,10 @@ def prepare(compiled: Compiled) -> Dataset:
     return ds
 
 
-def builtin(name: str, resize, count: int | None, seed: int, length: int | None = None) -> Dataset:
-    if name == "xor":
-        x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
-        return Dataset(x, np.array([0, 1, 1, 0]), ["0", "1"])
-    if name == "one_hot":  # the 8-3-8 encoder problem: 8 patterns, each its own label
-        return Dataset(np.eye(8, dtype=np.float32), np.arange(8), [str(i) for i in range(8)])
-    if name == "road":
-        from .road import generate
-
-        x, y = generate(count or 2000, seed)
-        return Dataset(x, y, None)
-    if name == "adding":
-        from .adding import generate as adding
-
-        x, y = adding(count or 3000, length or 30, seed)
-        return Dataset(x, y, None)
-    import sklearn.datasets as skd
-
-    loader = {
-        "digits": skd.load_digits,
-        "iris": skd.load_iris,
-        "wine": skd.load_wine,
-        "breast_cancer": skd.load_breast_cancer,
-    }[name]
-    bunch = loader()
-    if name == "digits":
-        x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
-        if resize is not None:
-            import torch
-
-            x = torch.nn.functional.interpolate(
-                torch.from_numpy(x), size=tuple(resize), mode="bilinear", align_corners=False
-            ).numpy()
-    else:
-        x = bunch.data.astype(np.float32)
-    return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
+def builtin(data, seed: int) -> Dataset:
+    """A `data: {type: builtin}` set from the registry, with the generation keys it accepts."""
+    x, y, labels = datasets.get(data.name, "builtin").from_section(data, seed)
+    return Dataset(x, y, labels)
 
 
 def from_text(text: TextSet, compiled: Compiled) -> Dataset:

@@ -4,9 +4,51 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from . import datasets
 from .layers.base import Pair
+
+
+def _listed(kind: datasets.Kind) -> str:
+    """The data sets of a kind with their descriptions, for a field's description."""
+    return "; ".join(f"{e.name} ({e.description})" for e in datasets.entries(kind))
+
+
+def _and(names) -> str:
+    names = list(names)
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _defaults(kind: datasets.Kind, key: str) -> str:
+    """Which sets take `key` and its defaults, e.g. 'road: default 2000; adding: default 3000'."""
+    takers = [e for e in datasets.entries(kind) if key in e.params]
+    if len({repr(e.params[key]) for e in takers}) > 1:
+        return "; ".join(f"{e.name}: default {e.params[key]}" for e in takers)
+    default = f"default {takers[0].params[key]}"
+    return (
+        default
+        if len(takers) == len(datasets.entries(kind))
+        else f"{_and(e.name for e in takers)}; {default}"
+    )
+
+
+def _only_accepted(value, info: ValidationInfo, kind: datasets.Kind, by: str):
+    """A generation key given for a data set that does not take it is an error at that key,
+    naming the sets that do; what each set takes comes from its registry entry. `by` is the
+    field naming the set (validated before, so in `info.data` when it is valid)."""
+    name, key = info.data.get(by), info.field_name
+    if value is not None and name is not None and key not in datasets.get(name, kind).params:
+        raise ValueError(f"{key} applies to {_and(datasets.accepting(key, kind))}, not {name}")
+    return value
 
 
 class Strict(BaseModel):
@@ -34,29 +76,29 @@ class DataBase(Strict):
 
 class BuiltinData(DataBase):
     type: Literal["builtin"]
-    name: Literal["digits", "iris", "wine", "breast_cancer", "xor", "road", "adding", "one_hot"] = (
-        Field(
-            description="Offline dataset: scikit-learn's bundled sets, xor, road (generated road images), "
-            "adding (the adding problem's sequences) or one_hot (the 8 one-hot patterns of the 8-3-8 encoder)."
-        )
+    name: Literal[datasets.names("builtin")] = Field(
+        description=f"Offline dataset, nothing downloaded: {_listed('builtin')}."
     )
     resize: Pair | None = Field(
-        None, description="Resize images to [height, width] (digits: 8x8 originals)."
+        None,
+        description=f"Resize images to [height, width] (for {_and(datasets.accepting('resize', 'builtin'))}).",
     )
     count: PositiveInt | None = Field(
-        None, description="Examples to generate (road: default 2000; adding: 3000)."
+        None, description=f"Examples to generate ({_defaults('builtin', 'count')})."
     )
     length: PositiveInt | None = Field(
-        None, ge=2, description="Sequence length (adding; default 30)."
+        None, ge=2, description=f"Sequence length ({_defaults('builtin', 'length')})."
     )
 
-    @model_validator(mode="after")
-    def _only_generated(self):
-        if self.count is not None and self.name not in ("road", "adding"):
-            raise ValueError(f"count applies to generated datasets (road, adding), not {self.name}")
-        if self.length is not None and self.name != "adding":
-            raise ValueError(f"length applies to the adding problem, not {self.name}")
-        return self
+    @field_validator("name", mode="before")
+    @classmethod
+    def _registered(cls, name):
+        return datasets.known(name, "builtin")
+
+    @field_validator("resize", "count", "length")
+    @classmethod
+    def _accepted(cls, value, info: ValidationInfo):
+        return _only_accepted(value, info, "builtin", "name")
 
 
 class NpzData(DataBase):
@@ -98,11 +140,12 @@ class TextData(DataBase):
         ".csv / .tsv with a text and a label per example (classification); relative to the spec.",
     )
     text: str | None = Field(None, description="The corpus itself, inline.")
-    generate: Literal["sentiment"] | None = Field(
-        None,
-        description="A generated labelled set: sentiment (reviews whose label needs word order).",
+    generate: Literal[datasets.names("text")] | None = Field(
+        None, description=f"A generated labelled set: {_listed('text')}."
     )
-    count: PositiveInt | None = Field(None, description="Examples to generate (default 2000).")
+    count: PositiveInt | None = Field(
+        None, description=f"Examples to generate ({_defaults('text', 'count')})."
+    )
     level: Literal["char", "word"] = Field("char", description="Tokens: characters or words.")
     lowercase: bool = Field(False, description="Lower-case the text before tokenizing.")
     seq_len: PositiveInt = Field(64, description="Corpus: tokens per training window.")
@@ -114,6 +157,16 @@ class TextData(DataBase):
     )
     text_field: str = Field("text", description="JSONL key / CSV column of the text.")
     label_field: str = Field("label", description="JSONL key / CSV column of the label.")
+
+    @field_validator("generate", mode="before")
+    @classmethod
+    def _registered(cls, name):
+        return datasets.known(name, "text")
+
+    @field_validator("count")
+    @classmethod
+    def _accepted(cls, value, info: ValidationInfo):
+        return _only_accepted(value, info, "text", "generate")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -132,12 +185,12 @@ class PairsData(DataBase):
     path: str | None = Field(
         None, description="A text file of `source<TAB>target` lines, relative to the spec."
     )
-    generate: Literal["reverse", "copy", "sort", "addition", "shapes"] | None = Field(
-        None,
-        description="A generated set: digit strings reversed, copied or sorted; sums written "
-        "as characters (addition); or pictures of shapes and their captions (shapes).",
+    generate: Literal[datasets.names("pairs")] | None = Field(
+        None, description=f"A generated set: {_listed('pairs')}."
     )
-    count: PositiveInt | None = Field(None, description="Pairs to generate (default 4000).")
+    count: PositiveInt | None = Field(
+        None, description=f"Pairs to generate ({_defaults('pairs', 'count')})."
+    )
     lengths: Pair = Field(
         (5, 12), description="Generated strings: the shortest and longest source length."
     )
@@ -147,6 +200,16 @@ class PairsData(DataBase):
     )
     level: Literal["char", "word"] = Field("char", description="Tokens: characters or words.")
     lowercase: bool = Field(False, description="Lower-case both sides before tokenizing.")
+
+    @field_validator("generate", mode="before")
+    @classmethod
+    def _registered(cls, name):
+        return datasets.known(name, "pairs")
+
+    @field_validator("count", "lengths", "hold_out_lengths")
+    @classmethod
+    def _accepted(cls, value, info: ValidationInfo):
+        return _only_accepted(value, info, "pairs", "generate")
 
     @model_validator(mode="after")
     def _one_source(self):

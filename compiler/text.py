@@ -25,6 +25,7 @@ import numpy as np
 from specc.runtime.contracts import BOS, EOS, SPECIAL_TOKENS, UNK
 from specc.runtime.text import Vocab, pad_ids, tokenize
 
+from . import datasets
 from .diagnostics import DataProblem
 
 IGNORE = -100  # a target position that is padding: no loss, no metric
@@ -60,10 +61,8 @@ class TextSet:
 def load(data, base: Path, seed: int, labels: list[str] | None = None) -> TextSet:
     """The `data: {type: text}` section -> token ids; raises DataProblem naming the field at fault."""
     if data.generate is not None:
-        from .sentiment import generate
-
-        texts, raw = generate(data.count or 2000, seed)
-        return _labelled(texts, raw, data, seed, labels or ["negative", "positive"])
+        texts, raw, classes = datasets.get(data.generate, "text").from_section(data, seed)
+        return _labelled(texts, raw, data, seed, labels or classes)
     if data.text is not None:
         return _corpus(data.text, data, seed, "text")
     path = base / data.path

@@ -11,9 +11,9 @@ from helpers import SPECS, run_specc
 from PIL import Image
 
 from specc.compiler import data
+from specc.compiler.datasets.road import COLS, generate
 from specc.compiler.diagnostics import SpecError
 from specc.compiler.pipeline import compile_file
-from specc.compiler.road import COLS, generate
 
 IMAGES = """\
 specc: 1

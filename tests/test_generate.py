@@ -128,7 +128,7 @@ def test_sentiment_gru_reads_word_order(tmp_path):
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from specc.compiler.sentiment import generate
+    from specc.compiler.datasets.sentiment import generate
 
     texts, labels = generate(2000, seed=0)
     bag = CountVectorizer().fit_transform(texts)

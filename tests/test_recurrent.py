@@ -315,7 +315,7 @@ def test_custom_cell_mistakes_are_located(tmp_path):
 
 
 def test_the_adding_problem_is_what_it_says():
-    from specc.compiler.adding import generate
+    from specc.compiler.datasets.adding import generate
 
     x, y = generate(200, length=12, seed=4)
     assert x.shape == (200, 12, 2) and y.shape == (200, 1)
@@ -340,7 +340,7 @@ def test_recurrent_examples_learn_the_adding_problem(tmp_path, spec):
     report = json.loads((out / "report.json").read_text())
     assert report["metrics"]["val_mse"] <= 0.02  # predicting the mean scores 1/6
     # ONNX Runtime on sequences longer than any seen in training still computes what PyTorch does
-    from specc.compiler.adding import generate
+    from specc.compiler.datasets.adding import generate
 
     x, _ = generate(16, length=45, seed=9)
     model = ex.instantiate(out, out / report["weights"])

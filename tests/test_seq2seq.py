@@ -18,9 +18,10 @@ from helpers import SPECS, errors_of, run_specc
 import specc.runtime as sr
 from specc.compiler import codegen
 from specc.compiler import export as ex
+from specc.compiler.datasets.pairs import generate_pairs
+from specc.compiler.datasets.shapes import generate as generate_shapes
 from specc.compiler.diagnostics import SpecError
 from specc.compiler.export import seq2seq as ex2
-from specc.compiler.pairs import generate_pairs
 from specc.compiler.pipeline import compile_file
 
 RNN_DECODER = [
@@ -556,7 +557,7 @@ def test_addition_adds_numbers_it_never_saw(tmp_path_factory):
 def test_captioning_describes_new_pictures(tmp_path_factory):
     out, report = train(tmp_path_factory, "captioning_toy")
     assert report["metrics"]["test_exact"] >= 0.9
-    images, captions = generate_pairs("shapes", 300, 96)
+    images, captions = generate_shapes(300, 96)
     got = sr.Seq2Seq(out).caption(images)
     assert np.mean([g == c for g, c in zip(got, captions, strict=True)]) >= 0.85
     words = {w for c in got for w in c.split()}

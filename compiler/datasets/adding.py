@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import register
 
-def generate(count: int = 3000, length: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+
+def generate(count: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(x (count, length, 2), y (count, 1)), deterministic for a seed."""
     rng = np.random.default_rng(seed)
     values = rng.random((count, length))
@@ -25,3 +27,8 @@ def generate(count: int = 3000, length: int = 30, seed: int = 0) -> tuple[np.nda
     x = np.stack([values, marks], axis=-1).astype(np.float32)
     y = (values[rows, first] + values[rows, second]).astype(np.float32)[:, None]
     return x, y
+
+
+@register("adding", "builtin", "the adding problem's sequences: sum the two marked values")
+def make(seed: int, count: int = 3000, length: int = 30):
+    return (*generate(count, length, seed), None)

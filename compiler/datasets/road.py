@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import register
+
 ROWS, COLS = 30, 32
 LOOK_AHEAD = 0.6  # fraction of the way to the horizon where the driver aims
 
@@ -19,7 +21,7 @@ def road_centre(offset: np.ndarray, curvature: np.ndarray, ahead: np.ndarray) ->
     return (COLS - 1) / 2 + offset + 12.0 * curvature * ahead**2
 
 
-def generate(count: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def generate(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(images (count, 1, 30, 32) in [0, 1], steering (count, 1) in [-1, 1])."""
     rng = np.random.default_rng(seed)
     offset = rng.uniform(-7.0, 7.0, count)[:, None, None]
@@ -35,3 +37,8 @@ def generate(count: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     target = (road_centre(offset, curvature, np.asarray(LOOK_AHEAD)) - (COLS - 1) / 2) / 16.0
     steering = np.clip(target.reshape(count, 1), -1.0, 1.0)
     return np.clip(images, 0.0, 1.0).astype(np.float32)[:, None], steering.astype(np.float32)
+
+
+@register("road", "builtin", "generated 30x32 road images; the target is the steering direction")
+def make(seed: int, count: int = 2000):
+    return (*generate(count, seed), None)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .registry import register
+
 SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the ending", "the music",
             "the story", "the cast", "the script", "the camera work"]  # fmt: skip
 VERBS = ["was", "is", "felt", "seemed"]
 INTENSIFIERS = ["very", "really", "quite", "truly", "rather"]
 POSITIVE = ["good", "great", "superb", "moving", "clever", "fun", "lovely", "brilliant"]
 NEGATIVE = ["bad", "dull", "awful", "boring", "weak", "clumsy", "tedious", "poor"]
+LABELS = ["negative", "positive"]  # class 0, class 1
 
 
 def _clause(rng: np.random.Generator) -> tuple[str, bool]:
@@ -31,7 +34,7 @@ def _clause(rng: np.random.Generator) -> tuple[str, bool]:
     return " ".join(words), positive != negated
 
 
-def generate(count: int = 2000, seed: int = 0) -> tuple[list[str], list[str]]:
+def generate(count: int, seed: int) -> tuple[list[str], list[str]]:
     """(texts, labels 'negative'/'positive')."""
     rng = np.random.default_rng(seed)
     texts, labels = [], []
@@ -43,3 +46,8 @@ def generate(count: int = 2000, seed: int = 0) -> tuple[list[str], list[str]]:
         texts.append(text)
         labels.append("positive" if positive else "negative")
     return texts, labels
+
+
+@register("sentiment", "text", "reviews whose label needs word order")
+def make(seed: int, count: int = 2000):
+    return (*generate(count, seed), list(LABELS))
