@@ -98,15 +98,18 @@ class GaussianLatent(nn.Module):
 # ============================================================================= export helpers
 
 
-def example_inputs(batch_size: int = 2, dynamic_size: int = 8) -> dict[str, torch.Tensor]:
-    """Random inputs of the declared shapes (named dims take `dynamic_size`)."""
+def example_inputs(
+    batch_size: int = 2, dynamic_size: int = 8, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """Random inputs of the declared shapes (named dims take `dynamic_size`): token ids over the
+    vocabulary, lengths from 1 to `dynamic_size`, standard normals elsewhere."""
     out = {}
     for name, spec in INPUTS.items():
         shape = [batch_size] + [d if isinstance(d, int) else dynamic_size for d in spec["dims"][1:]]
         if spec["dtype"] == "int64" and len(shape) == 1:  # lengths
-            out[name] = torch.randint(1, dynamic_size + 1, shape)
-        elif spec["dtype"] == "int64":
-            out[name] = torch.randint(0, 2, shape)
+            out[name] = torch.randint(1, dynamic_size + 1, shape, generator=generator)
+        elif spec["dtype"] == "int64":  # token ids
+            out[name] = torch.randint(0, spec.get("ids", 2), shape, generator=generator)
         else:
-            out[name] = torch.randn(shape)
+            out[name] = torch.randn(shape, generator=generator)
     return out
