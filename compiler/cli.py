@@ -220,21 +220,11 @@ def predict(
         raise UserError(f"{input} is not a .npy array: {e}") from None
     m = sr.load(model, device=device)
     result = m.predict(x)
-    if isinstance(result, sr.Prediction):
-        rows = [
-            {
-                "index": i,
-                "class": int(c),
-                "label": lab,
-                "probability": float(result.probabilities[i, c]),
-            }
-            for i, (c, lab) in enumerate(zip(result.classes, result.labels, strict=True))
-        ]
+    if isinstance(result, sr.Predictions):  # the task answers with labels
         if as_json:
-            print(json.dumps(rows))
+            print(json.dumps([{"index": i, **row} for i, row in enumerate(result.rows())]))
         else:
-            for r in rows:
-                print(f"{r['index']}\t{r['label']}\t{r['probability']:.4f}")
+            print("\n".join(result.lines()))
     else:
         values = np.asarray(result)
         print(

@@ -19,7 +19,7 @@ import numpy as np
 from . import datasets
 from .diagnostics import DataProblem, SpecError, did_you_mean
 from .pipeline import Compiled
-from .text import IGNORE, TextSet, Vocab
+from .text import TextSet, Vocab
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -284,25 +284,9 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise DataProblem(None, f"the {what} of {bad} example(s) hold NaN or infinity")
-    if compiled.task.targets == "inputs":
-        pass  # the target is the input; y holds labels (or anything) for the latent plot only
-    elif compiled.task.targets == "values":
-        out = ir.output_dims[1:]
-        if all(isinstance(d, int) for d in out) and math.prod(ds.y.shape[1:]) != math.prod(out):
-            raise DataProblem(
-                None,
-                f"targets have shape {tuple(ds.y.shape[1:])}, but the model outputs {tuple(out)}",
-            )
-    else:
-        if not np.issubdtype(ds.y.dtype, np.integer):
-            raise DataProblem(None, "classification targets must be integer class indices")
-        n = ir.num_classes
-        real = ds.y[ds.y != IGNORE]  # -100 marks a padded target position
-        if n is not None and len(real) and (real.min() < 0 or real.max() >= n):
-            raise DataProblem(
-                None,
-                f"targets range over {int(real.min())}..{int(real.max())}, but the model has {n} classes (output {ir.output_dims})",
-            )
+    problem = compiled.task.check_targets(ds.y, ir)
+    if problem:
+        raise DataProblem(None, problem)
     return ds
 
 

@@ -51,7 +51,7 @@ def evaluate(
     result = {"data": source, "examples": len(x), "device": model.device}
     if keep_outputs:
         result["outputs"] = out
-    result["metrics"] = scores(out, y, model.output_kind, resolved["train"])
+    result["metrics"] = task.score(out, y, model.output_kind, resolved["train"])
     if task.targets == "classes":
         pred = predicted_classes(out, model.output_kind)
         n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
@@ -125,7 +125,7 @@ def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
 def _cast(x, y, spec) -> tuple:
     dtype = next(iter(spec["inputs"].values())).get("dtype", "float32")
     x = x.astype(np.int64 if dtype == "int64" else np.float32)
-    y = y.astype(np.float32 if TASKS[spec["task"]].targets == "values" else np.int64)
+    y = y.astype(TASKS[spec["task"]].target_dtype or y.dtype)
     return x, y
 
 

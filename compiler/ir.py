@@ -123,6 +123,9 @@ class ModelIR:
     total_params: int
     labels: tuple[str, ...] | None
     standardize: bool
+    target_dtype: (
+        str | None
+    )  # what train.py makes the targets (None: int64 if integer, else float32)
     train: TrainIR
     example_batch: int
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
@@ -210,6 +213,7 @@ def build_ir(
         total_params=inferred.total_params,
         labels=tuple(spec.labels) if spec.labels else None,
         standardize=bool(spec.data and spec.data.standardize),
+        target_dtype=task.target_dtype,
         train=_train_ir(parsed, plan, out_shape),
         example_batch=2,
         teacher=any(parsed.layers[i].takes_targets for i in order),

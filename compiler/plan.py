@@ -67,7 +67,6 @@ def plan(parsed: Parsed, inferred: Inferred) -> TrainPlan:
 
 def _loss_rules(parsed: Parsed, output: Output, loss: str) -> list:
     src, task = parsed.source, parsed.task
-    binary = output.kind.startswith("binary")
     errors = []
     if loss not in task.losses:
         errors.append(
@@ -77,22 +76,8 @@ def _loss_rules(parsed: Parsed, output: Output, loss: str) -> list:
                 f"use one of: {', '.join(task.losses)}",
             )
         )
-    elif loss == "binary_cross_entropy" and not binary and output.kind != "values":
-        errors.append(
-            src.error(
-                ("train", "loss"),
-                f"binary_cross_entropy needs one output unit, the model gives {output.shape}",
-                "use cross_entropy for several classes",
-            )
-        )
-    elif loss == "cross_entropy" and binary:
-        errors.append(
-            src.error(
-                ("train", "loss"),
-                "cross_entropy needs one output per class, the model gives one unit",
-                "use binary_cross_entropy, or two output units",
-            )
-        )
+    elif problem := task.loss_problem(output, loss):
+        errors.append(src.error(("train", "loss"), *problem))
     if parsed.spec.train.loss.label_smoothing and output.kind not in CLASS_SCORES:
         errors.append(
             src.error(("train", "loss", "label_smoothing"), "label smoothing needs cross_entropy")

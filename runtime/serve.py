@@ -276,15 +276,9 @@ def _parse(model: Model, body: bytes, content_type: str) -> dict:
 
 def _answer(model: Model, out: dict[str, np.ndarray]) -> dict:
     doc = {"outputs": {k: v.tolist() for k, v in out.items()}}
-    if model.task == "classification":
-        first = model.outputs[0].name
-        probs = model.probabilities_from(out[first])
-        classes = probs.argmax(axis=1)
-        names = model.labels or [str(i) for i in range(probs.shape[1])]
-        doc["predictions"] = [
-            {"class": int(c), "label": names[c], "probability": float(probs[i, c])}
-            for i, c in enumerate(classes)
-        ]
+    predictions = model.predictions_from(out[model.outputs[0].name])
+    if predictions is not None:
+        doc["predictions"] = predictions.rows()
     return doc
 
 

@@ -36,11 +36,38 @@ class TensorInfo:
         return f"{self.dtype} ({', '.join(map(str, self.shape))})"
 
 
+class Predictions:
+    """What `Model.predict` returns for a task that answers with labels (a classifier, a
+    multi-label model): one row per input, for JSON (`rows`) and for people (`lines`)."""
+
+    def rows(self) -> list[dict]:
+        raise NotImplementedError
+
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(Predictions):
+    """A classifier's answer: the likeliest class of each input."""
+
     classes: np.ndarray  # (N,) class indices
     labels: list  # (N,) label names (or indices as strings)
     probabilities: np.ndarray  # (N, C)
+
+    def rows(self) -> list[dict]:
+        return [
+            {"class": int(c), "label": label, "probability": float(self.probabilities[i, c])}
+            for i, (c, label) in enumerate(zip(self.classes, self.labels, strict=True))
+        ]
+
+    def lines(self) -> list[str]:
+        return [f"{i}\t{r['label']}\t{r['probability']:.4f}" for i, r in enumerate(self.rows())]
+
+
+# How a task's model output becomes Predictions (tasks without an entry answer with the raw
+# values). A task's runtime module adds its own: runtime/multilabel.py.
+INTERPRETERS: dict = {}
 
 
 def _import_ort():
@@ -463,14 +490,26 @@ class Model:
             p = 1.0 / (1.0 + np.exp(-p))
         return np.concatenate([1.0 - p, p], axis=1)
 
-    def predict(self, x):
-        """Classifier: a Prediction (classes, labels, probabilities). Regression: the values."""
-        if self.task == "regression":
-            return self(x)
-        probs = self.probabilities(x)
-        classes = probs.argmax(axis=1)
-        names = self.labels or [str(i) for i in range(probs.shape[1])]
-        return Prediction(classes, [names[c] for c in classes], probs)
+    def predict(self, x, **options):
+        """The task's answer for inputs x: Predictions for a task that answers with labels (a
+        classifier: classes, labels, probabilities), else the raw values (regression)."""
+        output = self(x)
+        return self.predictions_from(output, **options) if self.task in INTERPRETERS else output
+
+    def predictions_from(self, output, **options) -> Predictions | None:
+        """The task's answer from this model's raw output; None for a task without labels."""
+        interpret = INTERPRETERS.get(self.task)
+        return interpret(self, np.asarray(output), **options) if interpret else None
+
+
+def _classify(model: Model, output: np.ndarray) -> Prediction:
+    probs = model.probabilities_from(output)
+    classes = probs.argmax(axis=1)
+    names = model.labels or [str(i) for i in range(probs.shape[1])]
+    return Prediction(classes, [names[c] for c in classes], probs)
+
+
+INTERPRETERS["classification"] = _classify
 
 
 def load(path: str | Path, device: str = "auto", **options) -> Model:

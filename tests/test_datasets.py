@@ -15,7 +15,15 @@ from specc.compiler.pipeline import compile_file
 from specc.compiler.spec_data import BuiltinData, PairsData, TextData
 
 SMALL = {"count": 40, "length": 8, "resize": (12, 10), "lengths": (2, 6)}
-FIXED = {"digits", "iris", "wine", "breast_cancer", "xor", "one_hot"}  # the same for every seed
+FIXED = {
+    "digits",
+    "iris",
+    "wine",
+    "breast_cancer",
+    "xor",
+    "one_hot",
+    "digit_attributes",
+}  # the same for every seed
 
 
 def small(entry: datasets.DataSet, seed: int = 0) -> tuple:
@@ -39,6 +47,7 @@ def same(a, b) -> bool:
 def test_the_registry_holds_the_documented_sets():
     assert datasets.names("builtin") == (
         "digits", "iris", "wine", "breast_cancer", "xor", "road", "adding", "one_hot",
+        "digit_attributes",
     )  # fmt: skip
     assert datasets.names("text") == ("sentiment",)
     assert datasets.names("pairs") == ("reverse", "copy", "sort", "addition", "shapes")
@@ -49,6 +58,7 @@ def test_the_registry_holds_the_documented_sets():
     assert dict(datasets.get("adding", "builtin").params) == {"count": 3000, "length": 30}
     assert dict(datasets.get("road", "builtin").params) == {"count": 2000}
     assert dict(datasets.get("digits", "builtin").params) == {"resize": None}
+    assert dict(datasets.get("digit_attributes", "builtin").params) == {"resize": None}
     assert dict(datasets.get("reverse", "pairs").params) == {
         "count": 4000,
         "lengths": (5, 12),
@@ -69,6 +79,9 @@ def test_every_set_gives_what_its_kind_promises_and_is_deterministic(name):
         assert isinstance(y, np.ndarray) and len(y) == len(x) > 0
         if labels is None:  # a regression target
             assert y.dtype == np.float32 and y.shape == (len(x), 1)
+        elif y.ndim == 2:  # multi-hot: one yes/no column per label, each both yes and no somewhere
+            assert y.shape == (len(x), len(labels)) and set(np.unique(y)) == {0.0, 1.0}
+            assert (y.max(axis=0) == 1).all() and (y.min(axis=0) == 0).all()
         else:
             assert y.dtype.kind == "i" and all(isinstance(v, str) for v in labels)
             assert set(np.unique(y)) == set(range(len(labels)))  # every class present, no other
@@ -259,7 +272,7 @@ def test_unknown_names_are_located_and_list_what_exists(tmp_path, data, col, kin
     [
         ("{type: builtin, name: digits, count: 5}", "count", "count applies to road and adding, not digits"),
         ("{type: builtin, name: road, length: 5}", "length", "length applies to adding, not road"),
-        ("{type: builtin, name: iris, resize: [4, 4]}", "resize", "resize applies to digits, not iris"),
+        ("{type: builtin, name: iris, resize: [4, 4]}", "resize", "resize applies to digits and digit_attributes, not iris"),
         ("{type: pairs, generate: shapes, lengths: [2, 3]}", "lengths", "lengths applies to reverse, copy, sort and addition, not shapes"),
         ("{type: pairs, generate: shapes, hold_out_lengths: [2]}", "hold_out_lengths", "not shapes"),
     ],
@@ -289,3 +302,15 @@ def test_specc_check_prints_the_unknown_name_error(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{path}:6:29: error: invalid 'name': unknown built-in data set 'digitz'" in proc.stderr
     assert "did you mean 'digits'?" in proc.stderr
+
+
+def test_digit_attributes_are_each_digits_even_greater_than_4_and_prime_labels():
+    from sklearn.datasets import load_digits
+
+    x, y, labels = datasets.get("digit_attributes", "builtin")(0)
+    digit = load_digits().target
+    assert labels == ["even", "greater_than_4", "prime"]
+    assert (y[:, 0] == (digit % 2 == 0)).all()
+    assert (y[:, 1] == (digit > 4)).all()
+    assert (y[:, 2] == np.isin(digit, [2, 3, 5, 7])).all()
+    assert np.array_equal(x, datasets.get("digits", "builtin")(0)[0])  # the same pictures

@@ -26,4 +26,5 @@ __all__ = [
 # isort: off
 from . import sklearn_sets, xor, road, adding, one_hot  # noqa: E402, F401
 from . import sentiment, pairs, shapes  # noqa: E402, F401
+from . import digit_attributes  # noqa: E402, F401
 # isort: on

@@ -40,6 +40,7 @@ class Autoencoder(Task):
     losses = ("mse", "binary_cross_entropy", "l1")
     data_types = ("builtin", "npz", "csv", "images")
     targets = "inputs"
+    target_dtype = None  # labels, when the data has them, only colour pictures
     default_output = "prediction"
     runtime_class = "specc.runtime.Autoencoder"
     train_modules = ("specc.runtime.png", "specc.compiler.train.images")
@@ -62,6 +63,9 @@ class Autoencoder(Task):
         from ..export.autoencoder import export
 
         return export(job)
+
+    def check_targets(self, y, ir):
+        return None  # the target is the input; y, if any, labels pictures only
 
     def plan_rules(self, parsed, inferred):
         i = inferred.order[-1]

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from specc.runtime.contracts import IGNORE_INDEX
+
 from ..diagnostics import Diagnostic
 from ..expand import Section
 
@@ -80,6 +82,7 @@ class Task:
     # (regression), or "inputs" (the model rebuilds or imitates its input; y, when the data has
     # it, only labels pictures).
     targets: ClassVar[str] = "classes"
+    target_dtype: ClassVar[str | None] = "int64"  # what train.py makes them (None: as they come)
     text_corpus: ClassVar[bool] = False  # trains on a text corpus (else on labelled texts)
     noise_inputs: ClassVar[tuple[str, ...]] = ()  # inputs drawn at random, not read from data
     # Why `specc evaluate` cannot score this task's model on a dataset, if it cannot.
@@ -139,6 +142,22 @@ class Task:
     def default_loss(self, output: Output) -> str:
         return self.losses[0]
 
+    def loss_problem(self, output: Output, loss: str) -> tuple[str, str] | None:
+        """(message, hint) when `loss`, one of this task's, cannot work with this output: the
+        class scores and the loss must agree on one unit (binary) or one per class."""
+        binary = output.kind.startswith("binary")
+        if loss == "binary_cross_entropy" and not binary and output.kind != "values":
+            return (
+                f"binary_cross_entropy needs one output unit, the model gives {output.shape}",
+                "use cross_entropy for several classes",
+            )
+        if loss == "cross_entropy" and binary:
+            return (
+                "cross_entropy needs one output per class, the model gives one unit",
+                "use binary_cross_entropy, or two output units",
+            )
+        return None
+
     def default_metrics(self, parsed: Parsed) -> list[str]:
         return ["accuracy"]
 
@@ -161,6 +180,30 @@ class Task:
         from ..ir import TaskIR
 
         return TaskIR()
+
+    # -- data
+
+    def check_targets(self, y, ir) -> str | None:
+        """What is wrong with the data's targets `y` (a numpy array) for this model, or None.
+        The default: class indices in range (-100 marks a padded position)."""
+        import numpy as np
+
+        if not np.issubdtype(y.dtype, np.integer):
+            return "classification targets must be integer class indices"
+        n, real = ir.num_classes, y[y != IGNORE_INDEX]
+        if n is not None and len(real) and (real.min() < 0 or real.max() >= n):
+            return (
+                f"targets range over {int(real.min())}..{int(real.max())}, but the model has "
+                f"{n} classes (output {ir.output_dims})"
+            )
+        return None
+
+    def score(self, out, y, kind: str, train: dict) -> dict[str, float]:
+        """`specc evaluate`: the loss and metrics of ONNX Runtime's outputs `out` against the
+        targets `y` (numpy), defined as in the generated train.py."""
+        from ..evaluate import scores
+
+        return scores(out, y, kind, train)
 
     # -- export (needs torch: a task imports its export module only here)
 

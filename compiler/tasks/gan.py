@@ -44,6 +44,7 @@ class Gan(Task):
     losses = ("adversarial",)
     data_types = ("builtin", "npz", "csv", "images")
     targets = "inputs"
+    target_dtype = None  # labels, when the data has them, only colour pictures
     noise_inputs = (GAN_NOISE,)
     evaluate_refusal = "a GAN's scores are in report.json (and `specc sample` draws from it)"
     train_keys = {"gan": "sets a GAN's alternating updates"}
@@ -88,6 +89,9 @@ class Gan(Task):
         shutil.copyfile(job.folder / "model.onnx", job.folder / "generator.onnx")
         job.log(f"wrote {job.folder / 'generator.onnx'}")
         return {}
+
+    def check_targets(self, y, ir):
+        return None  # the target is the input; y, if any, labels pictures only
 
     def plan_rules(self, parsed, inferred):
         """The generator makes inputs; the discriminator turns one into a single logit."""

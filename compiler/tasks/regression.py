@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .base import Output, Task
 
 
@@ -11,6 +13,13 @@ class Regression(Task):
     losses = ("mse", "l1", "huber")
     data_types = ("builtin", "npz", "csv", "images")
     targets = "values"
+    target_dtype = "float32"
+
+    def check_targets(self, y, ir):
+        out = ir.output_dims[1:]
+        if all(isinstance(d, int) for d in out) and math.prod(y.shape[1:]) != math.prod(out):
+            return f"targets have shape {tuple(y.shape[1:])}, but the model outputs {tuple(out)}"
+        return None
 
     def output(self, parsed, inferred) -> Output:
         last = parsed.layers[inferred.order[-1]]

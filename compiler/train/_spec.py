@@ -71,5 +71,11 @@ def metric_sums(*outputs_and_targets) -> dict:
     raise NotImplementedError
 
 
+def derived_metrics(means: dict[str, float]) -> dict[str, float]:
+    """The reported metrics from the per-example means of metric_sums (a task whose metrics are
+    not means, F1 say, sums counts and derives them here)."""
+    return means
+
+
 AFTER_EPOCH: tuple = ()  # called as hook(trainer, row) after each epoch, on the main process
 AFTER_TRAINING: tuple = ()  # called as hook(trainer) after the final scores, on the main process

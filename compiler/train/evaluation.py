@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._spec import evaluate_batch
+from ._spec import derived_metrics, evaluate_batch
 
 
 @torch.no_grad()
@@ -29,4 +29,4 @@ def evaluate(
         for k, v in batch.items():
             sums[k] = sums.get(k, 0.0) + v.cpu()
     model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
+    return derived_metrics({k: float(v) / len(y) for k, v in sums.items()})

@@ -30,6 +30,7 @@ from ._spec import (
     SPEC_SHA256,
     STANDARDIZE,
     Model,
+    derived_metrics,
     make_optimizers,
     make_schedule,
     metric_sums,
@@ -314,7 +315,7 @@ class Trainer:
             packed = torch.stack([sums[k] for k in sorted(sums)] + [torch.tensor(float(seen), dtype=torch.float64)])
             dist.all_reduce(packed)
             sums, seen = dict(zip(sorted(sums), packed[:-1])), int(packed[-1])
-        train_m = {k: float(v) / max(seen, 1) for k, v in sums.items()}
+        train_m = derived_metrics({k: float(v) / max(seen, 1) for k, v in sums.items()})
         val_m = evaluate(self.model, *self.data["val"], self.device, self.autocast)
         row = {"kind": "epoch", "epoch": self.epoch, "step": self.step, "lr": self.lr()}
         row |= {f"train_{k}": v for k, v in train_m.items()} | {f"val_{k}": v for k, v in val_m.items()}

@@ -61,7 +61,7 @@ VAL_SPLIT, TEST_SPLIT = 0.2, 0.0
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; drives early stopping and plateaus
 DATA_INPUTS = {"image": {"dims": ("batch", 1, 8, 8), "dtype": "float32"}}  # what the discriminator reads
-TARGET_DTYPE = np.float32
+TARGET_DTYPE = None  # labels for pictures only: int64 when they are integers, else float32
 RESTORE_BEST = False  # a GAN's losses do not rank its generators: keep the last
 ONE_PROCESS = "GAN training runs in one process (its steps bypass DistributedDataParallel)"
 
@@ -173,6 +173,11 @@ def draw_samples(trainer, row: dict) -> None:
     write_grid(
         [fakes[:10], fakes[10:20], fakes[20:], real], trainer.args.out / "samples" / f"epoch_{row['epoch']:03d}.png"
     )
+
+
+def derived_metrics(means: dict[str, float]) -> dict[str, float]:
+    """The reported metrics from the means of metric_sums' sums (here they are the same)."""
+    return means
 
 
 AFTER_EPOCH = (draw_samples,)  # hook(trainer, row) after each epoch
@@ -423,7 +428,7 @@ def evaluate(
         for k, v in batch.items():
             sums[k] = sums.get(k, 0.0) + v.cpu()
     model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
+    return derived_metrics({k: float(v) / len(y) for k, v in sums.items()})
 
 
 class Progress:
@@ -775,7 +780,7 @@ class Trainer:
             packed = torch.stack([sums[k] for k in sorted(sums)] + [torch.tensor(float(seen), dtype=torch.float64)])
             dist.all_reduce(packed)
             sums, seen = dict(zip(sorted(sums), packed[:-1])), int(packed[-1])
-        train_m = {k: float(v) / max(seen, 1) for k, v in sums.items()}
+        train_m = derived_metrics({k: float(v) / max(seen, 1) for k, v in sums.items()})
         val_m = evaluate(self.model, *self.data["val"], self.device, self.autocast)
         row = {"kind": "epoch", "epoch": self.epoch, "step": self.step, "lr": self.lr()}
         row |= {f"train_{k}": v for k, v in train_m.items()} | {f"val_{k}": v for k, v in val_m.items()}

@@ -59,7 +59,7 @@ VAL_SPLIT, TEST_SPLIT = 0.0, 0.0
 STANDARDIZE = False
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; drives early stopping and plateaus
 DATA_INPUTS = INPUTS  # what data.npz holds, in order
-TARGET_DTYPE = np.int64
+TARGET_DTYPE = np.int64  # what the targets become
 RESTORE_BEST = True  # finish with the weights of the best epoch (checkpoint.restore_best)
 ONE_PROCESS = None  # several processes may train this model
 
@@ -110,6 +110,11 @@ def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -
     """Sums of the loss and metrics over one batch, in eval mode."""
     out = model(*xb)
     return {"loss": loss_fn(out, yb).double() * len(yb), **metric_sums(out, yb)}
+
+
+def derived_metrics(means: dict[str, float]) -> dict[str, float]:
+    """The reported metrics from the means of metric_sums' sums (here they are the same)."""
+    return means
 
 
 AFTER_EPOCH = ()  # hook(trainer, row) after each epoch
@@ -309,7 +314,7 @@ def evaluate(
         for k, v in batch.items():
             sums[k] = sums.get(k, 0.0) + v.cpu()
     model.train(was_training)
-    return {k: float(v) / len(y) for k, v in sums.items()}
+    return derived_metrics({k: float(v) / len(y) for k, v in sums.items()})
 
 
 class Progress:
@@ -661,7 +666,7 @@ class Trainer:
             packed = torch.stack([sums[k] for k in sorted(sums)] + [torch.tensor(float(seen), dtype=torch.float64)])
             dist.all_reduce(packed)
             sums, seen = dict(zip(sorted(sums), packed[:-1])), int(packed[-1])
-        train_m = {k: float(v) / max(seen, 1) for k, v in sums.items()}
+        train_m = derived_metrics({k: float(v) / max(seen, 1) for k, v in sums.items()})
         val_m = evaluate(self.model, *self.data["val"], self.device, self.autocast)
         row = {"kind": "epoch", "epoch": self.epoch, "step": self.step, "lr": self.lr()}
         row |= {f"train_{k}": v for k, v in train_m.items()} | {f"val_{k}": v for k, v in val_m.items()}
