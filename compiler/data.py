@@ -33,6 +33,9 @@ class Dataset:
     )  # the other inputs, in spec order
     vocab: Vocab | None = None  # text data: the tokens behind the ids
     vocabs: dict | None = None  # seq2seq pairs: {"source": Vocab | None, "target": Vocab}
+    # How a raw value (a file's pixels, a CSV row) became the first input: stamped into model.onnx
+    # as specc.preprocess, so a client outside Python can prepare its own inputs alike.
+    preprocess: dict = dataclass_field(default_factory=dict)
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -64,6 +67,8 @@ def prepare(compiled: Compiled) -> Dataset:
         else:
             ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
         ds = fit(ds, compiled)
+        if data.standardize:  # the statistics are buffers of the model: clients feed raw values
+            ds.preprocess["standardize"] = "in_graph"
     except DataProblem as p:
         where = ("data", p.field) if p.field else ("data",)
         raise SpecError([src.error(where, p.message, p.hint)]) from None
@@ -99,15 +104,27 @@ def builtin(name: str, resize, count: int | None, seed: int, length: int | None 
     bunch = loader()
     if name == "digits":
         x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]
+        steps = [{"op": "scale", "by": 1 / 16}]
         if resize is not None:
             import torch
 
             x = torch.nn.functional.interpolate(
                 torch.from_numpy(x), size=tuple(resize), mode="bilinear", align_corners=False
             ).numpy()
+            steps.append(DIGITS_RESIZE | {"to": list(resize)})
+        preprocess = {"source": "digits", "raw": DIGITS_RAW, "raw_dims": [1, 8, 8], "steps": steps}
     else:
         x = bunch.data.astype(np.float32)
-    return Dataset(x, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names])
+        preprocess = {"source": name, "columns": [str(c) for c in bunch.feature_names]}
+    labels = [str(n) for n in bunch.target_names]
+    return Dataset(x, bunch.target.astype(np.int64), labels, preprocess=preprocess)
+
+
+DIGITS_RAW = (
+    "8x8 counts of ink (0..16): a 32x32 black-and-white bitmap of the digit, ink 1, summed in "
+    "4x4 blocks (UCI optdigits, as scikit-learn's load_digits holds them)"
+)
+DIGITS_RESIZE = {"op": "resize", "mode": "bilinear", "align_corners": False, "antialias": False}
 
 
 def from_text(text: TextSet, compiled: Compiled) -> Dataset:
@@ -211,7 +228,8 @@ def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Da
     raw = [r[header.index(data.label)] for r in body]
     if task == "regression":
         try:
-            return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
+            y = np.array([float(v) for v in raw], dtype=np.float32)
+            return Dataset(x, y, None, preprocess=csv_preprocess(features, data))
         except ValueError as e:
             raise DataProblem("label", f"{path.name}: a target is not a number ({e})") from None
     if labels is None:
@@ -229,7 +247,18 @@ def read_csv(path: Path, data, task: str, labels: list[str] | None = None) -> Da
         raise DataProblem(
             "label", f"{path.name}: label '{unknown[0]}' is not one of the model's labels {labels}"
         )
-    return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), list(labels))
+    y = np.array([index[v] for v in raw], dtype=np.int64)
+    return Dataset(x, y, list(labels), preprocess=csv_preprocess(features, data))
+
+
+def csv_preprocess(features: list[str], data) -> dict:
+    """A CSV row -> the input: these columns, in this order, as float32."""
+    return {
+        "source": "csv",
+        "columns": list(features),
+        "delimiter": data.delimiter,
+        "label": data.label,
+    }
 
 
 def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
@@ -272,7 +301,18 @@ def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None
                 raise DataProblem("path", f"cannot read image {f}: {e}") from None
             xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
             ys.append(labels.index(cls))
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels)
+    preprocess = {
+        "source": "images",
+        "raw": "an image file (PNG, JPEG, ...)",
+        "steps": [
+            # PIL's "L" is ITU-R 601-2 luma: L = R * 299/1000 + G * 587/1000 + B * 114/1000
+            {"op": "color", "to": "gray" if channels == 1 else "rgb", "library": "PIL"},
+            {"op": "resize", "to": [height, width], "mode": "bilinear", "library": "PIL"},
+            {"op": "scale", "by": 1 / 255},
+            {"op": "layout", "from": "HWC", "to": "CHW"},
+        ],
+    }
+    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, preprocess=preprocess)
 
 
 def fit(ds: Dataset, compiled: Compiled) -> Dataset:

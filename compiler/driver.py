@@ -84,8 +84,10 @@ def train(
     spec = compiled.spec
     model = ex.instantiate(out_dir, out_dir / results["weights"])
     vocab = ds.vocab.to_json() if ds.vocab is not None else None
+    # How raw values become the model's input (specc.preprocess), for clients outside Python.
+    extra = {"specc.preprocess": json.dumps(_preprocess(compiled, ds))}
     onnx_path = ex.export(
-        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab
+        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab, extra
     )
     par = ex.parity(
         model,
@@ -150,6 +152,10 @@ def train(
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
     atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    # specc.json and tokenizer.json: the folder described for any client, from the graphs' metadata
+    from specc.runtime import describe
+
+    describe.write(out_dir)
     log(
         f"exported {onnx_path}; ONNX Runtime vs PyTorch max abs diff {par.max_abs_diff:.2e} (tolerance {par.tolerance:g})"
     )
@@ -159,6 +165,12 @@ def train(
         )
     _check_target(spec.train.target, results["metrics"])
     return report
+
+
+def _preprocess(compiled: Compiled, ds) -> dict:
+    """{data input name: how a raw value becomes it}: the first data input, when the data says."""
+    names = [n for n in compiled.spec.inputs if not (compiled.ir.gan and n == "z")]
+    return {names[0]: ds.preprocess} if ds.preprocess else {}
 
 
 def _export_seq2seq(compiled: Compiled, model, ds, out_dir: Path, log) -> dict:
@@ -228,6 +240,9 @@ def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
             "encoder.onnx",
             "decoder.onnx",
             "generator.onnx",
+            "specc.json",
+            "tokenizer.json",
+            "target_tokenizer.json",
             "samples",
             "latent.png",
         ):
