@@ -738,6 +738,21 @@ def test_web_pages_answer_what_python_answers(runs, tmp_path):
     assert got["classes"] == want.classes.tolist() and got["labels"] == want.labels
     assert np.abs(np.array(got["input"]) - x.ravel()).max() <= 1e-6
     assert np.abs(np.array(got["probabilities"]) - want.probabilities).max() <= 1e-5
+    # a 7 drawn with the mouse: the page's input (cropped, counted, scaled, resized) answers alike
+    seven = [[[0.3, 0.25], [0.7, 0.25], [0.45, 0.8]]]
+    with serve(pages / "lenet5") as url:
+        (got,) = browse(
+            url,
+            [
+                {"wait": "ready"},
+                {"draw": "canvas.draw", "strokes": seven},
+                {"result": True},
+                {"screenshot": str(shots / "lenet5-drawn.png")},
+            ],
+        )
+    want = sr.load(lenet).predict(np.array(got["input"], np.float32).reshape(1, 1, 28, 28))
+    assert got["labels"] == want.labels
+    assert np.abs(np.array(got["probabilities"]) - want.probabilities).max() <= 1e-5
 
     # a tabular classifier: a row typed into the table (raw values; the graph standardizes)
     tab = runs("tabular")

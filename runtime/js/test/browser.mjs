@@ -3,7 +3,7 @@
 // tests/test_js_runtime.py writes the plans and compares the answers with the Python runtime.
 //
 // Steps: {wait: "ready"} | {fill, value} | {select, value} | {upload, file} | {click} |
-// {press, key} | {range, value} | {result: true} (the next answer's JSON) | {current: true} (the
+// {press, key} | {range, value} | {draw, strokes} | {result: true} (the next answer's JSON) | {current: true} (the
 // answer shown now) | {screenshot: path}.
 // The browser: $SPECC_CHROMIUM, else /usr/bin/chromium (Debian's package).
 
@@ -53,6 +53,16 @@ try {
       if ((await state()) === 'error') throw new Error(await page.locator('#status').textContent());
       seen = Number(await page.locator('#result').getAttribute('data-run'));
       answers.push(JSON.parse(await page.locator('#result').getAttribute('data-json')));
+    } else if (step.draw) {
+      // strokes in the canvas's own 0..1 coordinates, drawn with the mouse
+      const box = await page.locator(step.draw).boundingBox();
+      for (const stroke of step.strokes) {
+        const at = ([x, y]) => [box.x + x * box.width, box.y + y * box.height];
+        await page.mouse.move(...at(stroke[0]));
+        await page.mouse.down();
+        for (const point of stroke.slice(1)) await page.mouse.move(...at(point), { steps: 4 });
+        await page.mouse.up();
+      }
     } else if (step.current) {
       // the answer the page already shows (one it computed while loading, such as samples)
       answers.push(JSON.parse(await page.locator('#result').getAttribute('data-json')));

@@ -24,7 +24,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) node.append(c);
   return node;
 }
 
@@ -338,6 +338,8 @@ async function imageModel(folder, examples) {
   const model = await specc.Model.open(folder);
   const input = model.inputs[0];
   const dims = input.dims.slice(1);
+  // a flat input (pixels in a row) is shown as the picture it was made from
+  const view = dims.length >= 2 ? dims : input.preprocess?.raw_dims ?? [1, 1, dims[0]];
   const answer = el('div', {}, el('p', { class: 'hint' }, 'Draw or drop a picture.'));
   const seen = el('div', { class: 'row' });
   const run = (prepared, source) =>
@@ -345,7 +347,7 @@ async function imageModel(folder, examples) {
       const x = { data: prepared.data, dims: [1, ...dims] };
       const views = [];
       if (prepared.raw) views.push(el('figure', {}, pixels(prepared.raw.map((v) => v / 16), prepared.rawDims, 8, 'raw'), el('figcaption', { class: 'hint' }, 'ink counts (8x8)')));
-      views.push(el('figure', {}, pixels(prepared.data, dims, dims[dims.length - 1] > 16 ? 4 : 8, 'input'), el('figcaption', { class: 'hint' }, `model input ${dims.join('x')}`)));
+      views.push(el('figure', {}, pixels(prepared.data, view, view[view.length - 1] > 16 ? 4 : 8, 'input'), el('figcaption', { class: 'hint' }, `model input ${dims.join('x')}`)));
       seen.replaceChildren(...views);
       const extra = { source, input: Array.from(prepared.data) };
       if (model.task === 'classification') showPrediction(answer, model, await model.predict(x), extra);
@@ -356,7 +358,7 @@ async function imageModel(folder, examples) {
     if (prepared) run(prepared, 'drawing');
   });
   const drop = imageDrop((canvas) => run(pictureToInput(canvas, input, { drawn: false }), 'file'));
-  const strip = exampleStrip(examples, dims, (row, i) => run({ data: row }, `example ${i}`));
+  const strip = exampleStrip(examples, view, (row, i) => run({ data: row }, `example ${i}`));
   const digits = input.preprocess?.source === 'digits';
   app.append(
     el(
@@ -384,6 +386,10 @@ async function textClassifier(folder, examples) {
       const text = box.value;
       const tokens = model.tokenizer.split(text);
       showPrediction(answer, model, await model.predictText([text]), { text, tokens });
+      const unknown = new Set(model.tokenizer.unknown(tokens));
+      answer.append(
+        el('p', { class: 'hint' }, `${tokens.length} tokens: `, tokens.map((t) => (unknown.has(t) ? el('s', { title: 'not in the vocabulary: read as <unk>' }, t) : t)).flatMap((t) => [t, ' '])),
+      );
     });
   const pick = examples?.texts?.length
     ? el('select', { id: 'examples', onchange: (e) => ((box.value = e.target.value), classify()) }, el('option', { value: '' }, 'an example…'), examples.texts.map((t) => el('option', { value: t }, t)))
@@ -635,7 +641,7 @@ async function generative(folder, examples) {
         z[(r * steps + c) * 2 + 1] = 2.5 - (5 * r) / (steps - 1);
       }
     const map = el('canvas', { class: 'pixels', id: 'latent-map' });
-    paintGrid(map, await decode({ data: z, dims: [steps * steps, 2] }), steps, 2);
+    paintGrid(map, await decode({ data: z, dims: [steps * steps, 2] }), steps, 3);
     map.addEventListener('click', (e) => {
       const r = map.getBoundingClientRect();
       controls.set([-2.5 + (5 * (e.clientX - r.left)) / r.width, 2.5 - (5 * (e.clientY - r.top)) / r.height], 'map');
