@@ -275,6 +275,16 @@ def test_specc_json_holds_what_a_client_needs_per_task(runs):
     assert [m["from_encoder_output"] for m in s2s["step"]["memories"]] == ["memory.encoded"]
     assert (runs("seq2seq_reverse") / "target_tokenizer.json").is_file()
 
+    # the tokenizer files a run folder holds give its vocabularies' ids in Hugging Face tokenizers
+    tokenizers = pytest.importorskip("tokenizers")
+    for name in ("char_lm", "word_lm", "sentiment_gru", "seq2seq_reverse"):
+        desc = json.loads((runs(name) / "specc.json").read_text())
+        for entry in desc["tokenizers"].values():
+            vocab = Vocab(tuple(entry["tokens"]), entry["level"], entry["lowercase"])
+            hf = tokenizers.Tokenizer.from_file(str(runs(name) / entry["file"]))
+            for text in (CORPUS, "12345 90817", "the plot was dull but the acting was superb"):
+                assert hf.encode(text).ids == vocab.encode(text), (name, entry["file"])
+
     vae = json.loads((runs("vae_digits") / "specc.json").read_text())["autoencoder"]
     assert vae["latent"] == {"dim": 2, "type": "gaussian", "prior": "standard_normal"}
     assert vae["encoder"]["outputs"] == ["mean", "log_var"]

@@ -26,7 +26,10 @@ function formatG(v, precision = 6) {
 
 const commands = {
   async predict(folder, args) {
-    const { values } = parseArgs({ args, options: { input: { type: 'string', short: 'i' }, json: { type: 'boolean' } } });
+    const { values } = parseArgs({
+      args,
+      options: { input: { type: 'string', short: 'i' }, json: { type: 'boolean' } },
+    });
     const x = parseNpy(new Uint8Array(await readFile(values.input)));
     const model = await specc.load(folder);
     const info = model.inputs[0];
@@ -35,11 +38,21 @@ const commands = {
     if (model.task === 'regression') {
       const width = result.data.length / result.dims[0];
       const rows = [];
-      for (let i = 0; i < result.dims[0]; i++) rows.push(Array.from(result.data.subarray(i * width, (i + 1) * width)));
-      console.log(values.json ? JSON.stringify(rows) : rows.map((r) => r.map((v) => formatG(v)).join(' ')).join('\n'));
+      for (let i = 0; i < result.dims[0]; i++)
+        rows.push(Array.from(result.data.subarray(i * width, (i + 1) * width)));
+      console.log(
+        values.json
+          ? JSON.stringify(rows)
+          : rows.map((r) => r.map((v) => formatG(v)).join(' ')).join('\n'),
+      );
       return;
     }
-    const rows = result.classes.map((c, i) => ({ index: i, class: c, label: result.labels[i], probability: result.probabilities[i][c] }));
+    const rows = result.classes.map((c, i) => ({
+      index: i,
+      class: c,
+      label: result.labels[i],
+      probability: result.probabilities[i][c],
+    }));
     if (values.json) console.log(JSON.stringify(rows));
     else for (const r of rows) console.log(`${r.index}\t${r.label}\t${r.probability.toFixed(4)}`);
   },
@@ -100,7 +113,8 @@ const commands = {
     };
     const size = Number(values['batch-size']);
     for (let i = 0; i < sources.length; i += size) {
-      for (const line of await s2s.translate(sources.slice(i, i + size), options)) console.log(line);
+      for (const line of await s2s.translate(sources.slice(i, i + size), options))
+        console.log(line);
     }
   },
 };

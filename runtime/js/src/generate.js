@@ -51,11 +51,13 @@ export function pick(row, { temperature = 1, topK = null, topP = null, never = [
 
 /** Check sampling options as the Python runtime does. */
 export function checkSampling({ temperature = 1, topK = null, topP = null }) {
-  if (!(temperature >= 0)) throw new InputError(`temperature must be >= 0 (0: greedy), got ${temperature}`);
+  if (!(temperature >= 0))
+    throw new InputError(`temperature must be >= 0 (0: greedy), got ${temperature}`);
   if (topK !== null && !(Number.isInteger(topK) && topK >= 1)) {
     throw new InputError(`top_k must be a whole number >= 1, got ${topK}`);
   }
-  if (topP !== null && !(topP > 0 && topP <= 1)) throw new InputError(`top_p must be in (0, 1], got ${topP}`);
+  if (topP !== null && !(topP > 0 && topP <= 1))
+    throw new InputError(`top_p must be in (0, 1], got ${topP}`);
 }
 
 export class LanguageModel {
@@ -116,7 +118,10 @@ export class LanguageModel {
     const feeds = { [this.protocol.tokens]: tokens };
     this.protocol.states.forEach((s, i) => (feeds[s.name] = state[i]));
     const out = await this.session.run(feeds);
-    return { logits: out[this.protocol.logits], state: this.protocol.states.map((s) => out[s.output]) };
+    return {
+      logits: out[this.protocol.logits],
+      state: this.protocol.states.map((s) => out[s.output]),
+    };
   }
 
   /** The prompt and up to maxTokens tokens after it, as text. */

@@ -7,9 +7,14 @@ import { Rng } from './random.js';
 import { toTensor } from './tensor.js';
 
 function normals(ort, n, dim, seed) {
-  if (!(Number.isInteger(n) && n >= 1)) throw new InputError(`n must be a whole number >= 1, got ${n}`);
+  if (!(Number.isInteger(n) && n >= 1))
+    throw new InputError(`n must be a whole number >= 1, got ${n}`);
   const rng = new Rng(seed);
-  return new ort.Tensor('float32', Float32Array.from({ length: n * dim }, () => rng.normal()), [n, dim]);
+  return new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: n * dim }, () => rng.normal()),
+    [n, dim],
+  );
 }
 
 export class Autoencoder {
@@ -47,7 +52,9 @@ export class Autoencoder {
     const p = this.protocol.decoder;
     const codes = toTensor(this.ort, z, 'float32', p.input);
     if (codes.dims.length !== 2 || codes.dims[1] !== this.dim) {
-      throw new InputError(`codes must have shape (batch, ${this.dim}), got (${codes.dims.join(', ')})`);
+      throw new InputError(
+        `codes must have shape (batch, ${this.dim}), got (${codes.dims.join(', ')})`,
+      );
     }
     return (await this.decoder.run({ [p.input]: codes }))[p.output];
   }
@@ -99,7 +106,9 @@ export class Generator {
   /** Images for noise z (n, dim). */
   async generate(z) {
     const p = this.protocol.generator;
-    return (await this.session.run({ [p.input]: toTensor(this.ort, z, 'float32', p.input) }))[p.output];
+    return (await this.session.run({ [p.input]: toTensor(this.ort, z, 'float32', p.input) }))[
+      p.output
+    ];
   }
 
   /** n images from z ~ N(0, I). Seeded draws repeat, but are not numpy's. */

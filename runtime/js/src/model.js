@@ -85,7 +85,9 @@ export class Model {
   /** Class probabilities, one array of float64 numbers per example (classifiers). */
   async probabilities(x) {
     if (this.task !== 'classification') {
-      throw new InputError(`probabilities() is for classifiers; this model's task is '${this.task}'`);
+      throw new InputError(
+        `probabilities() is for classifiers; this model's task is '${this.task}'`,
+      );
     }
     return this.probabilitiesFrom(await this.call(x));
   }

@@ -23,9 +23,17 @@ export function parseNpy(bytes) {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*True/.test(header);
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!KINDS[descr]) throw new InputError(`.npy arrays of ${descr} are not read here (float32, float64, int64, int32, uint8 are)`);
-  if (fortran) throw new InputError('.npy in Fortran order is not read here; save a C-ordered array');
-  const dims = shape.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (!KINDS[descr])
+    throw new InputError(
+      `.npy arrays of ${descr} are not read here (float32, float64, int64, int32, uint8 are)`,
+    );
+  if (fortran)
+    throw new InputError('.npy in Fortran order is not read here; save a C-ordered array');
+  const dims = shape
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const [dtype, Typed] = KINDS[descr];
   const offset = start + headerLength;
   const count = dims.reduce((a, b) => a * b, 1);

@@ -34,7 +34,8 @@ export function resizeBilinear(data, dims, to) {
       const [y0, y1, wy0, wy1] = ys[y];
       for (let x = 0; x < ow; x++) {
         const [x0, x1, wx0, wx1] = xs[x];
-        const row = (yy) => f(f(data[base + yy * w + x0] * wx0) + f(data[base + yy * w + x1] * wx1));
+        const row = (yy) =>
+          f(f(data[base + yy * w + x0] * wx0) + f(data[base + yy * w + x1] * wx1));
         out[(ch * oh + y) * ow + x] = f(f(row(y0) * wy0) + f(row(y1) * wy1));
       }
     }

@@ -29,7 +29,9 @@ function flatten(value, dims, out, name) {
       return;
     }
     if (!Array.isArray(v) || v.length !== dims[depth]) {
-      throw new InputError(`input '${name}': a ragged array (every row needs ${dims[depth]} items)`);
+      throw new InputError(
+        `input '${name}': a ragged array (every row needs ${dims[depth]} items)`,
+      );
     }
     for (const item of v) walk(item, depth + 1);
   };
@@ -134,7 +136,16 @@ export function npSum(a, from = 0, to = a.length) {
     return s;
   }
   if (n <= 128) {
-    const r = [a[from], a[from + 1], a[from + 2], a[from + 3], a[from + 4], a[from + 5], a[from + 6], a[from + 7]];
+    const r = [
+      a[from],
+      a[from + 1],
+      a[from + 2],
+      a[from + 3],
+      a[from + 4],
+      a[from + 5],
+      a[from + 6],
+      a[from + 7],
+    ];
     let i = from + 8;
     for (; i < to - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += a[i + j];
     let s = r[0] + r[1] + (r[2] + r[3]) + (r[4] + r[5] + (r[6] + r[7]));

@@ -51,7 +51,7 @@ export class Tokenizer {
   split(text) {
     // toLowerCase, like Python's str.lower, applies the full mapping and Final_Sigma
     const t = this.lowercase ? text.toLowerCase() : text;
-    return this.level === 'char' ? Array.from(t) : t.match(this.pattern) ?? [];
+    return this.level === 'char' ? Array.from(t) : (t.match(this.pattern) ?? []);
   }
 
   /** Tokens a model cannot read as given: not in the vocabulary, or a special's name. */

@@ -15,7 +15,9 @@ export class Seq2Seq {
     const folder = source instanceof Folder ? source : await Folder.open(source, options);
     const protocol = folder.description.translate;
     if (!protocol) {
-      throw new InputError(`this folder holds a ${folder.task} model; translating needs task: seq2seq`);
+      throw new InputError(
+        `this folder holds a ${folder.task} model; translating needs task: seq2seq`,
+      );
     }
     const [encoder, step] = await Promise.all([
       folder.session(protocol.encoder.graph),
@@ -40,7 +42,8 @@ export class Seq2Seq {
 
   /** Padded source ids and lengths; an unknown token is an InputError naming it. */
   encodeTexts(texts) {
-    if (!this.sourceTokenizer) throw new InputError('this model reads images, not text: call caption(images)');
+    if (!this.sourceTokenizer)
+      throw new InputError('this model reads images, not text: call caption(images)');
     const rows = texts.map((text, n) => {
       const tokens = this.sourceTokenizer.split(text);
       if (!tokens.length) throw new InputError(`input ${n + 1} is empty`);
@@ -65,7 +68,11 @@ export class Seq2Seq {
     rows.forEach((r, i) => data.set(r.map(BigInt), i * width));
     return {
       ids: new this.ort.Tensor('int64', data, [rows.length, width]),
-      lengths: new this.ort.Tensor('int64', BigInt64Array.from(rows, (r) => BigInt(r.length)), [rows.length]),
+      lengths: new this.ort.Tensor(
+        'int64',
+        BigInt64Array.from(rows, (r) => BigInt(r.length)),
+        [rows.length],
+      ),
     };
   }
 
@@ -73,7 +80,9 @@ export class Seq2Seq {
   async translate(texts, options = {}) {
     const single = typeof texts === 'string';
     const { ids, lengths } = this.encodeTexts(single ? [texts] : texts);
-    const out = (await this.decode(ids, lengths, options)).map((s) => this.targetTokenizer.decode(s));
+    const out = (await this.decode(ids, lengths, options)).map((s) =>
+      this.targetTokenizer.decode(s),
+    );
     return single ? out[0] : out;
   }
 
@@ -88,14 +97,24 @@ export class Seq2Seq {
    * 'sample'), beamSize (4), lengthPenalty (0), maxLen, temperature (1), topK, seed.
    */
   async decode(source, lengths = null, options = {}) {
-    const { method = 'greedy', beamSize = 4, lengthPenalty = 0, temperature = 1, topK = null, seed = null } = options;
-    if (!METHODS.includes(method)) throw new InputError(`unknown decoding method '${method}': use one of ${METHODS.join(', ')}`);
+    const {
+      method = 'greedy',
+      beamSize = 4,
+      lengthPenalty = 0,
+      temperature = 1,
+      topK = null,
+      seed = null,
+    } = options;
+    if (!METHODS.includes(method))
+      throw new InputError(`unknown decoding method '${method}': use one of ${METHODS.join(', ')}`);
     if (method === 'beam' && !(Number.isInteger(beamSize) && beamSize >= 1)) {
       throw new InputError(`beam_size must be a whole number >= 1, got ${beamSize}`);
     }
     const maxLen = options.maxLen ?? this.maxLen;
-    if (!(Number.isInteger(maxLen) && maxLen >= 1)) throw new InputError(`max_len must be a whole number >= 1, got ${maxLen}`);
-    if (method === 'sample' && !(temperature > 0)) throw new InputError(`temperature must be > 0 for sampling, got ${temperature}`);
+    if (!(Number.isInteger(maxLen) && maxLen >= 1))
+      throw new InputError(`max_len must be a whole number >= 1, got ${maxLen}`);
+    if (method === 'sample' && !(temperature > 0))
+      throw new InputError(`temperature must be > 0 for sampling, got ${temperature}`);
     const batch = source.dims[0];
     const start = await this.start(source, lengths);
     if (method === 'beam') return this.beam(batch, start, beamSize, lengthPenalty, maxLen);
@@ -105,7 +124,8 @@ export class Seq2Seq {
     let tokens = Array.from({ length: batch }, () => this.special.bos);
     const done = new Array(batch).fill(false);
     const written = Array.from({ length: batch }, () => []);
-    const never = method === 'greedy' ? [this.special.pad, this.special.bos] : this.protocol.sample.never;
+    const never =
+      method === 'greedy' ? [this.special.pad, this.special.bos] : this.protocol.sample.never;
     for (let t = 0; t < maxLen; t++) {
       const out = await this.step(tokens, memories, extra, states);
       states = out.states;
@@ -131,7 +151,8 @@ export class Seq2Seq {
     const enc = this.protocol.encoder;
     const feeds = { [enc.source.name]: source };
     if (enc.lengths) {
-      if (!lengths) throw new InputError('this model reads padded token ids: pass their lengths too');
+      if (!lengths)
+        throw new InputError('this model reads padded token ids: pass their lengths too');
       feeds[enc.lengths] = lengths;
     }
     const out = await this.encoder.run(feeds);
@@ -147,7 +168,10 @@ export class Seq2Seq {
   async step(tokens, memories, extra, states) {
     const p = this.protocol.step;
     const feeds = {
-      [p.tokens]: new this.ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [tokens.length, 1]),
+      [p.tokens]: new this.ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [
+        tokens.length,
+        1,
+      ]),
     };
     p.memories.forEach((m, i) => (feeds[m.name] = memories[i]));
     p.from_encoder_inputs.forEach((name, i) => (feeds[name] = extra[i]));
@@ -210,7 +234,8 @@ export class Seq2Seq {
           const parent = Math.floor(index / vocab);
           const token = index % vocab;
           if (token === eos) {
-            if (finished[b].length < k) finished[b].push([norm(value, t + 1), seqs[b * k + parent]]);
+            if (finished[b].length < k)
+              finished[b].push([norm(value, t + 1), seqs[b * k + parent]]);
           } else {
             rowScores[live] = value;
             nextRows[b * k + live] = b * k + parent;
@@ -218,7 +243,8 @@ export class Seq2Seq {
             live++;
           }
         }
-        for (let j = 0; j < k; j++) if (nextRows[b * k + j] === undefined) nextRows[b * k + j] = b * k; // dead slots copy row 0
+        for (let j = 0; j < k; j++)
+          if (nextRows[b * k + j] === undefined) nextRows[b * k + j] = b * k; // dead slots copy row 0
         nextScores.push(rowScores);
       }
       if (finished.every((f) => f.length >= k)) break;
@@ -233,7 +259,8 @@ export class Seq2Seq {
         // nothing ended within maxLen: the best unfinished
         options = [];
         for (let j = 0; j < k; j++) {
-          if (Number.isFinite(scores[b][j])) options.push([norm(scores[b][j], seqs[b * k + j].length), seqs[b * k + j]]);
+          if (Number.isFinite(scores[b][j]))
+            options.push([norm(scores[b][j], seqs[b * k + j].length), seqs[b * k + j]]);
         }
       }
       let choice = options[0];

@@ -9,16 +9,27 @@
 
 import { chromium } from 'playwright-core';
 
-const plan = JSON.parse(await new Promise((resolve) => {
-  let text = '';
-  process.stdin.on('data', (d) => (text += d));
-  process.stdin.on('end', () => resolve(text));
-}));
+const plan = JSON.parse(
+  await new Promise((resolve) => {
+    let text = '';
+    process.stdin.on('data', (d) => (text += d));
+    process.stdin.on('end', () => resolve(text));
+  }),
+);
 
 const browser = await chromium.launch({
   executablePath: process.env.SPECC_CHROMIUM || '/usr/bin/chromium',
   // offline and quiet: no first-run, sync, component or background traffic
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-dev-shm-usage',
+  ],
 });
 const problems = [];
 const answers = [];
@@ -32,7 +43,9 @@ try {
   const state = () => page.locator('#status').getAttribute('data-state');
   for (const step of plan.steps) {
     if (step.wait) {
-      await page.waitForFunction(() => ['ready', 'done', 'error'].includes(document.querySelector('#status')?.dataset.state));
+      await page.waitForFunction(() =>
+        ['ready', 'done', 'error'].includes(document.querySelector('#status')?.dataset.state),
+      );
       if ((await state()) === 'error') throw new Error(await page.locator('#status').textContent());
       seen = Number((await page.locator('#result').getAttribute('data-run')) ?? 0);
     } else if (step.fill) await page.fill(step.fill, String(step.value));
@@ -47,7 +60,9 @@ try {
       }, String(step.value));
     } else if (step.result) {
       await page.waitForFunction(
-        (n) => Number(document.querySelector('#result')?.dataset.run) > n || document.querySelector('#status')?.dataset.state === 'error',
+        (n) =>
+          Number(document.querySelector('#result')?.dataset.run) > n ||
+          document.querySelector('#status')?.dataset.state === 'error',
         seen,
       );
       if ((await state()) === 'error') throw new Error(await page.locator('#status').textContent());
@@ -75,4 +90,6 @@ try {
   await browser.close();
 }
 process.stdout.write(JSON.stringify({ answers, problems }) + '\n');
-process.exitCode = problems.some((p) => p.startsWith('failed') || p.startsWith('page error')) ? 1 : 0;
+process.exitCode = problems.some((p) => p.startsWith('failed') || p.startsWith('page error'))
+  ? 1
+  : 0;

@@ -14,7 +14,8 @@ const TOLERANCE = 1e-5; // probabilities and decoded values (float32 graphs; obs
 function maxDiff(got, want) {
   assert.equal(got.length, want.length, `lengths ${got.length} and ${want.length}`);
   let worst = 0;
-  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(Number(got[i]) - Number(want[i])));
+  for (let i = 0; i < got.length; i++)
+    worst = Math.max(worst, Math.abs(Number(got[i]) - Number(want[i])));
   return worst;
 }
 
@@ -23,20 +24,28 @@ function close(got, want, what) {
   assert.ok(d <= TOLERANCE, `${what}: max abs difference ${d} > ${TOLERANCE}`);
 }
 
-const tensor = (t) => ({ data: t.dtype === 'int64' ? BigInt64Array.from(t.data, BigInt) : Float32Array.from(t.data), dims: t.dims });
+const tensor = (t) => ({
+  data: t.dtype === 'int64' ? BigInt64Array.from(t.data, BigInt) : Float32Array.from(t.data),
+  dims: t.dims,
+});
 
 const run = {
   async classify(c) {
     const model = await specc.load(c.folder);
     const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, tensor(v)]));
-    const got = await model.predict(model.inputs.length === 1 ? inputs[model.inputs[0].name] : inputs);
+    const got = await model.predict(
+      model.inputs.length === 1 ? inputs[model.inputs[0].name] : inputs,
+    );
     assert.deepEqual(got.classes, c.expected.classes);
     assert.deepEqual(got.labels, c.expected.labels);
     close(got.probabilities.flat(), c.expected.probabilities.flat(), 'probabilities');
   },
   async classify_text(c) {
     const model = await specc.load(c.folder);
-    assert.deepEqual(c.texts.map((t) => model.tokenizer.encode(t)), c.expected.ids);
+    assert.deepEqual(
+      c.texts.map((t) => model.tokenizer.encode(t)),
+      c.expected.ids,
+    );
     const got = await model.predictText(c.texts);
     assert.deepEqual(got.classes, c.expected.classes);
     assert.deepEqual(got.labels, c.expected.labels);
@@ -54,7 +63,10 @@ const run = {
   },
   async generate_error(c) {
     const lm = await specc.LanguageModel.open(c.folder);
-    await assert.rejects(lm.generate(c.prompt, c.options), (e) => e instanceof specc.InputError && e.message.includes(c.expected));
+    await assert.rejects(
+      lm.generate(c.prompt, c.options),
+      (e) => e instanceof specc.InputError && e.message.includes(c.expected),
+    );
   },
   async translate(c) {
     const s2s = await specc.Seq2Seq.open(c.folder);
@@ -85,9 +97,17 @@ const run = {
     const description = JSON.parse(readFileSync(c.specc_json, 'utf-8'));
     const tokenizer = new specc.Tokenizer(description.tokenizers[c.tokenizer]);
     c.texts.forEach((text, i) => {
-      assert.deepEqual(tokenizer.split(text), c.expected.tokens[i], `tokens of ${JSON.stringify(text)}`);
+      assert.deepEqual(
+        tokenizer.split(text),
+        c.expected.tokens[i],
+        `tokens of ${JSON.stringify(text)}`,
+      );
       assert.deepEqual(tokenizer.encode(text), c.expected.ids[i], `ids of ${JSON.stringify(text)}`);
-      assert.equal(tokenizer.decode(c.expected.ids[i]), c.expected.decoded[i], `decoding ${JSON.stringify(text)}`);
+      assert.equal(
+        tokenizer.decode(c.expected.ids[i]),
+        c.expected.decoded[i],
+        `decoding ${JSON.stringify(text)}`,
+      );
     });
   },
   async preprocess(c) {
@@ -107,6 +127,10 @@ for (const c of cases) {
   });
 }
 
-test('the cases file', { skip: path ? false : 'no $SPECC_JS_CASES (tests/test_js_runtime.py writes it)' }, () => {
-  assert.ok(cases.length > 0);
-});
+test(
+  'the cases file',
+  { skip: path ? false : 'no $SPECC_JS_CASES (tests/test_js_runtime.py writes it)' },
+  () => {
+    assert.ok(cases.length > 0);
+  },
+);

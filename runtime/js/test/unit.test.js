@@ -32,20 +32,47 @@ const ascii = {
   lowercase: true,
   special: { pad: 0, unk: 1, bos: 2, eos: 3 },
   // Python's \w and \s restricted to ASCII, enough for these cases
-  split: { word: [[48, 57], [65, 90], [95, 95], [97, 122]], space: [[9, 13], [28, 32]] },
+  split: {
+    word: [
+      [48, 57],
+      [65, 90],
+      [95, 95],
+      [97, 122],
+    ],
+    space: [
+      [9, 13],
+      [28, 32],
+    ],
+  },
   tokens: ['<pad>', '<unk>', '<bos>', '<eos>', 'the', 'plot', '.', '(', 'dull', ')', ','],
 };
 
 test('word tokens: the pattern, lowercasing, <unk>, and joining as specc joins', () => {
   const t = new Tokenizer(ascii);
-  assert.deepEqual(t.split('The plot (dull), <pad>.'), ['the', 'plot', '(', 'dull', ')', ',', '<', 'pad', '>', '.']);
+  assert.deepEqual(t.split('The plot (dull), <pad>.'), [
+    'the',
+    'plot',
+    '(',
+    'dull',
+    ')',
+    ',',
+    '<',
+    'pad',
+    '>',
+    '.',
+  ]);
   assert.deepEqual(t.encode('The PLOT, nope.'), [4, 5, 10, 1, 6]);
   assert.equal(t.decode([2, 4, 5, 7, 8, 9, 10, 4, 6, 3, 0]), 'the plot ( dull), the.'); // detokenize's output in Python
   assert.deepEqual(t.unknown(['the', 'nope', '<pad>']), ['nope', '<pad>']);
 });
 
 test('character tokens are code points, emoji and combining marks included', () => {
-  const t = new Tokenizer({ ...ascii, level: 'char', lowercase: false, tokens: ['<pad>', '<unk>', '<bos>', '<eos>', 'a', '😀', 'e', '\u0301'] });
+  const t = new Tokenizer({
+    ...ascii,
+    level: 'char',
+    lowercase: false,
+    tokens: ['<pad>', '<unk>', '<bos>', '<eos>', 'a', '😀', 'e', '\u0301'],
+  });
   assert.deepEqual(t.split('a😀e\u0301'), ['a', '😀', 'e', '\u0301']);
   assert.deepEqual(t.encode('a😀e\u0301x'), [4, 5, 6, 7, 1]);
   assert.throws(() => t.encodeStrict('ax', 'the prompt'), /the prompt holds "x"/);

@@ -22,7 +22,8 @@ function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') node.className = v;
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? '' : v);
+    else if (v !== undefined && v !== null && v !== false)
+      node.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) node.append(c);
   return node;
@@ -67,7 +68,11 @@ function bars(labels, probabilities, top = 10) {
     { class: 'bars' },
     shown.map((i, k) => [
       el('span', { class: k === 0 ? 'top' : '' }, labels[i]),
-      el('div', { class: 'bar' }, el('span', { style: `width:${(100 * probabilities[i]).toFixed(1)}%` })),
+      el(
+        'div',
+        { class: 'bar' },
+        el('span', { style: `width:${(100 * probabilities[i]).toFixed(1)}%` }),
+      ),
       el('span', { class: 'num' }, (100 * probabilities[i]).toFixed(1) + '%'),
     ]),
   );
@@ -208,16 +213,21 @@ function pictureToInput(canvas, input, { drawn }) {
       ink = crop(ink, h, w, { y: box.y - pad, x: box.x - pad, side: box.side + 2 * pad });
       size = [box.side + 2 * pad, box.side + 2 * pad];
     }
-    const bitmap = size[0] === 32 && size[1] === 32 ? ink : boxResize(ink, size[0], size[1], 32, 32);
+    const bitmap =
+      size[0] === 32 && size[1] === 32 ? ink : boxResize(ink, size[0], size[1], 32, 32);
     const raw = new Float32Array(64);
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) raw[(y >> 2) * 8 + (x >> 2)] += bitmap[y * 32 + x];
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++) raw[(y >> 2) * 8 + (x >> 2)] += bitmap[y * 32 + x];
     const shaped = specc.applySteps(raw, pre.raw_dims, pre);
     return { raw, rawDims: pre.raw_dims, data: shaped.data, dims };
   }
   // Other pictures: resized to the input's size, gray or RGB, scaled to [0, 1], channels first.
   const [c, oh, ow] = dims.length === 3 ? dims : [1, ...dims.slice(-2)];
   const data = new Float32Array(c * oh * ow);
-  const channels = c === 1 ? [grayOf(image)] : [0, 1, 2].map((k) => Float64Array.from({ length: h * w }, (_, i) => image.data[4 * i + k]));
+  const channels =
+    c === 1
+      ? [grayOf(image)]
+      : [0, 1, 2].map((k) => Float64Array.from({ length: h * w }, (_, i) => image.data[4 * i + k]));
   channels.forEach((plane, k) => {
     const small = oh === h && ow === w ? plane : boxResize(plane, h, w, oh, ow);
     for (let i = 0; i < oh * ow; i++) data[k * oh * ow + i] = small[i] / 255;
@@ -227,7 +237,12 @@ function pictureToInput(canvas, input, { drawn }) {
 
 /** A canvas to draw on with the mouse, a pen or a finger; `onDone` after each stroke. */
 function drawingPad(size, onDone) {
-  const canvas = el('canvas', { class: 'draw', width: size, height: size, 'aria-label': 'draw here' });
+  const canvas = el('canvas', {
+    class: 'draw',
+    width: size,
+    height: size,
+    'aria-label': 'draw here',
+  });
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const clear = () => {
     ctx.fillStyle = '#000';
@@ -267,7 +282,12 @@ function drawingPad(size, onDone) {
 /** A file input that also takes dropped files; `onImage(canvas)` with the decoded picture. */
 function imageDrop(onImage) {
   const input = el('input', { type: 'file', accept: 'image/*', id: 'file' });
-  const zone = el('div', { class: 'drop' }, el('label', { for: 'file' }, 'Drop an image here, or '), input);
+  const zone = el(
+    'div',
+    { class: 'drop' },
+    el('label', { for: 'file' }, 'Drop an image here, or '),
+    input,
+  );
   const load = async (file) => {
     const bitmap = await createImageBitmap(file);
     const canvas = el('canvas', { width: bitmap.width, height: bitmap.height });
@@ -322,15 +342,27 @@ function showPrediction(target, model, prediction, extra = {}) {
   const probs = prediction.probabilities[0];
   const names = classNames(model, probs.length);
   target.replaceChildren(
-    el('p', { class: 'answer', id: 'answer' }, prediction.labels[0], el('small', {}, `${(100 * probs[prediction.classes[0]]).toFixed(1)}%`)),
+    el(
+      'p',
+      { class: 'answer', id: 'answer' },
+      prediction.labels[0],
+      el('small', {}, `${(100 * probs[prediction.classes[0]]).toFixed(1)}%`),
+    ),
     bars(names, probs),
   );
-  publish({ classes: prediction.classes, labels: prediction.labels, probabilities: prediction.probabilities, ...extra });
+  publish({
+    classes: prediction.classes,
+    labels: prediction.labels,
+    probabilities: prediction.probabilities,
+    ...extra,
+  });
 }
 
 function showValues(target, tensor, extra = {}) {
   const values = Array.from(tensor.data);
-  target.replaceChildren(el('p', { class: 'answer', id: 'answer' }, values.map((v) => v.toFixed(4)).join(', ')));
+  target.replaceChildren(
+    el('p', { class: 'answer', id: 'answer' }, values.map((v) => v.toFixed(4)).join(', ')),
+  );
   publish({ values, dims: tensor.dims, ...extra });
 }
 
@@ -339,18 +371,39 @@ async function imageModel(folder, examples) {
   const input = model.inputs[0];
   const dims = input.dims.slice(1);
   // a flat input (pixels in a row) is shown as the picture it was made from
-  const view = dims.length >= 2 ? dims : input.preprocess?.raw_dims ?? [1, 1, dims[0]];
+  const view = dims.length >= 2 ? dims : (input.preprocess?.raw_dims ?? [1, 1, dims[0]]);
   const answer = el('div', {}, el('p', { class: 'hint' }, 'Draw or drop a picture.'));
   const seen = el('div', { class: 'row' });
   const run = (prepared, source) =>
     busy('running the model…', async () => {
       const x = { data: prepared.data, dims: [1, ...dims] };
       const views = [];
-      if (prepared.raw) views.push(el('figure', {}, pixels(prepared.raw.map((v) => v / 16), prepared.rawDims, 8, 'raw'), el('figcaption', { class: 'hint' }, 'ink counts (8x8)')));
-      views.push(el('figure', {}, pixels(prepared.data, view, view[view.length - 1] > 16 ? 4 : 8, 'input'), el('figcaption', { class: 'hint' }, `model input ${dims.join('x')}`)));
+      if (prepared.raw)
+        views.push(
+          el(
+            'figure',
+            {},
+            pixels(
+              prepared.raw.map((v) => v / 16),
+              prepared.rawDims,
+              8,
+              'raw',
+            ),
+            el('figcaption', { class: 'hint' }, 'ink counts (8x8)'),
+          ),
+        );
+      views.push(
+        el(
+          'figure',
+          {},
+          pixels(prepared.data, view, view[view.length - 1] > 16 ? 4 : 8, 'input'),
+          el('figcaption', { class: 'hint' }, `model input ${dims.join('x')}`),
+        ),
+      );
       seen.replaceChildren(...views);
       const extra = { source, input: Array.from(prepared.data) };
-      if (model.task === 'classification') showPrediction(answer, model, await model.predict(x), extra);
+      if (model.task === 'classification')
+        showPrediction(answer, model, await model.predict(x), extra);
       else showValues(answer, await model.predict(x), extra);
     });
   const pad = drawingPad(256, () => {
@@ -367,9 +420,19 @@ async function imageModel(folder, examples) {
       card(
         'Input',
         pad.canvas,
-        el('div', { class: 'controls' }, el('button', { class: 'secondary', onclick: () => pad.clear() }, 'Clear')),
+        el(
+          'div',
+          { class: 'controls' },
+          el('button', { class: 'secondary', onclick: () => pad.clear() }, 'Clear'),
+        ),
         drop,
-        el('p', { class: 'hint' }, digits ? 'A drawing is cropped to its ink and centred; a file is taken whole. Ink is whichever of light or dark the picture has less of; it is counted in 4x4 blocks of a 32x32 bitmap, as scikit-learn\'s digits were made.' : `Pictures are resized to ${dims.slice(-2).join('x')}.`),
+        el(
+          'p',
+          { class: 'hint' },
+          digits
+            ? "A drawing is cropped to its ink and centred; a file is taken whole. Ink is whichever of light or dark the picture has less of; it is counted in 4x4 blocks of a 32x32 bitmap, as scikit-learn's digits were made."
+            : `Pictures are resized to ${dims.slice(-2).join('x')}.`,
+        ),
         strip ? [el('p', { class: 'hint' }, 'Or pick an example from the data:'), strip] : null,
       ),
       card(model.task === 'classification' ? 'Prediction' : 'Output', answer, seen, resultNode()),
@@ -388,18 +451,46 @@ async function textClassifier(folder, examples) {
       showPrediction(answer, model, await model.predictText([text]), { text, tokens });
       const unknown = new Set(model.tokenizer.unknown(tokens));
       answer.append(
-        el('p', { class: 'hint' }, `${tokens.length} tokens: `, tokens.map((t) => (unknown.has(t) ? el('s', { title: 'not in the vocabulary: read as <unk>' }, t) : t)).flatMap((t) => [t, ' '])),
+        el(
+          'p',
+          { class: 'hint' },
+          `${tokens.length} tokens: `,
+          tokens
+            .map((t) =>
+              unknown.has(t) ? el('s', { title: 'not in the vocabulary: read as <unk>' }, t) : t,
+            )
+            .flatMap((t) => [t, ' ']),
+        ),
       );
     });
   const pick = examples?.texts?.length
-    ? el('select', { id: 'examples', onchange: (e) => ((box.value = e.target.value), classify()) }, el('option', { value: '' }, 'an example…'), examples.texts.map((t) => el('option', { value: t }, t)))
+    ? el(
+        'select',
+        { id: 'examples', onchange: (e) => ((box.value = e.target.value), classify()) },
+        el('option', { value: '' }, 'an example…'),
+        examples.texts.map((t) => el('option', { value: t }, t)),
+      )
     : null;
   box.value = examples?.texts?.[0] ?? '';
   app.append(
     el(
       'div',
       { class: 'row' },
-      card('Text', box, el('div', { class: 'controls' }, el('button', { id: 'run', onclick: classify }, 'Classify'), pick), el('p', { class: 'hint' }, `${model.tokenizer.level}-level tokens${model.tokenizer.lowercase ? ', lowercased' : ''}; ${model.tokenizer.size} in the vocabulary (others read as <unk>).`)),
+      card(
+        'Text',
+        box,
+        el(
+          'div',
+          { class: 'controls' },
+          el('button', { id: 'run', onclick: classify }, 'Classify'),
+          pick,
+        ),
+        el(
+          'p',
+          { class: 'hint' },
+          `${model.tokenizer.level}-level tokens${model.tokenizer.lowercase ? ', lowercased' : ''}; ${model.tokenizer.size} in the vocabulary (others read as <unk>).`,
+        ),
+      ),
       card('Prediction', answer, resultNode()),
     ),
   );
@@ -410,26 +501,70 @@ async function tabular(folder, examples) {
   const input = model.inputs[0];
   const width = input.dims[input.dims.length - 1];
   const columns = input.preprocess?.columns ?? Array.from({ length: width }, (_, i) => `x${i}`);
-  const fields = columns.map((c, i) => el('input', { type: 'number', step: 'any', value: examples?.rows?.[0]?.[i] ?? 0, 'data-column': c }));
+  const fields = columns.map((c, i) =>
+    el('input', {
+      type: 'number',
+      step: 'any',
+      value: examples?.rows?.[0]?.[i] ?? 0,
+      'data-column': c,
+    }),
+  );
   const answer = el('div', {}, el('p', { class: 'hint' }, 'Edit the row and press Predict.'));
   const predict = () =>
     busy('running the model…', async () => {
-      const row = specc.csvRow(Object.fromEntries(fields.map((f) => [f.dataset.column, f.value])), columns);
+      const row = specc.csvRow(
+        Object.fromEntries(fields.map((f) => [f.dataset.column, f.value])),
+        columns,
+      );
       const x = { data: row, dims: [1, ...input.dims.slice(1)] };
       const extra = { input: Array.from(row) };
-      if (model.task === 'classification') showPrediction(answer, model, await model.predict(x), extra);
+      if (model.task === 'classification')
+        showPrediction(answer, model, await model.predict(x), extra);
       else showValues(answer, await model.predict(x), extra);
     });
   const pick = examples?.rows?.length
-    ? el('select', { id: 'examples', onchange: (e) => { const row = examples.rows[Number(e.target.value)]; fields.forEach((f, i) => (f.value = row[i])); predict(); } },
-        examples.rows.map((_, i) => el('option', { value: i }, `example ${i + 1}${examples.targets ? ` (${examples.targets[i]})` : ''}`)))
+    ? el(
+        'select',
+        {
+          id: 'examples',
+          onchange: (e) => {
+            const row = examples.rows[Number(e.target.value)];
+            fields.forEach((f, i) => (f.value = row[i]));
+            predict();
+          },
+        },
+        examples.rows.map((_, i) =>
+          el(
+            'option',
+            { value: i },
+            `example ${i + 1}${examples.targets ? ` (${examples.targets[i]})` : ''}`,
+          ),
+        ),
+      )
     : null;
-  const note = input.preprocess?.standardize === 'in_graph' ? 'Raw values: the model standardizes them itself.' : '';
+  const note =
+    input.preprocess?.standardize === 'in_graph'
+      ? 'Raw values: the model standardizes them itself.'
+      : '';
   app.append(
     el(
       'div',
       { class: 'row' },
-      card('Row', el('table', { class: 'values' }, columns.map((c, i) => el('tr', {}, el('th', {}, c), el('td', {}, fields[i])))), el('div', { class: 'controls' }, el('button', { id: 'run', onclick: predict }, 'Predict'), pick), el('p', { class: 'hint' }, note)),
+      card(
+        'Row',
+        el(
+          'table',
+          { class: 'values' },
+          columns.map((c, i) => el('tr', {}, el('th', {}, c), el('td', {}, fields[i]))),
+        ),
+        el(
+          'div',
+          { class: 'controls' },
+          el('button', { id: 'run', onclick: predict }, 'Predict'),
+          pick,
+        ),
+        el('p', { class: 'hint' }, note),
+      ),
       card(model.task === 'classification' ? 'Prediction' : 'Output', answer, resultNode()),
     ),
   );
@@ -444,12 +579,31 @@ async function languageModel(folder, examples) {
   const lm = await specc.LanguageModel.open(folder);
   const prompt = el('textarea', { id: 'prompt', rows: 3 });
   prompt.value = examples?.prompts?.[0] ?? '';
-  const temperature = el('input', { type: 'range', id: 'temperature', min: 0, max: 2, step: 0.05, value: 0.8 });
+  const temperature = el('input', {
+    type: 'range',
+    id: 'temperature',
+    min: 0,
+    max: 2,
+    step: 0.05,
+    value: 0.8,
+  });
   const shown = el('span', { id: 'temperature-value' }, '0.80');
-  temperature.addEventListener('input', () => (shown.textContent = Number(temperature.value).toFixed(2)));
+  temperature.addEventListener(
+    'input',
+    () => (shown.textContent = Number(temperature.value).toFixed(2)),
+  );
   const [tokensLabel, maxTokens] = numberField('max-tokens', 'tokens', 200, { min: 0, step: 1 });
-  const [topKLabel, topK] = numberField('top-k', 'top-k', '', { min: 1, step: 1, placeholder: 'all' });
-  const [topPLabel, topP] = numberField('top-p', 'top-p', '', { min: 0, max: 1, step: 0.01, placeholder: '1' });
+  const [topKLabel, topK] = numberField('top-k', 'top-k', '', {
+    min: 1,
+    step: 1,
+    placeholder: 'all',
+  });
+  const [topPLabel, topP] = numberField('top-p', 'top-p', '', {
+    min: 0,
+    max: 1,
+    step: 0.01,
+    placeholder: '1',
+  });
   const [seedLabel, seed] = numberField('seed', 'seed', 0, { min: 0, step: 1 });
   const output = el('pre', { class: 'generated', id: 'generated' });
   const go = el('button', { id: 'run' }, 'Generate');
@@ -470,7 +624,9 @@ async function languageModel(folder, examples) {
         const written = [];
         options.onToken = (id) => {
           written.push(id);
-          newText.textContent = lm.decode([...lm.encode(text), ...written]).slice(lm.decode(lm.encode(text)).length);
+          newText.textContent = lm
+            .decode([...lm.encode(text), ...written])
+            .slice(lm.decode(lm.encode(text)).length);
         };
         const result = await lm.generate(text, options);
         output.replaceChildren(el('b', {}, text), result.slice(text.length));
@@ -480,13 +636,33 @@ async function languageModel(folder, examples) {
       }
     }),
   );
-  const sample = lm.tokenizer.tokens.slice(4).filter((t) => t.trim()).slice(0, 60).join(lm.tokenizer.level === 'char' ? '' : ' ');
+  const sample = lm.tokenizer.tokens
+    .slice(4)
+    .filter((t) => t.trim())
+    .slice(0, 60)
+    .join(lm.tokenizer.level === 'char' ? '' : ' ');
   app.append(
-    el('div', { class: 'row' },
-      card('Prompt', prompt,
-        el('div', { class: 'controls' }, el('label', { for: 'temperature' }, 'temperature', temperature, shown), tokensLabel, topKLabel, topPLabel, seedLabel),
+    el(
+      'div',
+      { class: 'row' },
+      card(
+        'Prompt',
+        prompt,
+        el(
+          'div',
+          { class: 'controls' },
+          el('label', { for: 'temperature' }, 'temperature', temperature, shown),
+          tokensLabel,
+          topKLabel,
+          topPLabel,
+          seedLabel,
+        ),
         el('div', { class: 'controls' }, go),
-        el('p', { class: 'hint' }, `Temperature 0 writes the likeliest token each time; higher draws more freely. The same seed draws the same text here and in Python (specc sample). ${lm.tokenizer.size} ${lm.tokenizer.level} tokens: ${sample}…`),
+        el(
+          'p',
+          { class: 'hint' },
+          `Temperature 0 writes the likeliest token each time; higher draws more freely. The same seed draws the same text here and in Python (specc sample). ${lm.tokenizer.size} ${lm.tokenizer.level} tokens: ${sample}…`,
+        ),
       ),
     ),
     el('div', { class: 'row' }, card('Text', output, resultNode())),
@@ -498,10 +674,17 @@ async function seq2seq(folder, examples) {
   if (!s2s.sourceTokenizer) return captioning(s2s, examples);
   const sources = el('textarea', { id: 'sources', rows: 5 });
   sources.value = (examples?.sources ?? []).slice(0, 3).join('\n');
-  const method = el('select', { id: 'method' }, ['greedy', 'beam', 'sample'].map((m) => el('option', { value: m }, m)));
+  const method = el(
+    'select',
+    { id: 'method' },
+    ['greedy', 'beam', 'sample'].map((m) => el('option', { value: m }, m)),
+  );
   const [beamLabel, beam] = numberField('beam-size', 'beams', 4, { min: 1, step: 1 });
   const [penaltyLabel, penalty] = numberField('length-penalty', 'length penalty', 0, { step: 0.1 });
-  const [tempLabel, temperature] = numberField('temperature', 'temperature', 1, { min: 0.05, step: 0.05 });
+  const [tempLabel, temperature] = numberField('temperature', 'temperature', 1, {
+    min: 0.05,
+    step: 0.05,
+  });
   const [seedLabel, seed] = numberField('seed', 'seed', 0, { min: 0, step: 1 });
   const output = el('ol', { class: 'outputs', id: 'outputs' });
   const go = el('button', { id: 'run' }, 'Translate');
@@ -521,11 +704,27 @@ async function seq2seq(folder, examples) {
     }),
   );
   app.append(
-    el('div', { class: 'row' },
-      card('Sources, one per line', sources,
-        el('div', { class: 'controls' }, el('label', { for: 'method' }, 'decoding', method), beamLabel, penaltyLabel, tempLabel, seedLabel),
+    el(
+      'div',
+      { class: 'row' },
+      card(
+        'Sources, one per line',
+        sources,
+        el(
+          'div',
+          { class: 'controls' },
+          el('label', { for: 'method' }, 'decoding', method),
+          beamLabel,
+          penaltyLabel,
+          tempLabel,
+          seedLabel,
+        ),
         el('div', { class: 'controls' }, go),
-        el('p', { class: 'hint' }, `Greedy writes the likeliest token each step; beam search keeps the best partial outputs (scored by log-probability / ((5 + length) / 6) ^ length penalty); sample draws. Source tokens: ${s2s.sourceTokenizer.tokens.slice(4).join(' ')}`),
+        el(
+          'p',
+          { class: 'hint' },
+          `Greedy writes the likeliest token each step; beam search keeps the best partial outputs (scored by log-probability / ((5 + length) / 6) ^ length penalty); sample draws. Source tokens: ${s2s.sourceTokenizer.tokens.slice(4).join(' ')}`,
+        ),
       ),
       card('Outputs', output, resultNode()),
     ),
@@ -544,12 +743,26 @@ async function captioning(s2s, examples) {
       output.textContent = caption;
       publish({ outputs: [caption], source, input: Array.from(prepared.data) });
     });
-  const pad = drawingPad(240, () => run(pictureToInput(pad.canvas, input, { drawn: false }), 'drawing'));
+  const pad = drawingPad(240, () =>
+    run(pictureToInput(pad.canvas, input, { drawn: false }), 'drawing'),
+  );
   const drop = imageDrop((canvas) => run(pictureToInput(canvas, input, { drawn: false }), 'file'));
   const strip = exampleStrip(examples, dims, (row, i) => run({ data: row }, `example ${i}`));
   app.append(
-    el('div', { class: 'row' },
-      card('Picture', pad.canvas, el('div', { class: 'controls' }, el('button', { class: 'secondary', onclick: () => pad.clear() }, 'Clear')), drop, strip ? [el('p', { class: 'hint' }, 'Or pick an example from the data:'), strip] : null),
+    el(
+      'div',
+      { class: 'row' },
+      card(
+        'Picture',
+        pad.canvas,
+        el(
+          'div',
+          { class: 'controls' },
+          el('button', { class: 'secondary', onclick: () => pad.clear() }, 'Clear'),
+        ),
+        drop,
+        strip ? [el('p', { class: 'hint' }, 'Or pick an example from the data:'), strip] : null,
+      ),
       card('Caption', output, seen, resultNode()),
     ),
   );
@@ -589,7 +802,19 @@ function latentControls(dim, onChange) {
     else setStatus('error', `the code needs ${dim} numbers, separated by commas`);
   });
   sync();
-  const form = el('div', {}, grid, el('div', { class: 'controls' }, el('label', { for: 'code' }, 'code', code)), dim > shown ? el('p', { class: 'hint' }, `sliders for the first ${shown} of ${dim} dimensions; the field takes all`) : null);
+  const form = el(
+    'div',
+    {},
+    grid,
+    el('div', { class: 'controls' }, el('label', { for: 'code' }, 'code', code)),
+    dim > shown
+      ? el(
+          'p',
+          { class: 'hint' },
+          `sliders for the first ${shown} of ${dim} dimensions; the field takes all`,
+        )
+      : null,
+  );
   return { form, set, z };
 }
 
@@ -610,13 +835,25 @@ async function generative(folder, examples) {
       sampleZ = Float32Array.from({ length: n * dim }, () => rng.normal());
       const images = await decode({ data: sampleZ, dims: [n, dim] });
       paintGrid(gridCanvas, images, 8, 4);
-      publish({ kind: 'samples', seed: Number(seed.value), z: Array.from(sampleZ), images: Array.from(images.data), dims: images.dims });
+      publish({
+        kind: 'samples',
+        seed: Number(seed.value),
+        z: Array.from(sampleZ),
+        images: Array.from(images.data),
+        dims: images.dims,
+      });
     });
   const controls = latentControls(dim, (z, source) =>
     busy('decoding…', async () => {
       const image = await decode({ data: Float32Array.from(z), dims: [1, dim] });
       paint(one, image.data, image.dims.slice(1), 16);
-      publish({ kind: 'decode', source, z: Array.from(z), image: Array.from(image.data), dims: image.dims });
+      publish({
+        kind: 'decode',
+        source,
+        z: Array.from(z),
+        image: Array.from(image.data),
+        dims: image.dims,
+      });
     }),
   );
   gridCanvas.addEventListener('click', (e) => {
@@ -625,10 +862,23 @@ async function generative(folder, examples) {
     const r = gridCanvas.getBoundingClientRect();
     const col = Math.floor(((e.clientX - r.left) / r.width) * 8);
     const row = Math.floor(((e.clientY - r.top) / r.height) * 8);
-    controls.set(sampleZ.slice((row * 8 + col) * dim, (row * 8 + col + 1) * dim), `sample ${row * 8 + col}`);
+    controls.set(
+      sampleZ.slice((row * 8 + col) * dim, (row * 8 + col + 1) * dim),
+      `sample ${row * 8 + col}`,
+    );
   });
   const sections = [
-    card('Samples from N(0, I)', gridCanvas, el('div', { class: 'controls' }, seedLabel, el('button', { id: 'sample', onclick: draw }, 'New samples')), el('p', { class: 'hint' }, 'Click a sample to put its code on the sliders.')),
+    card(
+      'Samples from N(0, I)',
+      gridCanvas,
+      el(
+        'div',
+        { class: 'controls' },
+        seedLabel,
+        el('button', { id: 'sample', onclick: draw }, 'New samples'),
+      ),
+      el('p', { class: 'hint' }, 'Click a sample to put its code on the sliders.'),
+    ),
     card('Latent code', controls.form, one, resultNode()),
   ];
   if (isVae && dim === 2) {
@@ -644,16 +894,32 @@ async function generative(folder, examples) {
     paintGrid(map, await decode({ data: z, dims: [steps * steps, 2] }), steps, 3);
     map.addEventListener('click', (e) => {
       const r = map.getBoundingClientRect();
-      controls.set([-2.5 + (5 * (e.clientX - r.left)) / r.width, 2.5 - (5 * (e.clientY - r.top)) / r.height], 'map');
+      controls.set(
+        [-2.5 + (5 * (e.clientX - r.left)) / r.width, 2.5 - (5 * (e.clientY - r.top)) / r.height],
+        'map',
+      );
     });
-    sections.push(card('The latent plane, z in [-2.5, 2.5]²', map, el('p', { class: 'hint' }, 'Click anywhere to decode that point.')));
+    sections.push(
+      card(
+        'The latent plane, z in [-2.5, 2.5]²',
+        map,
+        el('p', { class: 'hint' }, 'Click anywhere to decode that point.'),
+      ),
+    );
   }
   if (isVae) {
     const strip = exampleStrip(examples, d.inputs[0].dims.slice(1), async (row) => {
       const code = await runner.encode({ data: row, dims: [1, ...d.inputs[0].dims.slice(1)] });
       controls.set(code.data, 'encoded example');
     });
-    if (strip) sections.push(card('Encode an example', strip, el('p', { class: 'hint' }, 'Its latent mean goes on the sliders.')));
+    if (strip)
+      sections.push(
+        card(
+          'Encode an example',
+          strip,
+          el('p', { class: 'hint' }, 'Its latent mean goes on the sliders.'),
+        ),
+      );
   }
   app.append(el('div', { class: 'row' }, ...sections));
   const origin = await decode({ data: new Float32Array(dim), dims: [1, dim] });
@@ -670,16 +936,20 @@ async function main() {
   document.title = `${d.name} · specc`;
   document.getElementById('title').textContent = d.name;
   const input = d.inputs[0];
-  const kind = {
-    classification: 'classifier',
-    regression: 'regression',
-    language_model: 'language model',
-    seq2seq: 'sequence to sequence',
-    autoencoder: d.autoencoder?.latent.type === 'gaussian' ? 'variational autoencoder' : 'autoencoder',
-    gan: 'GAN generator',
-  }[d.task] ?? d.task;
-  document.getElementById('subtitle').textContent = `${kind} · trained with specc ${d.specc_version} · spec ${d.spec_sha256.slice(0, 12)}`;
-  document.getElementById('versions').textContent = `onnxruntime-web ${ort.env.versions?.web ?? ''}`;
+  const kind =
+    {
+      classification: 'classifier',
+      regression: 'regression',
+      language_model: 'language model',
+      seq2seq: 'sequence to sequence',
+      autoencoder:
+        d.autoencoder?.latent.type === 'gaussian' ? 'variational autoencoder' : 'autoencoder',
+      gan: 'GAN generator',
+    }[d.task] ?? d.task;
+  document.getElementById('subtitle').textContent =
+    `${kind} · trained with specc ${d.specc_version} · spec ${d.spec_sha256.slice(0, 12)}`;
+  document.getElementById('versions').textContent =
+    `onnxruntime-web ${ort.env.versions?.web ?? ''}`;
   if (d.task === 'language_model') await languageModel(folder, examples);
   else if (d.task === 'seq2seq') await seq2seq(folder, examples);
   else if (d.task === 'autoencoder' || d.task === 'gan') await generative(folder, examples);
