@@ -67,8 +67,6 @@ def prepare(compiled: Compiled) -> Dataset:
         else:
             ds = read_images(base / data.path, data, tuple(next(iter(spec.inputs.values())).shape))
         ds = fit(ds, compiled)
-        if data.standardize:  # the statistics are buffers of the model: clients feed raw values
-            ds.preprocess["standardize"] = "in_graph"
     except DataProblem as p:
         where = ("data", p.field) if p.field else ("data",)
         raise SpecError([src.error(where, p.message, p.hint)]) from None

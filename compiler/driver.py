@@ -85,7 +85,7 @@ def train(
     model = ex.instantiate(out_dir, out_dir / results["weights"])
     vocab = ds.vocab.to_json() if ds.vocab is not None else None
     # How raw values become the model's input (specc.preprocess), for clients outside Python.
-    extra = {"specc.preprocess": json.dumps(_preprocess(compiled, ds))}
+    extra = {"specc.preprocess": json.dumps(_preprocess(compiled, ds, model))}
     onnx_path = ex.export(
         model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab, extra
     )
@@ -167,10 +167,19 @@ def train(
     return report
 
 
-def _preprocess(compiled: Compiled, ds) -> dict:
-    """{data input name: how a raw value becomes it}: the first data input, when the data says."""
+def _preprocess(compiled: Compiled, ds, model) -> dict:
+    """{data input name: how a raw value becomes it}: the first data input, when the data says.
+    Standardization is in the graph (clients feed raw values); its statistics are told too."""
+    how = dict(ds.preprocess)
+    if compiled.ir.standardize:
+        how["standardize"] = {
+            "where": "in_graph",
+            "rule": "the graph computes (x - mean) / std itself: feed raw values",
+            "mean": model.input_mean.flatten().tolist(),
+            "std": model.input_std.flatten().tolist(),
+        }
     names = [n for n in compiled.spec.inputs if not (compiled.ir.gan and n == "z")]
-    return {names[0]: ds.preprocess} if ds.preprocess else {}
+    return {names[0]: how} if how else {}
 
 
 def _export_seq2seq(compiled: Compiled, model, ds, out_dir: Path, log) -> dict:

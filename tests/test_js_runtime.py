@@ -249,7 +249,11 @@ def test_specc_json_holds_what_a_client_needs_per_task(runs):
     assert lenet["output"]["probabilities"] == "softmax over the last axis"
 
     tab = json.loads((runs("tabular") / "specc.json").read_text())["inputs"][0]
-    assert tab["role"] == "features" and tab["preprocess"]["standardize"] == "in_graph"
+    assert tab["role"] == "features" and tab["preprocess"]["standardize"]["where"] == "in_graph"
+    x = np.load(runs("tabular") / "data.npz")["x"]  # raw columns; the graph standardizes them
+    standardize = tab["preprocess"]["standardize"]
+    assert np.allclose(standardize["mean"], x.mean(axis=0), atol=0.05)
+    assert np.allclose(standardize["std"], x.std(axis=0), rtol=0.1)
     assert tab["preprocess"]["columns"] == [
         "petal_width",
         "sepal_length",

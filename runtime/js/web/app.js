@@ -276,7 +276,16 @@ function drawingPad(size, onDone) {
   };
   canvas.addEventListener('pointerup', end);
   canvas.addEventListener('pointerleave', end);
-  return { canvas, clear };
+  // a dropped picture, shown fitted on the pad (its pixels are read from the file itself)
+  const show = (picture) => {
+    clear();
+    const k = Math.min(size / picture.width, size / picture.height);
+    const w = picture.width * k;
+    const h = picture.height * k;
+    ctx.imageSmoothingEnabled = picture.width >= size / 4;
+    ctx.drawImage(picture, (size - w) / 2, (size - h) / 2, w, h);
+  };
+  return { canvas, clear, show };
 }
 
 /** A file input that also takes dropped files; `onImage(canvas)` with the decoded picture. */
@@ -410,7 +419,10 @@ async function imageModel(folder, examples) {
     const prepared = pictureToInput(pad.canvas, input, { drawn: true });
     if (prepared) run(prepared, 'drawing');
   });
-  const drop = imageDrop((canvas) => run(pictureToInput(canvas, input, { drawn: false }), 'file'));
+  const drop = imageDrop((canvas) => {
+    pad.show(canvas);
+    run(pictureToInput(canvas, input, { drawn: false }), 'file');
+  });
   const strip = exampleStrip(examples, view, (row, i) => run({ data: row }, `example ${i}`));
   const digits = input.preprocess?.source === 'digits';
   app.append(
@@ -543,7 +555,7 @@ async function tabular(folder, examples) {
       )
     : null;
   const note =
-    input.preprocess?.standardize === 'in_graph'
+    input.preprocess?.standardize?.where === 'in_graph'
       ? 'Raw values: the model standardizes them itself.'
       : '';
   app.append(
@@ -746,7 +758,10 @@ async function captioning(s2s, examples) {
   const pad = drawingPad(240, () =>
     run(pictureToInput(pad.canvas, input, { drawn: false }), 'drawing'),
   );
-  const drop = imageDrop((canvas) => run(pictureToInput(canvas, input, { drawn: false }), 'file'));
+  const drop = imageDrop((canvas) => {
+    pad.show(canvas);
+    run(pictureToInput(canvas, input, { drawn: false }), 'file');
+  });
   const strip = exampleStrip(examples, dims, (row, i) => run({ data: row }, `example ${i}`));
   app.append(
     el(
