@@ -367,10 +367,15 @@ function showPrediction(target, model, prediction, extra = {}) {
   });
 }
 
-function showValues(target, tensor, extra = {}) {
+function showValues(target, tensor, name, extra = {}) {
   const values = Array.from(tensor.data);
   target.replaceChildren(
-    el('p', { class: 'answer', id: 'answer' }, values.map((v) => v.toFixed(4)).join(', ')),
+    el(
+      'p',
+      { class: 'answer', id: 'answer' },
+      values.map((v) => v.toFixed(4)).join(', '),
+      el('small', {}, name),
+    ),
   );
   publish({ values, dims: tensor.dims, ...extra });
 }
@@ -413,7 +418,7 @@ async function imageModel(folder, examples) {
       const extra = { source, input: Array.from(prepared.data) };
       if (model.task === 'classification')
         showPrediction(answer, model, await model.predict(x), extra);
-      else showValues(answer, await model.predict(x), extra);
+      else showValues(answer, await model.predict(x), model.output.name, extra);
     });
   const pad = drawingPad(256, () => {
     const prepared = pictureToInput(pad.canvas, input, { drawn: true });
@@ -532,7 +537,7 @@ async function tabular(folder, examples) {
       const extra = { input: Array.from(row) };
       if (model.task === 'classification')
         showPrediction(answer, model, await model.predict(x), extra);
-      else showValues(answer, await model.predict(x), extra);
+      else showValues(answer, await model.predict(x), model.output.name, extra);
     });
   const pick = examples?.rows?.length
     ? el(
