@@ -36,10 +36,6 @@ ORT_WEB = JS / "node_modules" / "onnxruntime-web"
 
 pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed (make test installs it)"),
-    pytest.mark.skipif(
-        not (JS / "node_modules" / "onnxruntime-node").is_dir(),
-        reason="runtime/js's packages are not installed: make js (make test does it)",
-    ),
     pytest.mark.xdist_group("js"),  # one worker trains the models and runs node and the browser
 ]
 
@@ -58,6 +54,8 @@ def _json_array(a) -> dict:
 
 
 def node(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    if not (JS / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.fail("runtime/js's packages are not installed: make js (make test does it)")
     return subprocess.run(
         [NODE, *map(str, args)],
         cwd=JS,
@@ -686,6 +684,8 @@ def browse(url: str, steps: list[dict]) -> list[dict]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: make chromium (make test does it)")
     plan = json.dumps({"url": url, "steps": steps})
+    if not (JS / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("runtime/js's packages are not installed: make js (make test does it)")
     proc = subprocess.run(
         [NODE, "test/browser.mjs"],
         cwd=JS,
@@ -702,7 +702,8 @@ def browse(url: str, steps: list[dict]) -> list[dict]:
 
 
 def export_page(folder: Path, out: Path) -> Path:
-    proc = run_specc("export", folder, "--web", out)
+    # from the checkout's root, which finds runtime/js/node_modules/onnxruntime-web by itself
+    proc = run_specc("export", folder, "--web", out, cwd=REPO)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert {"index.html", "app.js", "style.css"} <= {p.name for p in out.iterdir()}
     assert (out / "ort" / "ort-wasm-simd-threaded.wasm").is_file()
