@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install golden bench lint docs clean
+.PHONY: demo test install js chromium golden bench lint docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,24 @@ demo: install
 	$(BIN)/specc evaluate runs/lenet5
 	$(BIN)/python docs/demo_serve.py runs/lenet5
 
-test: install
-	$(BIN)/pytest -n 2 tests
+# The JavaScript runtime's packages (onnxruntime-node, onnxruntime-web, playwright-core) from the
+# committed lockfile. onnxruntime-node's install script would download a CUDA provider: skipped.
+JS := runtime/js
+$(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(JS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js: $(JS)/node_modules/.installed
+
+# Debian's Chromium for the browser tests (as root, as CI runs; nothing when it is installed).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# loadgroup: the tests of one xdist_group (the JavaScript and browser tests) share one worker,
+# so the models they train are trained once.
+test: install js chromium
+	$(BIN)/pytest -n 2 --dist loadgroup tests
 
 golden: install
 	$(BIN)/python tests/regen_golden.py

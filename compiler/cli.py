@@ -405,8 +405,12 @@ def export(
         Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)
     ],
     quantize: Annotated[
-        str, typer.Option("--quantize", help="int8: dynamic int8 quantization -> model.int8.onnx.")
-    ] = "int8",
+        str | None,
+        typer.Option(
+            "--quantize",
+            help="int8: dynamic int8 quantization -> model.int8.onnx (the default without --web).",
+        ),
+    ] = None,
     max_drop: Annotated[
         float, typer.Option(help="Refuse when validation accuracy drops more (points).", min=0)
     ] = 0.5,
@@ -417,13 +421,35 @@ def export(
         bool,
         typer.Option("--allow-drop", help="Keep the model with a warning instead of refusing."),
     ] = False,
+    web: Annotated[
+        Path | None,
+        typer.Option(
+            "--web",
+            help="Write a static page that runs the model in the browser into this folder.",
+        ),
+    ] = None,
+    onnxruntime_web: Annotated[
+        Path | None,
+        typer.Option(help="--web: onnxruntime-web's dist folder (default: an npm-installed one)."),
+    ] = None,
 ):
-    """Quantize a trained model (int8), checked against the float model on the validation split."""
+    """Quantize a trained model (int8), checked against the float model on the validation split;
+    or (--web OUT) write a page that runs it in the browser."""
+    from specc.runtime import describe
+
+    if web is not None:
+        from .web import export_web
+
+        page = export_web(run, web, onnxruntime_web)
+        print(f"wrote {page}; serve it with: python3 -m http.server -d {web} 8000")
+        if quantize is None:
+            return
+    if quantize not in (None, "int8"):
+        raise UserError(f"unknown --quantize '{quantize}': int8 is what specc can make")
     from .quantize import quantize as run_quantize
 
-    if quantize != "int8":
-        raise UserError(f"unknown --quantize '{quantize}': int8 is what specc can make")
     run_quantize(run, max_drop=max_drop, max_increase=max_increase, allow_drop=allow_drop)
+    describe.write(run)  # specc.json follows the graphs
 
 
 @app.command()

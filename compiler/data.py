@@ -34,6 +34,9 @@ class Dataset:
     )  # the other inputs, in spec order
     vocab: Vocab | None = None  # text data: the tokens behind the ids
     vocabs: dict | None = None  # seq2seq pairs: {"source": Vocab | None, "target": Vocab}
+    # How a raw value (a file's pixels, a CSV row) became the first input: stamped into model.onnx
+    # as specc.preprocess, so a client outside Python can prepare its own inputs alike.
+    preprocess: dict = dataclass_field(default_factory=dict)
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -78,9 +81,11 @@ def prepare(compiled: Compiled) -> Dataset:
 
 
 def builtin(data, seed: int) -> Dataset:
-    """A `data: {type: builtin}` set from the registry, with the generation keys it accepts."""
-    x, y, labels = datasets.get(data.name, "builtin").from_section(data, seed)
-    return Dataset(x, y, labels)
+    """A `data: {type: builtin}` set from the registry, with the generation keys it accepts, and
+    how a raw value becomes an example (specc.preprocess, for clients outside Python)."""
+    entry = datasets.get(data.name, "builtin")
+    x, y, labels = entry.from_section(data, seed)
+    return Dataset(x, y, labels, preprocess=entry.preprocessing(data))
 
 
 def from_text(text: TextSet, compiled: Compiled) -> Dataset:
@@ -189,7 +194,8 @@ def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) ->
     raw = [r[header.index(data.label)] for r in body]
     if targets == "values":
         try:
-            return Dataset(x, np.array([float(v) for v in raw], dtype=np.float32), None)
+            y = np.array([float(v) for v in raw], dtype=np.float32)
+            return Dataset(x, y, None, preprocess=csv_preprocess(features, data))
         except ValueError as e:
             raise DataProblem("label", f"{path.name}: a target is not a number ({e})") from None
     if labels is None:
@@ -207,7 +213,18 @@ def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) ->
         raise DataProblem(
             "label", f"{path.name}: label '{unknown[0]}' is not one of the model's labels {labels}"
         )
-    return Dataset(x, np.array([index[v] for v in raw], dtype=np.int64), list(labels))
+    y = np.array([index[v] for v in raw], dtype=np.int64)
+    return Dataset(x, y, list(labels), preprocess=csv_preprocess(features, data))
+
+
+def csv_preprocess(features: list[str], data) -> dict:
+    """A CSV row -> the input: these columns, in this order, as float32."""
+    return {
+        "source": "csv",
+        "columns": list(features),
+        "delimiter": data.delimiter,
+        "label": data.label,
+    }
 
 
 def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
@@ -250,7 +267,18 @@ def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None
                 raise DataProblem("path", f"cannot read image {f}: {e}") from None
             xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
             ys.append(labels.index(cls))
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels)
+    preprocess = {
+        "source": "images",
+        "raw": "an image file (PNG, JPEG, ...)",
+        "steps": [
+            # PIL's "L" is ITU-R 601-2 luma: L = R * 299/1000 + G * 587/1000 + B * 114/1000
+            {"op": "color", "to": "gray" if channels == 1 else "rgb", "library": "PIL"},
+            {"op": "resize", "to": [height, width], "mode": "bilinear", "library": "PIL"},
+            {"op": "scale", "by": 1 / 255},
+            {"op": "layout", "from": "HWC", "to": "CHW"},
+        ],
+    }
+    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, preprocess=preprocess)
 
 
 def fit(ds: Dataset, compiled: Compiled) -> Dataset:

@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from specc.runtime.contracts import Meta
+
 from .codegen import atomic_write, write
 from .diagnostics import UserError
 from .pipeline import Compiled
@@ -85,8 +87,10 @@ def train(
     spec, task = compiled.spec, compiled.task
     model = ex.instantiate(out_dir, out_dir / results["weights"])
     vocab = ds.vocab.to_json() if ds.vocab is not None else None
+    # How raw values become the model's input (specc.preprocess), for clients outside Python.
+    extra = {Meta.PREPROCESS: json.dumps(_preprocess(compiled, ds, model))}
     onnx_path = ex.export(
-        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab
+        model, compiled.ir, out_dir / "model.onnx", spec.export.opset, ds.labels, vocab, extra
     )
     par = ex.parity(
         model,
@@ -121,6 +125,10 @@ def train(
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
     atomic_write(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    # specc.json and tokenizer.json: the folder described for any client, from the graphs' metadata
+    from specc.runtime import describe
+
+    describe.write(out_dir)
     log(
         f"exported {onnx_path}; ONNX Runtime vs PyTorch max abs diff {par.max_abs_diff:.2e} (tolerance {par.tolerance:g})"
     )
@@ -130,6 +138,21 @@ def train(
         )
     _check_target(spec.train.target, results["metrics"])
     return report
+
+
+def _preprocess(compiled: Compiled, ds, model) -> dict:
+    """{data input name: how a raw value becomes it}: the first data input, when the data says.
+    Standardization is in the graph (clients feed raw values); its statistics are told too."""
+    how = dict(ds.preprocess)
+    if compiled.ir.standardize:
+        how["standardize"] = {
+            "where": "in_graph",
+            "rule": "the graph computes (x - mean) / std itself: feed raw values",
+            "mean": model.input_mean.flatten().tolist(),
+            "std": model.input_std.flatten().tolist(),
+        }
+    names = [n for n in compiled.parsed.inputs if n not in compiled.task.noise_inputs]
+    return {names[0]: how} if how else {}
 
 
 def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
@@ -165,6 +188,9 @@ def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
             "encoder.onnx",
             "decoder.onnx",
             "generator.onnx",
+            "specc.json",
+            "tokenizer.json",
+            "target_tokenizer.json",
             "samples",
             "latent.png",
         ):

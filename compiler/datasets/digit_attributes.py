@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import register
-from .sklearn_sets import digits
+from .sklearn_sets import digits, digits_preprocess
 
 ATTRIBUTES = {  # label -> the digits it holds for
     "even": {0, 2, 4, 6, 8},
@@ -19,6 +19,7 @@ ATTRIBUTES = {  # label -> the digits it holds for
     "digit_attributes",
     "builtin",
     "8x8 digits labelled even, greater_than_4 and prime (multi-label)",
+    preprocess=digits_preprocess,
 )
 def make(seed: int, resize: tuple[int, int] | None = None):
     """(N, 1, 8, 8) pictures and (N, 3) multi-hot targets in the order of ATTRIBUTES."""

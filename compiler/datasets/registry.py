@@ -42,6 +42,9 @@ class DataSet:
     description: str
     params: Mapping[str, object]
     make: Callable[..., tuple]
+    # How a raw value becomes an example, for clients outside Python (specc.preprocess), from
+    # the same generation keys make() takes; None when the set has nothing to say.
+    preprocess: Callable[..., dict] | None = None
 
     def __call__(self, seed: int, **given) -> tuple:
         """The data for `seed`; a parameter given as None takes its default."""
@@ -49,6 +52,12 @@ class DataSet:
         if unknown:
             raise TypeError(f"data set '{self.name}' takes no parameter '{unknown[0]}'")
         return self.make(seed, **{k: v for k, v in given.items() if v is not None})
+
+    def preprocessing(self, data) -> dict:
+        """What `preprocess` says for the keys of a spec's `data:` section ({} without one)."""
+        if self.preprocess is None:
+            return {}
+        return self.preprocess(**{key: getattr(data, key) for key in self.params})
 
     def from_section(self, data, seed: int) -> tuple:
         """The data a spec's `data:` section asks for: the keys this set accepts, read from it."""
@@ -58,7 +67,9 @@ class DataSet:
 REGISTRY: dict[str, DataSet] = {}
 
 
-def register(name: str, kind: Kind, description: str):
+def register(
+    name: str, kind: Kind, description: str, preprocess: Callable[..., dict] | None = None
+):
     """Decorator: register `make(seed, key=default, ...)` as the data set `name`."""
 
     def add(make: Callable[..., tuple]) -> Callable[..., tuple]:
@@ -68,7 +79,7 @@ def register(name: str, kind: Kind, description: str):
         if seed.name != "seed" or any(p.default is inspect.Parameter.empty for p in rest):
             raise TypeError(f"{name}: make(seed, key=default, ...) expected")
         params = MappingProxyType({p.name: p.default for p in rest})
-        REGISTRY[name] = DataSet(name, kind, description, params, make)
+        REGISTRY[name] = DataSet(name, kind, description, params, make, preprocess)
         return make
 
     return add

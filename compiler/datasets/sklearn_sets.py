@@ -17,7 +17,27 @@ def _load(name: str):
     return bunch, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names]
 
 
-@register("digits", "builtin", "8x8 pictures of handwritten digits in [0, 1]")
+DIGITS_RAW = (
+    "8x8 counts of ink (0..16): a 32x32 black-and-white bitmap of the digit, ink 1, summed in "
+    "4x4 blocks (UCI optdigits, as scikit-learn's load_digits holds them)"
+)
+DIGITS_RESIZE = {"op": "resize", "mode": "bilinear", "align_corners": False, "antialias": False}
+
+
+def digits_preprocess(resize: tuple[int, int] | None = None) -> dict:
+    """The steps from the raw counts to a picture: scaled by 1/16, then resized bilinearly."""
+    steps = [{"op": "scale", "by": 1 / 16}]
+    if resize is not None:
+        steps.append(DIGITS_RESIZE | {"to": list(resize)})
+    return {"source": "digits", "raw": DIGITS_RAW, "raw_dims": [1, 8, 8], "steps": steps}
+
+
+@register(
+    "digits",
+    "builtin",
+    "8x8 pictures of handwritten digits in [0, 1]",
+    preprocess=digits_preprocess,
+)
 def digits(seed: int, resize: tuple[int, int] | None = None):
     """(N, 1, 8, 8) pictures, or bilinearly resized to `resize` ([height, width])."""
     bunch, y, labels = _load("digits")
@@ -32,7 +52,13 @@ def digits(seed: int, resize: tuple[int, int] | None = None):
 
 
 def _table(name: str, description: str) -> None:
-    @register(name, "builtin", description)
+    def columns() -> dict:
+        import sklearn.datasets as skd
+
+        names = getattr(skd, f"load_{name}")().feature_names
+        return {"source": name, "columns": [str(c) for c in names]}
+
+    @register(name, "builtin", description, preprocess=columns)
     def make(seed: int):
         bunch, y, labels = _load(name)
         return bunch.data.astype(np.float32), y, labels

@@ -78,14 +78,16 @@ def export(
     opset: int = 20,
     labels: list[str] | None = None,
     vocab: str | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """torch -> single-file ONNX with dynamic axes and specc metadata; raises ExportError."""
+    """torch -> single-file ONNX with dynamic axes and specc metadata (`extra`: more keys, e.g.
+    Meta.PREPROCESS); raises ExportError."""
     model = model.eval()
     feeds = example_feeds(model, ir.example_batch, 8, seed=0)
     args = tuple(feeds[i.name] for i in ir.inputs)
     names = [i.name for i in ir.inputs]
     proto = dynamo_export(model, args, names, [ir.output_name], _dynamic_shapes(ir), opset, "")
-    stamp(proto, ir, labels, vocab)
+    stamp(proto, ir, labels, vocab, extra)
     _declare_output_shape(proto, ir)
     return save_checked(proto, path)
 
