@@ -447,9 +447,11 @@ def export(
     if quantize not in (None, "int8"):
         raise UserError(f"unknown --quantize '{quantize}': int8 is what specc can make")
     from .quantize import quantize as run_quantize
+    from .run_folder import RunFolder
 
     run_quantize(run, max_drop=max_drop, max_increase=max_increase, allow_drop=allow_drop)
-    describe.write(run)  # specc.json follows the graphs
+    written = describe.write(run)  # specc.json follows the graphs
+    RunFolder(run).record(run / "model.int8.onnx", run / "quantization.json", *written)
 
 
 @app.command()
