@@ -31,7 +31,9 @@ class _Pool(Layer):
         return (channels, *out)
 
     def flops(self, shapes, out):
-        return math.prod(w.as_tuple(self.kernel_size, self.nd)) * math.prod(out)  # a window per output
+        return math.prod(w.as_tuple(self.kernel_size, self.nd)) * math.prod(
+            out
+        )  # a window per output
 
     def module(self, shapes):
         k = unpair(self.kernel_size) if self.nd == 2 else self.kernel_size
