@@ -18,7 +18,7 @@ from specc.compiler import codegen
 from specc.compiler import export as ex
 from specc.compiler.diagnostics import UserError
 from specc.compiler.pipeline import compile_file
-from specc.compiler.quantize import calibration_sample, choose, quantize, static_int8
+from specc.compiler.quantize import calibration_sample, choose, judge, quantize, static_int8
 from specc.runtime.contracts import Meta
 
 SPEC = """\
@@ -262,3 +262,53 @@ def test_a_language_model_is_guarded_by_its_perplexity(tmp_path):
         )
     )
     assert figures["int8"]["perplexity"] == pytest.approx(float(ppl), rel=1e-5)
+
+
+def test_an_accepted_int8_model_keeps_its_accuracy_within_the_guard(tmp_path):
+    """Classes with a margin (no near-ties for int8 to flip): the int8 model written keeps the
+    accuracy, and the figures in quantization.json are the ones numpy computes from the float
+    model in torch and the int8 graph in ONNX Runtime on the validation split."""
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(4, 9)).astype(np.float32)
+    x = rng.normal(size=(2000, 9)).astype(np.float32)
+    logits = np.sort(x @ w.T, axis=1)
+    x = x[logits[:, -1] - logits[:, -2] > 0.5][:400]
+    y = (x @ w.T).argmax(axis=1)
+
+    def weights(model):
+        model.linear_1.weight.copy_(torch.from_numpy(w))
+        model.linear_1.bias.zero_()
+
+    run, model = _run(tmp_path, SPEC, x, y, weights, n_train=300)
+    figures = quantize(
+        run, timer=_times((1.0, 10.0), static=(0.8, 8.0), dynamic=(0.9, 9.0)), log=lambda s: None
+    )
+    val = slice(300, 400)
+    with torch.no_grad():
+        want = float(np.mean(model(torch.from_numpy(x[val])).numpy().argmax(1) == y[val]))
+    int8 = sr.load(run / "model.int8.onnx", device="cpu", cache=False)
+    got = float(np.mean(int8(x[val]).argmax(1) == y[val]))
+    assert want == 1.0 and figures["float"]["accuracy"] == pytest.approx(want)
+    assert figures["int8"]["accuracy"] == pytest.approx(got)
+    assert figures["accepted"] and figures["method"] == "static"
+    assert figures["accuracy_drop_points"] == pytest.approx(100 * (want - got))
+    assert 100 * (want - got) <= 0.5
+
+
+def test_the_guard_limits_are_inclusive_and_per_metric():
+    acc = {"accuracy": 0.9}
+    assert judge(acc, {"accuracy": 0.895}, 0.5, 5.0)[:3] == (
+        "accuracy_drop_points",
+        pytest.approx(0.5),
+        True,
+    )
+    key, change, ok, shown = judge(acc, {"accuracy": 0.89}, 0.5, 5.0)
+    assert change == pytest.approx(1.0) and not ok and "-1.00 points" in shown
+    # regression: the mean absolute error may grow 5 percent
+    assert judge({"mae": 2.0}, {"mae": 2.1}, 0.5, 5.0)[2]
+    assert not judge({"mae": 2.0}, {"mae": 2.11}, 0.5, 5.0)[2]
+    # a language model: perplexity, not its next-token accuracy
+    key, change, ok, _ = judge(
+        {"perplexity": 10.0, "accuracy": 0.5}, {"perplexity": 10.6, "accuracy": 0.5}, 0.5, 5.0
+    )
+    assert key == "error_increase_percent" and change == pytest.approx(6.0) and not ok
