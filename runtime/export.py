@@ -114,12 +114,15 @@ def _quiet():
 
 def _dynamo_export(module, args, inputs, outputs, dynamic_shapes, opset: int, what: str):
     """torch.onnx.export with the dynamo exporter, quietly; the ONNX proto, or ExportError."""
+    from specc.compiler import export_recurrent  # rnn-onnx hook: native ONNX LSTM/GRU/RNN
+
     try:
-        with _quiet():
+        with _quiet(), export_recurrent.native_recurrent(module):  # rnn-onnx hook
             program = torch.onnx.export(
                 module,
                 args,
                 dynamo=True,
+                custom_translation_table=export_recurrent.custom_translation_table(),  # rnn-onnx hook
                 opset_version=opset,
                 input_names=inputs,
                 output_names=outputs,
