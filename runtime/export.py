@@ -494,15 +494,22 @@ def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
         for h in hooks:
             h.remove()
     import onnxruntime as ort
+    from specc.compiler import export_recurrent  # rnn-onnx hook
 
     for node in ir.nodes:
         if not node.attr or node.attr not in captured:
             continue
         sub, args = getattr(model, node.attr), captured[node.attr]
         try:
-            with _quiet():
+            with _quiet(), export_recurrent.native_recurrent(sub):  # rnn-onnx hook
                 prog = torch.onnx.export(
-                    sub, args, dynamo=True, opset_version=opset, external_data=False, verbose=False
+                    sub,
+                    args,
+                    dynamo=True,
+                    custom_translation_table=export_recurrent.custom_translation_table(),  # rnn-onnx hook
+                    opset_version=opset,
+                    external_data=False,
+                    verbose=False,
                 )
             session = ort.InferenceSession(
                 prog.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
