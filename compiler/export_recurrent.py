@@ -273,29 +273,41 @@ def native_path(layer: nn.RNNBase, x: Tensor, hx, lengths: Tensor | None):
     return y.transpose(0, 1), state
 
 
-_scan_only = False
+# ONNX Runtime's CPU kernel for the plain RNN (Elman) operator applies its activation one element
+# at a time, through a std::function call per element (onnxruntime/core/providers/cpu/rnn/rnn.cc),
+# where LSTM and GRU use vectorized kernels. Against the Scan (2 threads, T=30; bench notes in
+# docs/benchmarks.md) it is 1.5-4.4x faster at batch 1 and up to 14x slower at batch 64 x 128
+# units (tanh). Break-even, measured over hidden sizes 16-128 and batches 1-64: batch * hidden
+# about 256 for tanh and 512 for relu. An RNN layer therefore exports as an ONNX If on that
+# product, the native node below the limit and the Scan above it: one If, about 3 us per call.
+RNN_NATIVE_LIMIT = {"RNN_TANH": 256, "RNN_RELU": 512}  # batch * hidden_size
+POLICIES = ("auto", "native", "scan")
+_policy = "auto"
 
 
 @contextlib.contextmanager
-def scan_only() -> Iterator[None]:
-    """Inside, native_recurrent switches nothing: exports keep the Scan (for comparisons)."""
-    global _scan_only
-    before, _scan_only = _scan_only, True
+def policy(name: str) -> Iterator[None]:
+    """Inside, exports use `name` for every layer: "auto" (the default: native LSTM and GRU, RNN
+    native below RNN_NATIVE_LIMIT), "native" (always the node) or "scan" (switch nothing)."""
+    global _policy
+    if name not in POLICIES:
+        raise ValueError(f"policy is one of {POLICIES}, not {name!r}")
+    before, _policy = _policy, name
     try:
         yield
     finally:
-        _scan_only = before
+        _policy = before
 
 
 @contextlib.contextmanager
-def native_recurrent(module: nn.Module, enabled: bool = True) -> Iterator[list[str]]:
+def native_recurrent(module: nn.Module) -> Iterator[list[str]]:
     """While inside, every supported recurrent layer of `module` exports as native ONNX
     LSTM/GRU/RNN nodes (pass custom_translation_table() to the exporter). Yields the names of
     the layers it switched. Everything is put back on exit: the layers' `_scan` and the
     temporary buffers holding the weights in ONNX's layout."""
     switched: list[tuple[str, nn.RNNBase, list[str]]] = []
     try:
-        for name, layer in module.named_modules() if enabled and not _scan_only else ():
+        for name, layer in module.named_modules() if _policy != "scan" else ():
             if not supported(layer):
                 continue
             added = []
@@ -306,7 +318,7 @@ def native_recurrent(module: nn.Module, enabled: bool = True) -> Iterator[list[s
                             key = f"{WEIGHTS}{k}_{part}"
                             layer.register_buffer(key, value.detach().clone(), persistent=False)
                             added.append(key)
-            layer._scan = _bound(layer)
+            layer._scan = _bound(layer, _policy)
             switched.append((name, layer, added))
         yield [name for name, _, _ in switched]
     finally:
@@ -316,8 +328,30 @@ def native_recurrent(module: nn.Module, enabled: bool = True) -> Iterator[list[s
                 delattr(layer, key)
 
 
-def _bound(layer: nn.RNNBase):
+def _bound(layer: nn.RNNBase, how: str):
+    """The replacement for layer._scan: the native path, or for an RNN layer under "auto" an
+    ONNX If (torch.cond) between the native path and the layer's own Scan."""
+    limit = RNN_NATIVE_LIMIT.get(layer.mode) if how == "auto" else None
+    own_scan = type(layer)._scan.__get__(layer)
+
     def _scan(x, hx, lengths):
-        return native_path(layer, x, hx, lengths)
+        if limit is None:
+            return native_path(layer, x, hx, lengths)
+        operands = (x, hx) if lengths is None else (x, hx, lengths)
+
+        # The branches give the outputs time-major, as both compute them, and the transpose to
+        # batch-first comes after the If: when the caller uses only the final state, the
+        # optimizer then drops it (it cannot prune an unused output of an If). torch.cond wants
+        # both branches' outputs laid out alike: contiguous() (ONNX has no strides).
+        def native(x, hx, *lengths):
+            y, h = native_path(layer, x, hx, lengths[0] if lengths else None)
+            return y.transpose(0, 1).contiguous(), h.contiguous()
+
+        def scan(x, hx, *lengths):
+            y, h = own_scan(x, hx, lengths[0] if lengths else None)
+            return y.transpose(0, 1).contiguous(), h.contiguous()
+
+        y, h = torch.cond(x.shape[0] * layer.hidden_size <= limit, native, scan, operands)
+        return y.transpose(0, 1), h
 
     return _scan

@@ -7,7 +7,9 @@
   bidirectional, learned initial state, each output form; and onnx's ReferenceEvaluator agrees
   with ONNX Runtime to 1e-4 where it can run the graph (it ignores sequence_lens, and knows no
   Relu for RNN: a Relu is added to its RNN here).
-- The graphs hold one LSTM/GRU/RNN node per stacked layer and no Scan; custom cells keep the Scan.
+- The graphs hold one LSTM/GRU node per stacked layer and no Scan. An RNN layer becomes an If on
+  batch * hidden: RNN nodes below export_recurrent.RNN_NATIVE_LIMIT, the Scan above (both
+  branches are run here); policy("native") gives RNN nodes alone. Custom cells keep the Scan.
 - A language model's step graph and a seq2seq model's encoder and step graphs use them too and
   chain correctly.
 """
@@ -86,6 +88,12 @@ def op_types(path) -> list[str]:
     return [n.op_type for n in onnx.load(str(path)).graph.node]
 
 
+def branches(path) -> dict[str, list[str]]:
+    """The op types in the then and else branches of the graph's one If."""
+    (node,) = [n for n in onnx.load(str(path)).graph.node if n.op_type == "If"]
+    return {a.name: [n.op_type for n in a.g.node] for a in node.attribute}
+
+
 class RNN(RNN_7):
     """onnx's reference RNN, which knows Tanh and Affine only, with Relu added."""
 
@@ -135,7 +143,7 @@ def test_onnx_weights_and_definition_equal_torchs_layer(tmp_path, options):
         want_y, want_state = layer(x, hx, lengths)
         with export_recurrent.native_recurrent(model) as switched:
             assert len(switched) == 1
-            got_y, got_state = layer._scan(noisy, hx, lengths)
+            got_y, got_state = export_recurrent.native_path(layer, noisy, hx, lengths)
     torch.testing.assert_close(got_y, want_y, atol=1e-6, rtol=1e-5)
     for got, want in zip(
         got_state if isinstance(got_state, tuple) else (got_state,),
@@ -164,23 +172,41 @@ def test_the_switch_leaves_the_model_as_it_was(tmp_path):
 # ----------------------------------------------------------------------------- ONNX Runtime
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("kind", KINDS)
-def test_native_nodes_equal_pytorch_and_the_reference(tmp_path, kind, shape):
+CASES = [(kind, shape, "auto") for kind in KINDS for shape in SHAPES] + [
+    (kind, shape, "native")
+    for kind in ("rnn-tanh", "rnn-relu")
+    for shape in ("stacked-bidirectional-learned/sequence", "bidirectional-learned/state")
+]
+
+
+@pytest.mark.parametrize("kind,shape,how", CASES, ids=lambda v: str(v))
+def test_native_nodes_equal_pytorch_and_the_reference(tmp_path, kind, shape, how):
     options, reads_lengths = SHAPES[shape]
     layer = {**KINDS[kind], "hidden_size": HIDDEN, **options}
     if reads_lengths:
         layer["lengths"] = "n"
     compiled, model = build(tmp_path, [layer], lengths=reads_lengths)
-    path = ex.export(model, compiled.ir, tmp_path / "m.onnx")
-    ops = op_types(path)
-    assert ops.count(ONNX_OP[layer["type"]]) == options.get("num_layers", 1)
-    assert "Scan" not in ops
+    with export_recurrent.policy(how):
+        path = ex.export(model, compiled.ir, tmp_path / "m.onnx")
+    op, layers = ONNX_OP[layer["type"]], options.get("num_layers", 1)
+    batches = BATCHES
+    if op == "RNN" and how == "auto":  # an If: RNN nodes up to the limit, the Scan beyond
+        assert op not in op_types(path) and "Scan" not in op_types(path)
+        assert branches(path) and all(ops.count("If") == 0 for ops in branches(path).values())
+        then, other = branches(path)["then_branch"], branches(path)["else_branch"]
+        assert then.count(op) == layers and "Scan" not in then
+        assert "Scan" in other and op not in other
+        big = 1 + max(export_recurrent.RNN_NATIVE_LIMIT.values()) // HIDDEN
+        assert max(BATCHES) * HIDDEN <= min(export_recurrent.RNN_NATIVE_LIMIT.values())
+        batches = (*BATCHES, big)  # this one runs the Scan
+    else:
+        assert op_types(path).count(op) == layers
+        assert "Scan" not in op_types(path) and "If" not in op_types(path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     reference = ReferenceEvaluator(str(path), new_ops=[RNN])
     worst = {"torch": 0.0, "reference": 0.0} | ({"padded": 0.0} if reads_lengths else {})
     for length in LENGTHS:
-        for batch in BATCHES:
+        for batch in batches:
             x, lengths, noisy = padded(batch, length, seed=length * 100 + batch)
             full = torch.full((batch,), length)
             runs = [(x, full, x, "torch")]  # no padding
@@ -197,10 +223,12 @@ def test_native_nodes_equal_pytorch_and_the_reference(tmp_path, kind, shape):
                 if what == "padded" and layer.get("output", "sequence") == "sequence":
                     for i, k in enumerate(n.tolist()):  # padded positions output zeros
                         assert not got[i, k:].any()
-                if what == "torch":  # the reference ignores sequence_lens: no padding only
+                # the reference ignores sequence_lens (no padding only), and is not needed for
+                # the Scan branch
+                if what == "torch" and batch in BATCHES:
                     ref = reference.run(None, feeds)[0]
                     worst["reference"] = max(worst["reference"], float(np.abs(got - ref).max()))
-    print(f"max abs diff, {kind} {shape}: {worst}")  # pytest -s shows the figures
+    print(f"max abs diff, {kind} {shape} {how}: {worst}")  # pytest -s shows the figures
     assert worst["torch"] <= 1e-5 and worst.get("padded", 0.0) <= 1e-5, worst
     assert worst["reference"] <= 1e-4, worst
 
@@ -226,11 +254,14 @@ def test_a_custom_cell_keeps_the_scan(tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_scan_only_keeps_the_scan(tmp_path):
+def test_policy_scan_keeps_the_scan(tmp_path):
     compiled, model = build(tmp_path, [{"type": "lstm", "hidden_size": HIDDEN}])
-    with export_recurrent.scan_only():
+    with export_recurrent.policy("scan"):
         path = ex.export(model, compiled.ir, tmp_path / "m.onnx")
     assert "Scan" in op_types(path) and "LSTM" not in op_types(path)
+    with pytest.raises(ValueError, match="policy is one of"):
+        with export_recurrent.policy("fast"):
+            pass
 
 
 # ----------------------------------------------------------------------------- step graphs
