@@ -22,6 +22,11 @@ Slice/Concat on weights), the initial state slice of that layer, and `sequence_l
 lengths clamped to [1, T], int32) when the layer reads lengths. ONNX Runtime then outputs
 zeros past each length and returns the state at each length, both directions, which is the
 generated code's padding contract.
+
+LSTM and GRU layers always take the native path: it measured faster than the Scan at every
+size tried (batch 1-64, hidden 16-128, T 1-512). RNN layers (tanh or relu) become an ONNX `If`
+between the native RNN node and the layer's own Scan, on batch * hidden (RNN_NATIVE_LIMIT, see
+there). `policy("native"|"scan")` overrides the choice, for tests and comparisons.
 """
 
 from __future__ import annotations
@@ -276,7 +281,7 @@ def native_path(layer: nn.RNNBase, x: Tensor, hx, lengths: Tensor | None):
 # ONNX Runtime's CPU kernel for the plain RNN (Elman) operator applies its activation one element
 # at a time, through a std::function call per element (onnxruntime/core/providers/cpu/rnn/rnn.cc),
 # where LSTM and GRU use vectorized kernels. Against the Scan (2 threads, T=30; bench notes in
-# docs/benchmarks.md) it is 1.5-4.4x faster at batch 1 and up to 14x slower at batch 64 x 128
+# bench/rnn_native.py) it is 1.5-4.4x faster at batch 1 and up to 14x slower at batch 64 x 128
 # units (tanh). Break-even, measured over hidden sizes 16-128 and batches 1-64: batch * hidden
 # about 256 for tanh and 512 for relu. An RNN layer therefore exports as an ONNX If on that
 # product, the native node below the limit and the Scan above it: one If, about 3 us per call.
