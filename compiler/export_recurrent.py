@@ -24,7 +24,7 @@ zeros past each length and returns the state at each length, both directions, wh
 generated code's padding contract.
 
 LSTM and GRU layers always take the native path: it measured faster than the Scan at every
-size tried (batch 1-64, hidden 16-128, T 1-512). RNN layers (tanh or relu) become an ONNX `If`
+size tried (batch 1-64, hidden 16-128, T 1-512; GRU 1.05-11x, LSTM 1.2-10x, in CPU time). RNN layers (tanh or relu) become an ONNX `If`
 between the native RNN node and the layer's own Scan, on batch * hidden (RNN_NATIVE_LIMIT, see
 there). `policy("native"|"scan")` overrides the choice, for tests and comparisons.
 """
@@ -280,10 +280,10 @@ def native_path(layer: nn.RNNBase, x: Tensor, hx, lengths: Tensor | None):
 
 # ONNX Runtime's CPU kernel for the plain RNN (Elman) operator applies its activation one element
 # at a time, through a std::function call per element (onnxruntime/core/providers/cpu/rnn/rnn.cc),
-# where LSTM and GRU use vectorized kernels. Against the Scan (2 threads, T=30; bench notes in
-# bench/rnn_native.py) it is 1.5-4.4x faster at batch 1 and up to 14x slower at batch 64 x 128
-# units (tanh). Break-even, measured over hidden sizes 16-128 and batches 1-64: batch * hidden
-# about 256 for tanh and 512 for relu. An RNN layer therefore exports as an ONNX If on that
+# where LSTM and GRU use vectorized kernels. Against the Scan (T=30, one thread, CPU time; see
+# docs/benchmarks.md) it is 1.5-4.4x faster at batch 1 and up to 3.7x slower at batch 64 (tanh).
+# Break-even, measured over hidden sizes 16-128 and batches 1-64: batch * hidden about 256 for
+# tanh and 512-1024 for relu. An RNN layer therefore exports as an ONNX If on that
 # product, the native node below the limit and the Scan above it: one If, about 3 us per call.
 RNN_NATIVE_LIMIT = {"RNN_TANH": 256, "RNN_RELU": 512}  # batch * hidden_size
 POLICIES = ("auto", "native", "scan")
