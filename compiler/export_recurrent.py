@@ -24,9 +24,10 @@ zeros past each length and returns the state at each length, both directions, wh
 generated code's padding contract.
 
 LSTM and GRU layers always take the native path: it measured faster than the Scan at every
-size tried (batch 1-64, hidden 16-128, T 1-512; GRU 1.05-11x, LSTM 1.2-10x, in CPU time). RNN layers (tanh or relu) become an ONNX `If`
-between the native RNN node and the layer's own Scan, on batch * hidden (RNN_NATIVE_LIMIT, see
-there). `policy("native"|"scan")` overrides the choice, for tests and comparisons.
+size tried (batch 1-64, hidden 16-128, T 1-512; GRU 1.05-11x, LSTM 1.2-10x, in CPU time). RNN
+layers (tanh or relu) become an ONNX `If` between the native RNN node and the layer's own Scan,
+on batch * hidden (RNN_NATIVE_LIMIT, see there). `policy("native"|"scan")` overrides the
+choice, for tests and comparisons.
 """
 
 from __future__ import annotations
@@ -240,6 +241,7 @@ def supported(module: nn.Module) -> bool:
     """A generated Exportable layer that one ONNX operator per stacked layer can run."""
     return (
         isinstance(module, nn.RNNBase)
+        and module.batch_first
         and callable(getattr(type(module), "_scan", None))
         and module.mode in GATE_ORDER
         and getattr(module, "proj_size", 0) == 0
