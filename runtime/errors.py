@@ -19,7 +19,10 @@ class InputError(SpeccRuntimeError, ValueError):
 
 
 class RunError(SpeccRuntimeError):
-    """ONNX Runtime failed on inputs that passed the checks (its own message is kept)."""
+    """ONNX Runtime failed on inputs that passed the checks (its own message is kept).
+    `input_refused` is True when ONNX Runtime called the inputs invalid (INVALID_ARGUMENT)."""
+
+    input_refused: bool = False
 
 
 class PositionLimitWarning(RuntimeWarning):

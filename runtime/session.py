@@ -286,6 +286,10 @@ class Model:
         self.check_finite = check_finite
         self.token_ids = _token_ids(meta, self.inputs)
         self.length_of = _lengths(meta, self.inputs, self.token_ids)
+        # integer (batch, time, ...) inputs: token ids, whatever the vocabulary (even unknown)
+        self.sequences_of_ids = {
+            i.name for i in self.inputs if i.dtype.startswith("int") and len(i.shape) >= 2
+        }
         # ONNX Runtime's own binding, without InferenceSession.run's Python-side checks: this
         # class checks inputs itself (falls back to the public method if the binding moves).
         inner = getattr(self.session, "_sess", None)
@@ -369,6 +373,12 @@ class Model:
                         f"input '{name}' holds token id {int(arr[at])} at {list(at)}; this model's "
                         f"token ids run from 0 to {count - 1}"
                     )
+            elif name in self.sequences_of_ids and arr.size and arr.min() < 0:
+                at = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+                raise InputError(
+                    f"input '{name}' holds token id {int(arr[at])} at {list(at)}; token ids are "
+                    "never negative"
+                )
             counted = self.length_of.get(name)
             if counted is not None:
                 steps = arrays[counted].shape[1]
@@ -428,7 +438,10 @@ class Model:
 
     def _failed(self, e: Exception) -> RunError:
         detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        return RunError(f"{self.path.name}: ONNX Runtime failed on these inputs: {detail}")
+        error = RunError(f"{self.path.name}: ONNX Runtime failed on these inputs: {detail}")
+        # ONNX Runtime's INVALID_ARGUMENT: these inputs, not the model or the machine, are wrong
+        error.input_refused = type(e).__name__ == "InvalidArgument" or "INVALID_ARGUMENT" in str(e)
+        return error
 
     def _ready(self, inputs: dict) -> bool:
         """The common case, checked in a few comparisons: one well-formed, contiguous array."""

@@ -451,5 +451,6 @@ def test_an_onnx_runtime_failure_is_a_run_error(tokens_model, tmp_path):
     assert m.token_ids == {}
     with pytest.raises(
         sr.RunError, match="ONNX Runtime failed on these inputs: .*out of data bounds"
-    ):
+    ) as caught:
         m.run(words=np.array([[50]]), lengths=np.array([1]))
+    assert caught.value.input_refused  # onnxruntime's INVALID_ARGUMENT
