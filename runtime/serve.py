@@ -219,22 +219,6 @@ def _compatible(group: list) -> list[list]:
     return list(by_shape.values())
 
 
-@dataclass
-class Served:
-    """One served name: its model.onnx, and for a language or seq2seq model what writes text."""
-
-    model: Model
-    writer: object | None = None  # a LanguageModel (:generate) or a Seq2Seq (:translate)
-
-    @property
-    def verbs(self) -> list[str]:
-        from .generate import LanguageModel
-
-        if self.writer is None:
-            return ["predict"]
-        return ["predict", "generate" if isinstance(self.writer, LanguageModel) else "translate"]
-
-
 class Server:
     def __init__(
         self,
@@ -278,7 +262,13 @@ class Server:
         return model
 
     def verbs(self, name: str) -> list[str]:
-        return Served(self.models[name], self.writers.get(name)).verbs
+        """What the model answers: :predict, and :generate or :translate for what writes text."""
+        from .generate import LanguageModel
+
+        writer = self.writers.get(name)
+        if writer is None:
+            return ["predict"]
+        return ["predict", "generate" if isinstance(writer, LanguageModel) else "translate"]
 
     def describe(self, name: str) -> dict:
         m = self.models[name]
@@ -338,7 +328,7 @@ class Server:
             )
         if options["seed"] is not None and options["seed"] < 0:
             raise HttpError(400, "seed must be a whole number >= 0")
-        out = await asyncio.to_thread(_quietly, lm.generate, details=True, **options)
+        out = await asyncio.to_thread(lambda: lm.generate(details=True, **options))
         return {"text": out.text, "tokens": len(out.tokens), "stop": out.stop}
 
     async def translate(self, name: str, body: bytes) -> dict:
@@ -378,26 +368,12 @@ class Server:
             if not sources:
                 raise HttpError(400, '"inputs" is empty')
             decoded = await asyncio.to_thread(
-                _quietly, s2s.translate, sources, details=True, **options
+                lambda: s2s.translate(sources, details=True, **options)
             )
         else:
             images = _numbers("inputs", sources, np.float32)
-            decoded = await asyncio.to_thread(
-                _quietly, s2s.caption, images, details=True, **options
-            )
+            decoded = await asyncio.to_thread(lambda: s2s.caption(images, details=True, **options))
         return {"outputs": [d.text for d in decoded], "stops": [d.stop for d in decoded]}
-
-
-def _quietly(fn, *args, **kwargs):
-    """Run a decoder with its PositionLimitWarning kept out of the server's log (the answer's
-    `stop` says it)."""
-    import warnings
-
-    from .errors import PositionLimitWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PositionLimitWarning)
-        return fn(*args, **kwargs)
 
 
 # ---------------------------------------------------------------------- request bodies
@@ -960,7 +936,14 @@ def serve(
     import socket
 
     require_server_packages()
+    import warnings
+
     import uvicorn
+
+    from .errors import PositionLimitWarning
+
+    # an answer's `stop` says it; the log would repeat it for every such request
+    warnings.filterwarnings("ignore", category=PositionLimitWarning)
 
     with socket.socket() as probe:  # say it plainly before loading anything
         try:
