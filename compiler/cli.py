@@ -508,7 +508,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.", min=0, max=65535)] = 8000,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
-        int | None, typer.Option(help="ONNX Runtime intra-op threads per model.")
+        int | None, typer.Option(help="ONNX Runtime intra-op threads per model.", min=0)
     ] = None,
     batching: Annotated[bool, typer.Option(help="Gather concurrent requests into one run.")] = True,
     max_batch: Annotated[int, typer.Option(help="Most examples in one batched run.", min=1)] = 32,
@@ -518,22 +518,38 @@ def serve(
     max_request_mb: Annotated[
         float, typer.Option(help="Largest request body accepted.", min=0)
     ] = 16.0,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="Serve the models under these names, in order (repeatable; default: folder names).",
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int,
+        typer.Option(help="Most tokens one :generate or :translate request may ask for.", min=1),
+    ] = 1024,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No access log line per request.")] = False,
 ):
-    """Serve models over HTTP: /v1/models/NAME:predict (JSON or .npy), /healthz, /metrics."""
-    try:
-        from specc.runtime.serve import serve as run_server
-    except ImportError:
-        raise UserError("specc serve needs its extra: pip install 'specc[serve]'") from None
+    """Serve models over HTTP: /v1/models/NAME:predict (JSON or .npy), :generate and :translate
+    for language and seq2seq models, the Open Inference Protocol under /v2, /healthz, /metrics."""
+    from specc.runtime.serve import require_server_packages
+    from specc.runtime.serve import serve as run_server
+
+    require_server_packages()
     run_server(
         models,
         host=host,
         port=port,
         device=device,
         threads=threads,
+        names=name,
+        quiet=quiet,
         batching=batching,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_request_bytes=int(max_request_mb * (1 << 20)),
+        max_tokens=max_tokens,
     )
 
 
