@@ -80,8 +80,7 @@ BROKEN = {
     "an unknown top-level key": LENET + "modle: []\n",
     "an encoder in a classifier": LENET + "encoder: [relu]\n",
     "model: in an autoencoder": VAE + "model: [relu]\n",
-    "an autoencoder without a decoder": VAE[: VAE.index("decoder:")]
-    + VAE[VAE.index("data:") :],
+    "an autoencoder without a decoder": VAE[: VAE.index("decoder:")] + VAE[VAE.index("data:") :],
     "a GAN with model:": GAN + "model: [relu]\n",
     "a classifier with generator:": LENET + "generator: [relu]\n",
     "an unknown task": _edit(LENET, "task: classification", "task: clasification"),
