@@ -467,6 +467,15 @@ def translate(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Sources, one per line ('-': stdin).")
     ] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--image",
+            metavar="PICTURE",
+            help="A picture, or a folder of pictures, for a model whose source is an image "
+            "(captioning; repeatable).",
+        ),
+    ] = None,
     beam: Annotated[
         int | None, typer.Option("--beam", help="Beam search with this many beams.")
     ] = None,
@@ -493,11 +502,16 @@ def translate(
     batch_size: Annotated[int, typer.Option(help="Sources decoded together.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ):
-    """Decode sources with a seq2seq model through ONNX Runtime: one output line per input."""
+    """Decode sources with a seq2seq model through ONNX Runtime: one output line per input
+    (text sources, or pictures with --image)."""
+    import numpy as np
+
     import specc.runtime as sr
 
-    if (text is None) == (file is None):
-        raise UserError("give the sources with --input TEXT (repeatable) or --file PATH")
+    if sum(x is not None for x in (text, file, image)) != 1:
+        raise UserError(
+            "give the sources with --input TEXT (repeatable), --file PATH, or --image PICTURE"
+        )
     if beam is not None and sample:
         raise UserError("--beam and --sample choose different decoders; give one")
     if beam is not None and beam < 1:
@@ -513,6 +527,16 @@ def translate(
         if not text:
             raise UserError(f"{file} holds no sources")
     s2s = sr.Seq2Seq(model, device=device)
+    pictures = s2s.source_vocab is None
+    if pictures != (image is not None):
+        raise UserError(
+            f"{model} reads "
+            + (
+                "pictures: give them with --image PICTURE"
+                if pictures
+                else "text: give it with --input or --file"
+            )
+        )
     method = "beam" if beam is not None else ("sample" if sample else "greedy")
     options = dict(
         method=method,
@@ -523,6 +547,17 @@ def translate(
         top_k=top_k,
         seed=seed,
     )
+    if image is not None:
+        from . import inputs
+
+        name = s2s.info["source"]["name"]
+        files = [f for path in image for f in inputs.image_files(path)]
+        x = np.stack([inputs.read_image(f, s2s.encoder, name) for f in files])
+        for start in range(0, len(x), batch_size):
+            captions = s2s.caption(x[start : start + batch_size], **options)
+            for f, line in zip(files[start : start + batch_size], captions, strict=True):
+                print(f"{f}\t{line}" if len(files) > 1 else line)
+        return
     for start in range(0, len(text), batch_size):
         for line in s2s.translate(text[start : start + batch_size], **options):
             print(line)

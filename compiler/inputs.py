@@ -106,7 +106,7 @@ def _whole(value: str, model) -> tuple[dict, list[str] | None]:
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
         if kinds.get(data_inputs[0]) != "image":
             raise UserError(f"--input {value}: images need a model that reads pictures")
-        files = _image_files(path)
+        files = image_files(path)
         x = np.stack([read_image(f, model, data_inputs[0]) for f in files])
         names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
         return {data_inputs[0]: x}, names
@@ -142,7 +142,10 @@ def _npz(path: Path):
 # ----------------------------------------------------------------------------- pictures
 
 
-def _image_files(path: Path) -> list[Path]:
+def image_files(path: Path) -> list[Path]:
+    """A picture, or the pictures in a folder (and its sub-folders), in name order."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -24,6 +24,7 @@ from specc.runtime.contracts import Meta
 from .codegen import atomic_write
 from .diagnostics import UserError
 from .evaluate import evaluate
+from .tasks import TASKS
 
 INT8_OPS = ["MatMul", "Gemm"]
 
@@ -51,11 +52,19 @@ def quantize(
 ) -> dict:
     import onnx
 
+    import specc.runtime as sr
+
     run = Path(run)
     source = run / "model.onnx"
     if not source.is_file():
         raise UserError(f"no model to quantize: {source} does not exist (run `specc train` first)")
     target = run / "model.int8.onnx"
+    task = sr.load(source, device="cpu").task
+    if TASKS[task].evaluate_refusal:  # the guard compares scores: a model needs some
+        raise UserError(
+            f"an int8 model is kept only when it scores like the float one on the validation "
+            f"split, and this {task} model has no such score: {TASKS[task].evaluate_refusal}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         quantized = Path(tmp) / "int8.onnx"
         int8_model(source, quantized)
