@@ -40,62 +40,24 @@ def sample_sheet(folder: Path, epoch: int, epochs: int) -> Path | None:
 
 
 # A 3x5 bitmap font for row labels (letters drawn as capitals, digits, a few signs): the sheets
-# are written without an imaging library, so their labels are too.
-GLYPHS = {
-    c: rows.split()
-    for c, rows in {
-        "a": ".#. #.# ### #.# #.#",
-        "b": "##. #.# ##. #.# ##.",
-        "c": ".## #.. #.. #.. .##",
-        "d": "##. #.# #.# #.# ##.",
-        "e": "### #.. ##. #.. ###",
-        "f": "### #.. ##. #.. #..",
-        "g": ".## #.. #.# #.# .##",
-        "h": "#.# #.# ### #.# #.#",
-        "i": "### .#. .#. .#. ###",
-        "j": "..# ..# ..# #.# .#.",
-        "k": "#.# #.# ##. #.# #.#",
-        "l": "#.. #.. #.. #.. ###",
-        "m": "#.# ### ### #.# #.#",
-        "n": "##. #.# #.# #.# #.#",
-        "o": ".#. #.# #.# #.# .#.",
-        "p": "##. #.# ##. #.. #..",
-        "q": ".#. #.# #.# ##. .##",
-        "r": "##. #.# ##. #.# #.#",
-        "s": ".## #.. .#. ..# ##.",
-        "t": "### .#. .#. .#. .#.",
-        "u": "#.# #.# #.# #.# ###",
-        "v": "#.# #.# #.# #.# .#.",
-        "w": "#.# #.# ### ### #.#",
-        "x": "#.# #.# .#. #.# #.#",
-        "y": "#.# #.# .#. .#. .#.",
-        "z": "### ..# .#. #.. ###",
-        "0": "### #.# #.# #.# ###",
-        "1": ".#. ##. .#. .#. ###",
-        "2": "##. ..# .#. #.. ###",
-        "3": "##. ..# .#. ..# ##.",
-        "4": "#.# #.# ### ..# ..#",
-        "5": "### #.. ##. ..# ##.",
-        "6": ".## #.. ### #.# ###",
-        "7": "### ..# .#. .#. .#.",
-        "8": "### #.# ### #.# ###",
-        "9": "### #.# ### ..# ##.",
-        " ": "... ... ... ... ...",
-        "-": "... ... ### ... ...",
-        ".": "... ... ... ... .#.",
-        "(": ".#. #.. #.. #.. .#.",
-        ")": ".#. ..# ..# ..# .#.",
-        "/": "..# ..# .#. #.. #..",
-    }.items()
-}
+# are written without an imaging library, so their labels are too. FONT_ROWS[r] holds row r of
+# every glyph, in FONT's order, three pixels each ("#" inked), one space apart.
+FONT = "abcdefghijklmnopqrstuvwxyz0123456789 -.()/"
+FONT_ROWS = (
+    ".#. ##. .## ##. ### ### .## #.# ### ..# #.# #.. #.# ##. .#. ##. .#. ##. .## ### #.# #.# #.# #.# #.# ### ### .#. ##. ##. #.# ### .## ### ### ### ... ... ... .#. .#. ..#",
+    "#.# #.# #.. #.# #.. #.. #.. #.# .#. ..# #.# #.. ### #.# #.# #.# #.# #.# #.. .#. #.# #.# #.# #.# #.# ..# #.# ##. ..# ..# #.# #.. #.. ..# #.# #.# ... ... ... #.. ..# ..#",
+    "### ##. #.. #.# ##. ##. #.# ### .#. ..# ##. #.. ### #.# #.# ##. #.# ##. .#. .#. #.# #.# ### .#. .#. .#. #.# .#. .#. .#. ### ##. ### .#. ### ### ... ### ... #.. ..# .#.",
+    "#.# #.# #.. #.# #.. #.. #.# #.# .#. #.# #.# #.. #.# #.# #.# #.. ##. #.# ..# .#. #.# #.# ### #.# .#. #.. #.# .#. #.. ..# ..# ..# #.# .#. #.# ..# ... ... ... #.. ..# #..",
+    "#.# ##. .## ##. ### #.. .## #.# ### .#. #.# ### #.# #.# .#. #.. .## #.# ##. .#. ### .#. #.# #.# .#. ### ### ### ### ##. ..# ##. ### .#. ### ##. ... ... .#. .#. .#. #..",
+)
 
 
 def text_pixels(text: str) -> np.ndarray:
     """(5, 4 * len(text) - 1) float32: 1 where the letters are inked (unknown signs as blanks)."""
     columns = []
     for k, char in enumerate(text.lower()):
-        glyph = GLYPHS.get(char, GLYPHS[" "])
-        columns.append(np.array([[c == "#" for c in row] for row in glyph], dtype=np.float32))
+        at = 4 * FONT.find(char) if char in FONT else 4 * FONT.index(" ")
+        columns.append(np.array([[c == "#" for c in row[at : at + 3]] for row in FONT_ROWS], dtype=np.float32))
         if k < len(text) - 1:
             columns.append(np.zeros((5, 1), dtype=np.float32))
     return np.concatenate(columns, axis=1) if columns else np.zeros((5, 0), dtype=np.float32)
