@@ -313,15 +313,20 @@ def predict(
     from . import inputs
 
     m = sr.load(model, device=device)
-    elsewhere = {
-        "language_model": f"specc sample {model.parent if model.is_file() else model} --prompt TEXT",
-        "seq2seq": f"specc translate {model.parent if model.is_file() else model} --input TEXT",
-        "gan": f"specc sample {model.parent if model.is_file() else model}",
-    }
-    if m.task in elsewhere:
+    folder = m.path.parent  # a model that answers through its other graphs says which command
+    elsewhere = (
+        f"specc translate {folder} --input TEXT"
+        if (folder / "encoder.onnx").is_file() and (folder / "step.onnx").is_file()
+        else f"specc sample {folder} --prompt TEXT"
+        if (folder / "step.onnx").is_file()
+        else f"specc sample {folder}"
+        if (folder / "generator.onnx").is_file()
+        else None
+    )
+    if elsewhere is not None and m.path.name == "model.onnx":
         raise UserError(
-            f"{model} holds a {m.task} model, which predicts through its other graphs: "
-            f"use {elsewhere[m.task]}"
+            f"{model} holds a {m.task} model, which answers through its other graphs: "
+            f"use {elsewhere}"
         )
     feeds, names = inputs.read(input, m)
     checked = m.check_inputs(feeds)
