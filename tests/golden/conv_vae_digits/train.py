@@ -561,18 +561,9 @@ class Progress:
             self.bar.stop()
 
 
-def plot_metrics(rows: list[dict], path: Path) -> None:
-    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
-    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
-    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        return
+def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
+    repeat an earlier one's (up to float rounding) joins that panel's title instead."""
     candidates = [
         "loss",
         *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
@@ -595,6 +586,22 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
             continue
         titles[name] = name
         names.append(name)
+    return names, titles
+
+
+def plot_metrics(rows: list[dict], path: Path) -> None:
+    """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
+    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
+    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        return
+    names, titles = panels(rows)
     columns = min(3, len(names))
     grid_rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
