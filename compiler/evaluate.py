@@ -137,9 +137,13 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
         return read_split(run, data, spec)
     task = TASKS[spec["task"]]
     path = Path(data)
+    settings = spec.get("data") or {}
+    if path.suffix.lower() == ".csv" and settings.get("type") != "csv":
+        raise UserError(
+            "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
+        )
     if not path.exists():
         raise UserError(f"--data {data}: no such file or folder (or a split: train, val, test)")
-    settings = spec.get("data") or {}
     names = data_inputs(spec)
     shape = tuple(spec["inputs"][names[0]]["shape"])
     more: dict = {}
@@ -151,10 +155,6 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
             )
             ds = stage.read_images(path, kind.model_validate(images), shape, labels)
         elif path.suffix.lower() == ".csv":
-            if settings.get("type") != "csv":
-                raise UserError(
-                    "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
-                )
             ds = stage.read_csv(
                 path, DATA_KINDS["csv"].model_validate(settings), task.targets, labels
             )
