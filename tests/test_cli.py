@@ -27,7 +27,9 @@ from specc.compiler.spec_data import DATA_KINDS
 def test_version_completion_and_usage_lines():
     proc = run_specc("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("specc ")
-    proc = run_specc("--show-completion", "bash")
+    # The shell is named, not detected from the process tree (which under pytest may hold none).
+    no_detection = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    proc = run_specc("--show-completion", "bash", env=no_detection)
     assert proc.returncode == 0 and "_SPECC_COMPLETE" in proc.stdout
     proc = run_specc("check", "--help")
     assert "Usage: specc check [OPTIONS] SPEC" in proc.stdout and "{spec}" not in proc.stdout

@@ -115,6 +115,26 @@ def test_metrics_panels_drop_a_repeated_curve():
     assert panels(rows)[0] == ["loss", "g_loss", "d_loss"]
 
 
+def test_metrics_panels_draw_a_negated_curve_once():
+    """A VAE reports elbo = -loss: one panel, titled with both."""
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 30 / e,
+            "val_loss": 29 / e,
+            "train_elbo": -30 / e,
+            "val_elbo": -29 / e,
+            "train_kl": 0.5,
+            "val_kl": 0.4,
+        }
+        for e in (1, 2)
+    ]
+    names, titles = panels(rows)
+    assert names == ["loss", "kl"] and titles["loss"] == "loss = -elbo"
+    rows[0]["val_elbo"] = -28.0  # no longer the loss negated: its own panel
+    assert panels(rows)[0] == ["loss", "elbo", "kl"]
+
+
 def test_sample_sheets_are_capped_and_sort_in_epoch_order():
     out = Path("run")
     drawn = [e for e in range(1, 1501) if sample_sheet(out, e, 1500)]

@@ -62,7 +62,7 @@ class Progress:
 
 def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
     """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
-    repeat an earlier one's (up to float rounding) joins that panel's title instead."""
+    repeat an earlier one's, or negate them (up to float rounding), joins that panel's title."""
     candidates = [
         "loss",
         *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
@@ -77,11 +77,18 @@ def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
             for x, y in zip(a, b, strict=True)
         )
 
+    def negated(name: str) -> list:
+        return [None if x is None else -x for x in curves(name)]
+
     names, titles = [], {}
     for name in candidates:
         twin = next((n for n in names if same(curves(n), curves(name))), None)
         if twin is not None:
             titles[twin] += f" = {name}"
+            continue
+        twin = next((n for n in names if same(curves(n), negated(name))), None)
+        if twin is not None:  # a VAE's elbo is its loss negated: one panel says both
+            titles[twin] += f" = -{name}"
             continue
         titles[name] = name
         names.append(name)
