@@ -462,6 +462,11 @@ def sample(
         side = max(pictures.shape[-2:]) if pictures.ndim >= 3 else pictures.shape[-1]
         target = output or model / "samples.png"
         sr.save_grid(pictures, target, columns, scale or max(1, min(16, round(64 / side))))
+        if output is None:  # in the run folder: --overwrite removes it with the run
+            from .run_folder import RunFolder
+
+            if RunFolder(model).is_marked():
+                RunFolder(model).record(target)
         print(f"wrote {target}: {len(pictures)} samples of {what}")
 
     if model.is_dir() and (model / "generator.onnx").is_file():

@@ -50,6 +50,13 @@ def test_generated_files_are_readable_by_others(tmp_path):
         assert stat.S_IMODE((tmp_path / "b" / name).stat().st_mode) == 0o644, name
 
 
+def test_a_relative_run_folder_lists_its_files_by_their_names_inside_it(tmp_path):
+    proc = run_specc("build", SPECS / "xor.yaml", "-o", "b", "--no-verify", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["model.py", "spec.json", "train.py"]
+
+
 def test_print_spec_is_the_resolved_spec_and_compiles_to_the_same_model(tmp_path):
     proc = run_specc(
         "check", SPECS / "dcgan_digits.yaml", "--print-spec", "--set", "train.epochs=3"
@@ -373,6 +380,8 @@ def test_vae_evaluate_and_sample(runs, tmp_path):
     assert proc.returncode == 1 and "--prompt applies to language models" in proc.stderr
     sheets = sorted((run / "samples").glob("epoch_*.png"))
     assert [p.name for p in sheets] == ["epoch_001.png", "epoch_002.png"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert "samples.png" in manifest["files"]  # --overwrite removes it with the run
 
 
 @pytest.mark.slow
