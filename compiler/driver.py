@@ -220,7 +220,10 @@ def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int) -> None:
         except KeyboardInterrupt:
             continue  # train.py got the signal too: let it save its checkpoint and exit
     if code != 0:
-        raise SystemExit(code if code in (1, 2, 130) else 1)  # train.py has said why
+        from .train.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_INTERRUPTED
+
+        known = (EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED)
+        raise SystemExit(code if code in known else 1)  # train.py has said why
 
 
 def _check_target(target, metrics: dict) -> None:
