@@ -405,7 +405,6 @@ def quantize(
     inject times: timings themselves are never asserted)."""
     import specc.runtime as sr
 
-
     run = Path(run)
     source = run / "model.onnx"
     if not source.is_file():
