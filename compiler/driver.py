@@ -24,6 +24,7 @@ from .run_folder import (
     resumable_names,
     run_identity,
 )
+from .weights import check_init
 
 
 def default_out(compiled: Compiled, kind: str) -> Path:
@@ -32,6 +33,7 @@ def default_out(compiled: Compiled, kind: str) -> Path:
 
 def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> dict:
     """Write model.py, train.py, spec.json; then prove the fresh model exports and agrees with ORT."""
+    check_init(compiled)
     folder = RunFolder(out_dir)
     folder.claim_for_build()
     files = write(compiled, out_dir)
@@ -88,6 +90,8 @@ def train(
     folder.claim_for_training(resume, overwrite, log)
     if resume:  # refuse another spec's run before a single file of it is rewritten
         _check_resumable(compiled, folder)
+    else:
+        check_init(compiled)  # before the data stage: a mismatch needs no data to be found
     ds = data_stage.prepare(compiled)
     folder.record(*write(compiled, out_dir).values(), out_dir / "data.npz", *TRAIN_FILES)
     data_stage.save(ds, out_dir / "data.npz")
