@@ -74,18 +74,25 @@ def modules(parsed, idents: dict[str, str], entries) -> tuple[str, ...]:
     )
 
 
+def init_path(compiled) -> Path | None:
+    """train.init's file, relative to the spec's folder (what `specc train` hands train.py)."""
+    init = compiled.spec.train.init
+    return None if init is None else (Path(compiled.path).resolve().parent / init.from_).resolve()
+
+
 def init_settings(parsed) -> dict | None:
-    """train.init for the generated train.py: the file as an absolute path, and where the spec
-    wrote it (its errors point there)."""
+    """train.init for the generated train.py: the file as the spec wrote it (relative to the
+    spec; `specc train` passes train.py the resolved path) and where (its errors point there).
+    Nothing machine-specific: the same spec renders the same train.py anywhere."""
     init = parsed.spec.train.init
     if init is None:
         return None
     src = parsed.source
-    base = Path(src.path).resolve().parent
     pos = src.pos(("train", "init"))
-    where = f"{src.path}:{pos.line}:{pos.col}" if pos else str(src.path)
+    name = Path(src.path).name
+    where = f"{name}:{pos.line}:{pos.col}" if pos else name
     return {
-        "from": str((base / init.from_).resolve()),
+        "from": init.from_,
         "map": init.map,
         "strict": init.strict,
         "skip": list(init.skip),
@@ -96,8 +103,8 @@ def init_settings(parsed) -> dict | None:
 def check_init(compiled) -> None:
     """Match train.init's file against the model, when the file exists (it may be the output of
     a run not yet trained): every mismatch is a located error at the `init:` entry."""
-    settings = init_settings(compiled.parsed)
-    if settings is None or not Path(settings["from"]).exists():
+    settings, path = init_settings(compiled.parsed), init_path(compiled)
+    if settings is None or not path.exists():
         return
     from .codegen import write
     from .export import instantiate
@@ -105,11 +112,11 @@ def check_init(compiled) -> None:
     from .train.init import describe_problems, match_weights, read_weights
 
     src = compiled.parsed.source
-    path = ("train", "init")
+    at = ("train", "init")
     try:
-        state = read_weights(Path(settings["from"]))
+        state = read_weights(path)
     except TrainingError as e:
-        raise SpecError([src.error(path, f"train.init: {e}")]) from None
+        raise SpecError([src.error(at, f"train.init: {e}")]) from None
     with tempfile.TemporaryDirectory() as tmp:
         write(compiled, Path(tmp))
         own = instantiate(Path(tmp)).state_dict()
@@ -121,5 +128,5 @@ def check_init(compiled) -> None:
         settings["skip"],
     )
     if problems:
-        message = describe_problems(settings["from"], problems, settings["map"])
-        raise SpecError([src.error(path, f"train.init: {message}")])
+        message = describe_problems(str(path), problems, settings["map"])
+        raise SpecError([src.error(at, f"train.init: {message}")])

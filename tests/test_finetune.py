@@ -112,7 +112,7 @@ def test_hand_written_weights_load_bitwise(write_spec, tmp_path, hand, how, suff
     train = _train_module(out)
     model = train.Model()
     fresh = model(torch.ones(1, 1, 8, 8)).detach().clone()
-    train.start_from(model)
+    train.start_from(model, weights)
     model.eval()
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -229,7 +229,7 @@ def test_train_py_refuses_a_changed_file(write_spec, tmp_path):
     with pytest.raises(
         train.TrainingError, match=r"(?s)spec\.yaml:\d+:\d+: train\.init: .*head\.weight"
     ):
-        train.start_from(train.Model())
+        train.start_from(train.Model(), tmp_path / "w.pt")
 
 
 def test_data_classes_keeps_and_renumbers(write_spec, tmp_path):

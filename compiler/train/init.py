@@ -105,12 +105,14 @@ def describe_problems(source: str, problems: list[str], how: str) -> str:
     return f"{len(problems)} mismatch(es) between the model and {source}:\n  " + "\n  ".join(shown) + f"\n  ({hint})"
 
 
-def start_from(model: torch.nn.Module) -> None:
-    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion)."""
+def start_from(model: torch.nn.Module, path=None) -> None:
+    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion). `path`
+    (train.py --init) overrides the file the spec names, which is relative to the spec."""
     if INIT is None:
         return
+    path = Path(path or INIT["from"])
     try:
-        state = read_weights(Path(INIT["from"]))
+        state = read_weights(path)
         own = model.state_dict()
         pairs, problems = match_weights(
             {k: v.shape for k, v in own.items()},
@@ -120,7 +122,7 @@ def start_from(model: torch.nn.Module) -> None:
             INIT["skip"],
         )
         if problems:
-            raise TrainingError(describe_problems(INIT["from"], problems, INIT["map"]))
+            raise TrainingError(describe_problems(str(path), problems, INIT["map"]))
     except TrainingError as e:
         raise TrainingError(f"{INIT['where']}: train.init: {e}") from None
     with torch.no_grad():

@@ -61,7 +61,7 @@ class Trainer:
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
         self.model = Model()
         if not getattr(args, "resume", False):  # a resume reads its weights from the checkpoint
-            start_from(self.model)
+            start_from(self.model, getattr(args, "init", None))
         freeze(self.model)
         self.model.to(device)
         if STANDARDIZE:
@@ -549,6 +549,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--init", type=Path, default=None, help="train.init's weights (default: the spec's path)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:

@@ -638,12 +638,14 @@ def describe_problems(source: str, problems: list[str], how: str) -> str:
     return f"{len(problems)} mismatch(es) between the model and {source}:\n  " + "\n  ".join(shown) + f"\n  ({hint})"
 
 
-def start_from(model: torch.nn.Module) -> None:
-    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion)."""
+def start_from(model: torch.nn.Module, path=None) -> None:
+    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion). `path`
+    (train.py --init) overrides the file the spec names, which is relative to the spec."""
     if INIT is None:
         return
+    path = Path(path or INIT["from"])
     try:
-        state = read_weights(Path(INIT["from"]))
+        state = read_weights(path)
         own = model.state_dict()
         pairs, problems = match_weights(
             {k: v.shape for k, v in own.items()},
@@ -653,7 +655,7 @@ def start_from(model: torch.nn.Module) -> None:
             INIT["skip"],
         )
         if problems:
-            raise TrainingError(describe_problems(INIT["from"], problems, INIT["map"]))
+            raise TrainingError(describe_problems(str(path), problems, INIT["map"]))
     except TrainingError as e:
         raise TrainingError(f"{INIT['where']}: train.init: {e}") from None
     with torch.no_grad():
@@ -691,7 +693,7 @@ class Trainer:
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
         self.model = Model()
         if not getattr(args, "resume", False):  # a resume reads its weights from the checkpoint
-            start_from(self.model)
+            start_from(self.model, getattr(args, "init", None))
         freeze(self.model)
         self.model.to(device)
         if STANDARDIZE:
@@ -1179,6 +1181,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--init", type=Path, default=None, help="train.init's weights (default: the spec's path)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:
