@@ -143,6 +143,9 @@ def check(
             doc = {"ok": False, "diagnostics": [d.as_json() for d in e.diagnostics]}
             print(json.dumps(doc, indent=2))
         raise
+    from .weights import check_init
+
+    check_init(compiled)  # train.init's file against the model (torch, only when there is one)
     inf, parsed = compiled.inferred, compiled.parsed
     sizes = {d: 1 for d in dynamic_dims(parsed)} | _sizes(dims)
     flops = layer_flops(parsed, inf, sizes)

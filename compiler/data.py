@@ -72,12 +72,33 @@ def prepare(compiled: Compiled) -> Dataset:
             ds = read_images(
                 base / data.path, data, tuple(next(iter(compiled.parsed.inputs.values())).shape)
             )
+        if data.classes:
+            ds = keep_classes(ds, [str(c) for c in data.classes])
         ds = fit(ds, compiled)
     except DataProblem as p:
         where = ("data", p.field) if p.field else ("data",)
         raise SpecError([src.error(where, p.message, p.hint)]) from None
     if spec.labels:
         ds.labels = list(spec.labels)
+    return ds
+
+
+def keep_classes(ds: Dataset, classes: list[str]) -> Dataset:
+    """data.classes: only these classes' examples, their labels renumbered in the order given."""
+    labels = ds.labels or [str(k) for k in range(int(ds.y.max()) + 1)]
+    unknown = [c for c in classes if c not in labels]
+    if unknown or ds.y.ndim != 1:
+        raise DataProblem(
+            "classes",
+            f"'{unknown[0] if unknown else classes[0]}' is not a class of this data; its classes are {', '.join(labels)}",
+        )
+    old = [labels.index(c) for c in classes]
+    keep = np.isin(ds.y, old)
+    remap = np.full(len(labels), -1, dtype=np.int64)
+    remap[old] = np.arange(len(old))
+    ds.x, ds.y = ds.x[keep], remap[ds.y[keep]].astype(ds.y.dtype)
+    ds.more = [m[keep] for m in ds.more]
+    ds.labels = list(classes)
     return ds
 
 

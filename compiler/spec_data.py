@@ -66,6 +66,11 @@ class DataBase(Strict):
         False,
         description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).",
     )
+    classes: list[str | int] | None = Field(
+        None,
+        min_length=1,
+        description="Keep only the examples of these classes (label names), renumbered 0, 1, ... in this order.",
+    )
 
     @model_validator(mode="after")
     def _room_to_train(self):
