@@ -32,15 +32,24 @@ SetOpt = Annotated[
     typer.Option(
         "--set",
         metavar="KEY=VALUE",
-        help="Override one spec value by dotted path, e.g. --set train.optimizer.lr=0.01 (repeatable).",
+        help="Override one spec value by dotted path, e.g. --set train.optimizer.lr=0.01 (repeatable); KEY=null clears a value.",
+    ),
+]
+UnsetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--unset",
+        metavar="KEY",
+        help="Remove a key or list item by dotted path, e.g. --unset train.target (repeatable; before any --set).",
     ),
 ]
 
 
-def _compile(spec: Path, overrides: list[str] | None = None):
+def _compile(spec: Path, overrides: list[str] | None = None, unsets: list[str] | None = None):
+    from .overrides import unset
     from .pipeline import compile_file
 
-    return compile_file(spec, overrides or ())
+    return compile_file(spec, [*map(unset, unsets or ()), *(overrides or ())])
 
 
 @app.command()
@@ -48,12 +57,13 @@ def check(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
 ):
     """Validate a spec and infer every shape (no torch involved)."""
     from .layers.base import fmt_shape
 
     try:
-        compiled = _compile(spec, overrides)
+        compiled = _compile(spec, overrides, unsets)
     except SpecError as e:
         if as_json:  # the diagnostics on stdout for tools; the same lines on stderr for people
             doc = {"ok": False, "diagnostics": [d.as_json() for d in e.diagnostics]}
@@ -121,11 +131,12 @@ def build(
         bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")
     ] = True,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
 ):
     """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
     from . import driver
 
-    compiled = _compile(spec, overrides)
+    compiled = _compile(spec, overrides, unsets)
     driver.build(compiled, out or driver.default_out(compiled, "build"), verify=verify)
 
 
@@ -136,6 +147,7 @@ def train(
         Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")
     ] = None,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from OUT/checkpoints/last.pt.")
     ] = False,
@@ -153,7 +165,7 @@ def train(
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver
 
-    compiled = _compile(spec, overrides)
+    compiled = _compile(spec, overrides, unsets)
     report = driver.train(
         compiled,
         out or driver.default_out(compiled, "runs"),
@@ -391,11 +403,12 @@ def graph(
     spec: SpecArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="A .svg, .png or .pdf file.")],
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
 ):
     """Draw the network: layers, shapes, parameter counts and every `from:` connection."""
     from .graph import draw
 
-    path = draw(_compile(spec, overrides), out)
+    path = draw(_compile(spec, overrides, unsets), out)
     print(f"wrote {path}")
 
 

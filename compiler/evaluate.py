@@ -48,6 +48,23 @@ def evaluate(
         train = {**resolved["train"], "loss": {"type": "mse"}, "metrics": ["mse", "mae"]}
         resolved = {**resolved, "train": train}
     out = model.run_batched(x, batch_size)
+    if task.targets == "classes" and y.ndim > 1 and y.size == len(y):
+        y = y.reshape(-1)  # (N, 1) class indices
+    if (task.targets == "classes" and y.ndim != 1) or (
+        task.targets in ("values", "labels") and y.size != out.size
+    ):
+        raise UserError(
+            f"{source}: targets have shape {tuple(y.shape[1:])} per example; the model gives "
+            f"{tuple(out.shape[1:])}"
+            + (" (class scores: one class index each)" if task.targets == "classes" else "")
+        )
+    if task.targets == "classes" and len(y):  # scoring indexes the outputs by the targets
+        n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
+        if y.min() < 0 or y.max() >= n:
+            raise UserError(
+                f"{source}: targets range over {int(y.min())}..{int(y.max())}, "
+                f"but the model has {n} classes"
+            )
     result = {"data": source, "examples": len(x), "device": model.device}
     if keep_outputs:
         result["outputs"] = out
@@ -111,6 +128,16 @@ def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
         ) from None
     shape = tuple(next(iter(spec["inputs"].values()))["shape"])
     x = ds.x
+    if not len(x):
+        raise UserError(f"--data {data}: the data holds no examples")
+    for what, arr in (("inputs", x), ("targets", ds.y)):  # what training refuses, scoring does
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
+            raise UserError(f"--data {data}: the {what} of {bad} example(s) hold NaN or infinity")
+    if TASKS[spec["task"]].targets == "classes" and len(ds.y):
+        y = ds.y
+        if not np.issubdtype(y.dtype, np.integer) and not (y == np.round(y)).all():
+            raise UserError(f"--data {data}: classification targets must be whole class indices")
     if x.shape[1:] != shape and all(isinstance(d, int) for d in shape):
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
             raise UserError(

@@ -97,7 +97,9 @@ Single = Annotated[int, BeforeValidator(_single)]
 class Layer(BaseModel):
     """Fields common to every layer. Frozen: later stages make changed copies, never edits."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
     type: str
     name: str | None = Field(
