@@ -637,46 +637,57 @@ def main(argv=None) -> int:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="processes, each a share of the cases")
-    parser.add_argument(
-        "--cli-every", type=int, default=500, help="every Nth case also through the real CLI"
-    )
-    parser.add_argument(
-        "--memory-every", type=int, default=10, help="every Nth case under tracemalloc"
-    )
+    parser.add_argument("--share", default="0/1", help="K/N: run the K-th of N shares (a job)")
+    parser.add_argument("--cli-every", type=int, default=500, help="every Nth case also by the CLI")
+    parser.add_argument("--memory-every", type=int, default=10, help="every Nth case: tracemalloc")
     parser.add_argument("--json", type=Path, help="write the figures here")
     a = parser.parse_args(argv)
     started = time.perf_counter()
-    bounds = [a.cases * k // a.jobs for k in range(a.jobs + 1)]
-    shares = [
-        (bounds[k], bounds[k + 1], a.seed, a.cli_every, a.memory_every) for k in range(a.jobs)
-    ]
-    if a.jobs == 1:
-        parts = [run_cases(*shares[0])]
+    k, n = map(int, a.share.split("/"))
+    if a.jobs > 1:  # one process per share, each with its own figures, added up here
+        with tempfile.TemporaryDirectory() as tmp:
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])]
+                    + ["--jobs", "1", "--share", f"{j}/{a.jobs}", "--json", f"{tmp}/{j}.json"]
+                )
+                for j in range(a.jobs)
+            ]
+            codes = [p.wait() for p in procs]
+            parts = [json.loads(Path(f"{tmp}/{j}.json").read_text())["raw"] for j in range(a.jobs)]
+        if any(c not in (0, 1) for c in codes):
+            print(f"a job failed: exit codes {codes}", file=sys.stderr)
+            return 2
     else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(a.jobs) as pool:
-            parts = list(pool.map(run_cases, *zip(*shares, strict=True)))
-    total = {k: sum((p[k] for p in parts), Counter()) for k in ("codes", "kinds", "causes")}
+        first, last = a.cases * k // n, a.cases * (k + 1) // n
+        part = run_cases(first, last, a.seed, a.cli_every, a.memory_every)
+        parts = [{**part, **{key: dict(part[key]) for key in ("codes", "kinds", "causes")}}]
+    total = {
+        key: sum((Counter({str(c): v for c, v in p[key].items()}) for p in parts), Counter())
+        for key in ("codes", "kinds", "causes")
+    }
     figures = {
-        "cases": a.cases,
+        "cases": sum(sum(p["codes"].values()) for p in parts),
         "seed": a.seed,
         "jobs": a.jobs,
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s_total": round(sum(p["cpu"] for p in parts), 1),
-        "cpu_s_mean_per_case": round(sum(p["cpu"] for p in parts) / max(a.cases, 1), 4),
+        "cpu_s_mean_per_case": round(
+            sum(p["cpu"] for p in parts) / max(sum(sum(p["codes"].values()) for p in parts), 1), 4
+        ),
         "cpu_s_worst_case": round(max(p["worst_cpu"] for p in parts), 3),
         "peak_mb_worst_measured_case": round(max(p["worst_mem"] for p in parts) / 2**20, 1),
         "memory_measured_every": a.memory_every,
         "cli_runs": sum(p["cli"] for p in parts),
         "cli_cpu_s_worst": round(max(p["cli_cpu"] for p in parts), 3),
         "cli_peak_rss_mb_worst": round(max(p["cli_mem"] for p in parts) / 2**20, 1),
-        "exit_codes": {str(k): v for k, v in sorted(total["codes"].items())},
+        "exit_codes": dict(sorted(total["codes"].items())),
         "kinds": dict(total["kinds"]),
         "problems": dict(total["causes"].most_common()),
         "first_failures": [f for p in parts for f in p["failures"]][:50],
+        "raw": parts[0] if len(parts) == 1 else None,
     }
-    print(json.dumps(figures, indent=2))
+    print(json.dumps({k: v for k, v in figures.items() if k != "raw"}, indent=2))
     if a.json:
         a.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 1 if total["causes"] else 0
