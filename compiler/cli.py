@@ -228,7 +228,7 @@ def predict(
         x = np.load(input, allow_pickle=False)
     except FileNotFoundError:
         raise UserError(f"no such file: {input}") from None
-    except ValueError as e:
+    except (ValueError, EOFError) as e:  # EOFError: an empty file (click would say "Aborted!")
         raise UserError(f"{input} is not a .npy array: {e}") from None
     m = sr.load(model, device=device)
     result = m.predict(x)
@@ -389,7 +389,7 @@ def encode(
         else:
             with np.load(model / "data.npz", allow_pickle=False) as f:
                 x = f["x"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError) as e:
         raise UserError(f"cannot read the inputs: {e}") from None
     codes = ae.encode(x)
     for i, row in enumerate(codes[:limit]):

@@ -128,12 +128,13 @@ def load_text(text: str, path: str = "<spec>", toml: bool = False) -> Source:
 
 def load_value(text: str, where: str) -> object:
     """One YAML value (a `--set` VALUE) under the same limits as a file; raises ValueError."""
-    src = Source(where, text, None)
     try:
         src = _load_yaml(text, where)
     except SpecError as e:
-        d = e.diagnostics[0]
-        raise ValueError(d.message.replace("invalid YAML: ", "cannot read the value as YAML: "))
+        message = e.diagnostics[0].message
+        if message.startswith("file is empty"):
+            raise ValueError("the value is empty (a YAML comment?)") from None
+        raise ValueError(message.replace("invalid YAML: ", "cannot read the value as YAML: "))
     errors = check_values(src.data, (), lambda path, message, hint=None: message)
     if errors:
         raise ValueError(errors[0])
@@ -210,6 +211,10 @@ def _load_yaml(text: str, path: str) -> Source:
     try:
         loader = _LOADER(text)
         node = _compose(loader, path)
+    except UnicodeEncodeError as e:  # a lone surrogate, which only a command line can carry
+        raise SpecError(
+            [Diagnostic(path, Pos(1, 1), f"not UTF-8 text ({e.reason} at character {e.start})")]
+        ) from None
     except _Refused as r:
         raise SpecError([r.diagnostic]) from None
     except yaml.MarkedYAMLError as e:

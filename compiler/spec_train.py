@@ -59,6 +59,8 @@ class Optimizer(Strict):
         if not isinstance(data, dict):
             return data
         kind = data.get("type", "adam")
+        if not isinstance(kind, str):
+            return data  # the type error is pydantic's to report
         if data.get("lr") is None and kind in DEFAULT_LR:
             data = {**data, "lr": DEFAULT_LR[kind]}
         if data.get("weight_decay") is None:

@@ -13,7 +13,7 @@ from fuzz import SPECS, Case, check_cli, check_in_process, cli_args, make_case, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CASES = 120  # per kind of damage: about 15 s of CPU each, memory measured in every case
+CASES = 300  # per kind of damage: about 15 s of CPU each, memory measured in every case
 
 
 def _kind(kind: str):

@@ -231,6 +231,38 @@ def test_a_seq2seq_shape_given_as_a_number(write_spec):
     assert d.pos.line == 9 and "valid list" in d.message
 
 
+@pytest.mark.parametrize(
+    "spec,old,new,key",
+    [
+        ("lenet5", "kernel_size: 5, padding: 2", "kernel_size: 0, padding: 2", "kernel_size"),
+        ("lenet5", "kernel_size: 5, padding: 2", "kernel_size: 5, stride: 0, padding: 2", "stride"),
+        (
+            "lenet5",
+            "kernel_size: 5, padding: 2",
+            "kernel_size: 5, dilation: 0, padding: 2",
+            "dilation",
+        ),
+        (
+            "lenet5",
+            "maxpool2d, kernel_size: 2, stride: 2",
+            "maxpool2d, kernel_size: -2",
+            "kernel_size",
+        ),
+        ("lenet5", "kernel_size: 5, padding: 2", "kernel_size: 0, padding: same", "kernel_size"),
+        ("dcgan_digits", "kernel_size: 4, stride: 2", "kernel_size: 4, stride: 0", "stride"),
+        ("dcgan_digits", "kernel_size: 4, stride: 2", "kernel_size: 0, stride: 2", "kernel_size"),
+    ],
+)
+def test_windows_of_zero_are_refused_at_their_value(write_spec, spec, old, new, key):
+    """A kernel, stride or dilation below 1 divided by zero at check time (exit 3), or passed
+    check and failed in torch; now refused where the value is."""
+    text = (SPECS / f"{spec}.yaml").read_text().replace(old, new, 1)
+    d = one(write_spec(text))
+    line = text.splitlines()[d.pos.line - 1]
+    assert f"{key} must be at least 1" in d.message, d
+    assert line[: d.pos.col - 1].endswith(f"{key}: "), (d, line)  # at the value
+
+
 def test_output_named_like_an_input(write_spec):
     d = one(write_spec(XOR.replace("task: classification", "task: classification\noutput: x")))
     assert d.pos.line == 6 and "name of an input" in d.message
@@ -300,6 +332,10 @@ def test_unset_errors_name_the_option(write_spec, option, message):
         ("model.0.x=&a [*a, *a]", "levels deep"),  # an alias inside its own anchor
         ("train.epochs=!!int x", "not a valid int"),
         ("train.epochs=", "KEY=null clears a value"),
+        ("train.epochs=# a comment", "the value is empty"),
+        ("name=a\udcff", "not UTF-8"),  # a lone surrogate: what a command line's bad bytes become
+        ("train.optimizer.type=[1]", "input should be 'sgd'"),
+        ("train.optimizer.type=1", "input should be 'sgd'"),
         (".".join(["a"] * 100) + "=1", "parts"),
         ("train.schedule.type=cosine", None),
     ],
@@ -336,6 +372,16 @@ def test_set_and_unset_on_the_command_line(tmp_path):
     assert recorded["overrides"] == ["--unset train.target"]
     assert recorded["spec"]["train"].get("target") is None
     assert "--unset" in run_specc("check", "--help").stdout
+
+
+@pytest.mark.parametrize("command", ["predict", "encode"])
+def test_an_empty_input_file_is_named(tmp_path, command):
+    """An empty .npy used to print only `Aborted!` (numpy's EOFError is click's Ctrl-D)."""
+    (tmp_path / "empty.npy").write_bytes(b"")
+    proc = run_specc(command, tmp_path / "run", "-i", tmp_path / "empty.npy")
+    assert proc.returncode == 1 and "Aborted" not in proc.stderr, proc.stderr
+    if command == "predict":  # the input is read before the model
+        assert proc.stderr.startswith("error: ") and "empty.npy" in proc.stderr, proc.stderr
 
 
 # ----------------------------------------------------------------------------- budgets
