@@ -497,6 +497,18 @@ def test_damaged_training_data_is_a_located_error(tmp_path):
         assert d.pos is not None and d.pos.line == 7, (what, d)
 
 
+@pytest.mark.parametrize("what", ["string x", "empty", "object x"])
+def test_train_on_damaged_data_is_a_located_error(tmp_path, what):
+    """String training data printed a traceback from train.py: the data stage refuses it."""
+    path = damaged(tmp_path)[what]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(NPZ_SPEC.format(path=path.name))
+    proc = run_specc("train", spec, "-o", tmp_path / "run", "--quiet")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"{spec}:7:"), proc.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_evaluate_refuses_damaged_data(tmp_path):
     rng = np.random.default_rng(1)
