@@ -277,6 +277,7 @@ def check(
 
 
 def _shape(e: Expr, env: dict) -> tuple:
+    """The shape of an expression: ("scalar",), ("vec", size) or ("mat", rows, cols)."""
     if e.kind == "num":
         return ("scalar",)
     if e.kind == "name":
@@ -292,27 +293,37 @@ def _shape(e: Expr, env: dict) -> tuple:
     shapes = [_shape(a, env) for a in e.args]
     if UNKNOWN in shapes:
         return UNKNOWN
-    if e.kind == "call":
-        inner = shapes[0]
-        if inner[0] == "mat":
-            raise CellError(e.args[0].col, f"{e.value}() takes a vector, got {_show(inner)}")
-        return inner
-    if e.kind == "neg":
-        inner = shapes[0]
-        if inner[0] == "mat":
-            raise CellError(e.col, "a matrix can only be used with @")
-        return inner
-    left, right = shapes
+    if e.kind in ("call", "neg"):
+        return _elementwise_of_one(e, shapes[0])
     if e.kind == "matmul":
-        if left[0] != "mat":
-            raise CellError(e.col, f"the left side of @ must be a matrix, it is {_show(left)}")
-        if right[0] != "vec" or right[1] != left[2]:
-            raise CellError(
-                e.col,
-                f"{_show(left)} @ {_show(right)}: the sizes do not match",
-                f"the matrix has {left[2]} columns",
-            )
-        return ("vec", left[1])
+        return _matmul(e, *shapes)
+    return _elementwise_of_two(e, *shapes)
+
+
+def _elementwise_of_one(e: Expr, inner: tuple) -> tuple:
+    """sigmoid(v), -v: a vector (or a number) keeps its shape; a matrix goes with @ only."""
+    if inner[0] == "mat":
+        if e.kind == "call":
+            raise CellError(e.args[0].col, f"{e.value}() takes a vector, got {_show(inner)}")
+        raise CellError(e.col, "a matrix can only be used with @")
+    return inner
+
+
+def _matmul(e: Expr, left: tuple, right: tuple) -> tuple:
+    """[rows, cols] @ cols -> rows."""
+    if left[0] != "mat":
+        raise CellError(e.col, f"the left side of @ must be a matrix, it is {_show(left)}")
+    if right[0] != "vec" or right[1] != left[2]:
+        raise CellError(
+            e.col,
+            f"{_show(left)} @ {_show(right)}: the sizes do not match",
+            f"the matrix has {left[2]} columns",
+        )
+    return ("vec", left[1])
+
+
+def _elementwise_of_two(e: Expr, left: tuple, right: tuple) -> tuple:
+    """+ - * of vectors of one size; a number broadcasts."""
     if "mat" in (left[0], right[0]):
         raise CellError(e.col, "a matrix can only be used with @ (elementwise needs vectors)")
     if left[0] == "scalar":

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 
 from .diagnostics import UserError
+from .files import atomic_write
 from .inline import COMMON_IMPORTS, add_imports, inline
-from .pipeline import Compiled
+from .pipeline import Compiled, spec_doc
 from .sanitize import lit
-from .tasks import foreign_train_keys
 from .train import MACHINERY
 
 
@@ -128,12 +126,8 @@ def render(compiled: Compiled) -> dict[str, str]:
         "overrides": list(compiled.overrides),
         # The spec as validated, defaults filled in and overrides applied: a spec of its own
         # that compiles to this very model.
-        "spec": compiled.spec.model_dump(
-            mode="json",
-            by_alias=True,
-            exclude_none=True,
-            exclude={"train": foreign_train_keys(parsed.task)},
-        ),
+        "spec": spec_doc(parsed),
+        "identity": compiled.identity,  # what a checkpoint of this run may be resumed with
         # What it expanded to: every input (those the task adds too) and every layer, named,
         # with explicit inputs and its section.
         "inputs": {n: i.model_dump(mode="json") for n, i in parsed.inputs.items()},
@@ -147,22 +141,6 @@ def render(compiled: Compiled) -> dict[str, str]:
     }
     out["spec.json"] = json.dumps(resolved, indent=2) + "\n"
     return out
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write(compiled: Compiled, out_dir: Path) -> dict[str, Path]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import datasets
 from .diagnostics import DataProblem, SpecError, did_you_mean
+from .files import atomic_file
 from .pipeline import Compiled
 from .text import TextSet, Vocab
 
@@ -407,5 +408,5 @@ def save(ds: Dataset, path: Path) -> None:
         arrays[f"x{i}"] = extra
     if ds.labels:
         arrays["labels"] = np.array(ds.labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    with atomic_file(path, sum(a.nbytes for a in arrays.values())) as f:
+        np.savez(f, **arrays)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,9 +12,18 @@ from pathlib import Path
 
 from specc.runtime.contracts import Meta
 
-from .codegen import atomic_write, write
+from .codegen import write
 from .diagnostics import UserError
-from .pipeline import Compiled
+from .files import atomic_write
+from .pipeline import Compiled, spec_doc
+from .run_folder import (
+    GRAPHS,
+    TRAIN_FILES,
+    RunFolder,
+    changed_settings,
+    resumable_names,
+    run_identity,
+)
 
 
 def default_out(compiled: Compiled, kind: str) -> Path:
@@ -24,7 +32,10 @@ def default_out(compiled: Compiled, kind: str) -> Path:
 
 def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> dict:
     """Write model.py, train.py, spec.json; then prove the fresh model exports and agrees with ORT."""
+    folder = RunFolder(out_dir)
+    folder.claim_for_build()
     files = write(compiled, out_dir)
+    folder.record(*files.values())
     log(f"wrote {', '.join(str(p) for p in files.values())}")
     if not verify:
         return {"files": files}
@@ -73,9 +84,12 @@ def train(
 
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    _claim(out_dir, compiled.sha256, resume, overwrite)
+    folder = RunFolder(out_dir)
+    folder.claim_for_training(resume, overwrite, log)
+    if resume:  # refuse another spec's run before a single file of it is rewritten
+        _check_resumable(compiled, folder)
     ds = data_stage.prepare(compiled)
-    write(compiled, out_dir)
+    folder.record(*write(compiled, out_dir).values(), out_dir / "data.npz", *TRAIN_FILES)
     data_stage.save(ds, out_dir / "data.npz")
     log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
     _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc)
@@ -128,7 +142,9 @@ def train(
     # specc.json and tokenizer.json: the folder described for any client, from the graphs' metadata
     from specc.runtime import describe
 
-    describe.write(out_dir)
+    described = describe.write(out_dir)
+    graphs_written = [out_dir / name for name in GRAPHS if (out_dir / name).is_file()]
+    folder.record(out_dir / "report.json", *graphs_written, *described)
     log(
         f"exported {onnx_path}; ONNX Runtime vs PyTorch max abs diff {par.max_abs_diff:.2e} (tolerance {par.tolerance:g})"
     )
@@ -155,50 +171,24 @@ def _preprocess(compiled: Compiled, ds, model) -> dict:
     return {names[0]: how} if how else {}
 
 
-def _claim(out_dir: Path, sha256: str, resume: bool, overwrite: bool) -> None:
-    """Never clobber a run by accident: continuing or replacing one is asked for by flag."""
-    last = out_dir / "checkpoints" / "last.pt"
-    if resume and overwrite:
-        raise UserError("--resume and --overwrite contradict each other")
-    if resume and not last.is_file():
-        raise UserError(f"nothing to resume: {last} does not exist")
-    if resume:  # refuse another spec's run before a single file of it is rewritten
-        try:
-            written_for = json.loads((out_dir / "spec.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            written_for = {}
-        sha = written_for.get("source_sha256")
-        if sha is not None and sha != sha256:
-            raise UserError(
-                f"{last} was written for another spec (sha256 {sha[:12]}..., this spec is {sha256[:12]}...); "
-                "train into a fresh folder, or resume with the spec (and --set values) that wrote it"
-            )
-    if not resume and last.exists():
-        if not overwrite:
-            raise UserError(
-                f"{out_dir} already holds a training run; continue it with --resume, or start over with --overwrite"
-            )
-        for stale in (
-            "checkpoints",
-            "results.json",
-            "report.json",
-            "metrics.jsonl",
-            "model.onnx",
-            "step.onnx",
-            "encoder.onnx",
-            "decoder.onnx",
-            "generator.onnx",
-            "specc.json",
-            "tokenizer.json",
-            "target_tokenizer.json",
-            "samples",
-            "latent.png",
-        ):
-            path = out_dir / stale
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+def _check_resumable(compiled: Compiled, folder: RunFolder) -> None:
+    """A run continues only with a spec of the same identity: what it computes is unchanged, only
+    when it stops and how it reports may differ (run_folder.RESUMABLE)."""
+    try:
+        written_for = json.loads((folder.path / "spec.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        written_for = {}
+    if written_for.get("identity", compiled.identity) == compiled.identity:
+        return
+    _, old = run_identity(written_for.get("spec", {}))
+    _, new = run_identity(spec_doc(compiled.parsed))
+    changed = changed_settings(old, new)
+    raise UserError(
+        f"{folder.path} was trained with another spec: {', '.join(changed[:6]) or 'its settings'} "
+        f"differ. A resume may change only {resumable_names()} (epochs not under a cosine or "
+        "one_cycle schedule); train into a fresh folder, or resume with the spec and --set values "
+        "that wrote it"
+    )
 
 
 def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int) -> None:

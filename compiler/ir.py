@@ -107,7 +107,8 @@ class ModelIR:
     class_name: str
     description: str
     source_file: str
-    sha256: str
+    sha256: str  # of the spec's text and its --set overrides
+    identity: str  # of the spec without what a resume may change: checkpoints carry it
     version: str
     task: str
     inputs: tuple[InputIR, ...]
@@ -181,7 +182,12 @@ class TaskIR:
 
 
 def build_ir(
-    parsed: Parsed, inferred: Inferred, plan: TrainPlan, sha256: str, source_file: str
+    parsed: Parsed,
+    inferred: Inferred,
+    plan: TrainPlan,
+    sha256: str,
+    source_file: str,
+    identity: str = "",
 ) -> ModelIR:
     spec, task = parsed.spec, parsed.task
     b = _nodes(parsed, inferred, plan)
@@ -198,6 +204,7 @@ def build_ir(
         description=comment_text(spec.description or "", 300),
         source_file=comment_text(source_file, 120),
         sha256=sha256,
+        identity=identity,
         version=__version__,
         task=task.name,
         inputs=inputs,

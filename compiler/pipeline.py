@@ -15,8 +15,10 @@ from .ir import ModelIR, build_ir
 from .load import load_file
 from .plan import TrainPlan, plan
 from .resolve import resolve
+from .run_folder import run_identity
 from .shapes import Inferred, infer
 from .spec import Parsed, parse
+from .tasks import foreign_train_keys
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Compiled:
     ir: ModelIR
     overrides: tuple = ()
     text: object = None  # text.TextSet, or pairs.PairSet for seq2seq
+    identity: str = ""  # sha256 of the spec without what a resume may change (run_folder.py)
 
     @property
     def spec(self):
@@ -57,7 +60,20 @@ def compile_file(path: str | Path, overrides: list[str] | tuple = ()) -> Compile
     )
     inferred = infer(parsed, order)
     training = plan(parsed, inferred)
-    identity = src.text + "".join(f"\n# --set {o}" for o in overrides)
-    sha = hashlib.sha256(identity.encode("utf-8")).hexdigest()
-    ir = build_ir(parsed, inferred, training, sha, Path(path).name)
-    return Compiled(Path(path), sha, parsed, inferred, training, ir, tuple(overrides), text)
+    text_and_overrides = src.text + "".join(f"\n# --set {o}" for o in overrides)
+    sha = hashlib.sha256(text_and_overrides.encode("utf-8")).hexdigest()
+    identity, _ = run_identity(spec_doc(parsed))
+    ir = build_ir(parsed, inferred, training, sha, Path(path).name, identity)
+    return Compiled(
+        Path(path), sha, parsed, inferred, training, ir, tuple(overrides), text, identity
+    )
+
+
+def spec_doc(parsed: Parsed) -> dict:
+    """The spec as validated, defaults filled in, as JSON data: a spec of its own (spec.json)."""
+    return parsed.spec.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude_none=True,
+        exclude={"train": foreign_train_keys(parsed.task)},
+    )

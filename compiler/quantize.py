@@ -21,9 +21,9 @@ import numpy as np
 
 from specc.runtime.contracts import Meta
 
-from .codegen import atomic_write
 from .diagnostics import UserError
 from .evaluate import evaluate
+from .files import atomic_write
 
 INT8_OPS = ["MatMul", "Gemm"]
 

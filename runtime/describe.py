@@ -35,7 +35,9 @@ from .text import Vocab
 DESCRIPTION = "specc.json"
 FORMAT = 1  # bump when a client of an older specc.json could no longer read it
 GRAPHS = ("model", "step", "encoder", "decoder", "generator")
-SPECIAL_IDS = {name.strip("<>"): i for i, name in enumerate(SPECIAL_TOKENS)}  # pad 0 unk 1 bos 2 eos 3
+SPECIAL_IDS = {
+    name.strip("<>"): i for i, name in enumerate(SPECIAL_TOKENS)
+}  # pad 0 unk 1 bos 2 eos 3
 
 # How each output kind of a classifier turns into class probabilities (runtime/session.py).
 PROBABILITIES = {

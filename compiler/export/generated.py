@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
-import uuid
 from pathlib import Path
 
 import torch
@@ -13,10 +13,14 @@ from .errors import ExportError
 
 
 def load_generated(model_dir: Path, file: str = "model.py"):
-    """Import a generated model.py (or train.py) from its folder under a private module name."""
+    """Import a generated model.py (or train.py) from its folder under a private module name.
+
+    The name comes from the file's bytes: the same file always loads under the same name (the
+    exporter records module names in the graph, which must not change from run to run), and
+    two different files never share one."""
     path = Path(model_dir) / file
     sys.modules.pop("model", None)  # train.py imports its sibling model.py by that name
-    name = f"specc_generated_{uuid.uuid4().hex}"
+    name = f"specc_generated_{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

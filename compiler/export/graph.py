@@ -17,6 +17,7 @@ from specc.runtime.contracts import MODEL_FORMAT, Meta
 
 from .errors import ExportError, short
 from .examples import example_feeds
+from .recurrent import custom_translation_table, native_recurrent
 
 
 def named_dims(names) -> dict:
@@ -52,12 +53,13 @@ def quiet():
 
 def dynamo_export(module, args, inputs, outputs, dynamic_shapes, opset: int, what: str):
     """torch.onnx.export with the dynamo exporter, quietly; the ONNX proto, or ExportError."""
-    try:
-        with quiet():
+    try:  # torch's RNN/LSTM/GRU become ONNX's own recurrent nodes (recurrent.py)
+        with quiet(), native_recurrent(module):
             program = torch.onnx.export(
                 module,
                 args,
                 dynamo=True,
+                custom_translation_table=custom_translation_table(),
                 opset_version=opset,
                 input_names=inputs,
                 output_names=outputs,
@@ -92,8 +94,28 @@ def export(
     return save_checked(proto, path)
 
 
+# Node metadata the exporter adds that would tie the file to the machine that built it: Python
+# stack traces name absolute paths (the run folder, site-packages).
+MACHINE_METADATA = ("pkg.torch.onnx.stack_trace",)
+
+
+def _scrub(nodes) -> None:
+    """Drop MACHINE_METADATA from nodes and the subgraphs they hold (a Scan's body), so that the
+    same spec, seed and versions give the same bytes wherever they are built."""
+    for node in nodes:
+        kept = [p for p in node.metadata_props if p.key not in MACHINE_METADATA]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                _scrub(sub.node)
+
+
 def save_checked(proto, path: Path) -> Path:
     """Write atomically, after onnx's full checker has passed."""
+    _scrub(proto.graph.node)
+    for function in proto.functions:
+        _scrub(function.node)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

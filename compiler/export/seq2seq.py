@@ -43,8 +43,12 @@ def describe(ir, vocabs: dict, longest: dict) -> dict:
         ],
         "logits": ir.output_name,
         "special": {"pad": PAD, "bos": BOS, "eos": EOS},
-        "max_len": int(longest["target"]) * 2 + 2,  # the default cap on written tokens
+        # The default cap on written tokens: twice the longest target seen, but never more than
+        # the decoder's learned position table can place (a model that never writes <eos>
+        # stops there instead of running off the table).
+        "max_len": min(int(longest["target"]) * 2 + 2, longest.get("target_table") or 1 << 30),
         "max_source_len": longest.get("source_table"),  # a learned position table's rows
+        "max_target_len": longest.get("target_table"),  # tokens the decoder can place at most
         "source_vocab": vocabs["source"].to_json() if vocabs.get("source") else None,
         "target_vocab": vocabs["target"].to_json(),
     }
@@ -231,12 +235,15 @@ def export_graphs(job) -> dict:
 
     compiled, ds = job.compiled, job.data
     spec, parsed, pairs = compiled.spec, compiled.parsed, compiled.text
-    tables = [
-        layer.max_len
-        for i, layer in enumerate(parsed.layers)
-        if layer.positional and layer.kind == "learned" and parsed.section(i) == "encoder"
-    ]
-    longest = {"target": pairs.longest_target, "source_table": min(tables) if tables else None}
+    tables = {"encoder": [], "decoder": []}  # the rows of learned position tables, by section
+    for i, layer in enumerate(parsed.layers):
+        if layer.positional and layer.kind == "learned":
+            tables[parsed.section(i)].append(layer.max_len)
+    longest = {
+        "target": pairs.longest_target,
+        "source_table": min(tables["encoder"], default=None),
+        "target_table": min(tables["decoder"], default=None),
+    }
     info = describe(compiled.ir, ds.vocabs, longest)
     paths = export(job.model, compiled.ir, job.folder, spec.export.opset, info)
     rows = np.arange(min(256, len(ds.x)))

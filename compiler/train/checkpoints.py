@@ -49,8 +49,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill: no half-written file is left behind
+    except BaseException as e:  # a full disk, a kill: no half-written file is left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # name the checkpoint in the message a full disk gives
         raise
 
 

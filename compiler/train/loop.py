@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -402,8 +403,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xs, y = load_data(args.data)
     splits = split_indices(len(y), seed)
-    if rank == 0:
-        np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
+    if rank == 0:  # which examples trained, validated and tested the model
+        tmp = args.out / ".splits.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **splits)
+        os.replace(tmp, args.out / "splits.npz")
     data = {
         name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
     }
@@ -546,6 +550,12 @@ def main() -> None:
         code = run(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ERROR
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" to write {e.filename}" if e.filename else ""  # the checkpoints before it are intact
+        print(f"error: no space left on the device{where}; free some and rerun with --resume", file=sys.stderr)
         code = EXIT_ERROR
     finally:
         if dist.is_initialized():

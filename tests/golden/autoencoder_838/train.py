@@ -17,6 +17,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -39,7 +40,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "30f17ba506b771345d22c83ff36341be099761109830769828648692aac923df"
+SPEC_SHA256 = "866bae41d8f43399e0a5679fa05b10ffe48a1eb1bc939e55f0870a7d46438b29"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 1500,
     "batch_size": 8,
@@ -365,8 +366,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill: no half-written file is left behind
+    except BaseException as e:  # a full disk, a kill: no half-written file is left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # name the checkpoint in the message a full disk gives
         raise
 
 
@@ -859,8 +862,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xs, y = load_data(args.data)
     splits = split_indices(len(y), seed)
-    if rank == 0:
-        np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
+    if rank == 0:  # which examples trained, validated and tested the model
+        tmp = args.out / ".splits.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **splits)
+        os.replace(tmp, args.out / "splits.npz")
     data = {
         name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
     }
@@ -1003,6 +1009,12 @@ def main() -> None:
         code = run(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ERROR
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" to write {e.filename}" if e.filename else ""  # the checkpoints before it are intact
+        print(f"error: no space left on the device{where}; free some and rerun with --resume", file=sys.stderr)
         code = EXIT_ERROR
     finally:
         if dist.is_initialized():

@@ -17,6 +17,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -37,7 +38,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "82b61b7a7d103ef5cef5ebbbd25a6592e516fb3a9da34df8a0e8cebf4a4fbce9"
+SPEC_SHA256 = "a338179e568eace35671f3037a48d5af88426fc8f78dcd13bf7ac7919f886e5f"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 40,
     "batch_size": 64,
@@ -268,8 +269,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill: no half-written file is left behind
+    except BaseException as e:  # a full disk, a kill: no half-written file is left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # name the checkpoint in the message a full disk gives
         raise
 
 
@@ -762,8 +765,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xs, y = load_data(args.data)
     splits = split_indices(len(y), seed)
-    if rank == 0:
-        np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
+    if rank == 0:  # which examples trained, validated and tested the model
+        tmp = args.out / ".splits.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **splits)
+        os.replace(tmp, args.out / "splits.npz")
     data = {
         name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
     }
@@ -906,6 +912,12 @@ def main() -> None:
         code = run(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ERROR
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" to write {e.filename}" if e.filename else ""  # the checkpoints before it are intact
+        print(f"error: no space left on the device{where}; free some and rerun with --resume", file=sys.stderr)
         code = EXIT_ERROR
     finally:
         if dist.is_initialized():

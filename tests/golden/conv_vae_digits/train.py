@@ -17,6 +17,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -39,7 +40,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "0d354291a18883e02cb4fa33b634f6b9ab844d30e70dd085c7cc076084450119"
+SPEC_SHA256 = "a535e526343959b8e1b47ac016f2ae1fa6ec47fe94336d8765b4f3d6830ec680"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 30,
     "batch_size": 64,
@@ -400,8 +401,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill: no half-written file is left behind
+    except BaseException as e:  # a full disk, a kill: no half-written file is left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # name the checkpoint in the message a full disk gives
         raise
 
 
@@ -894,8 +897,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xs, y = load_data(args.data)
     splits = split_indices(len(y), seed)
-    if rank == 0:
-        np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
+    if rank == 0:  # which examples trained, validated and tested the model
+        tmp = args.out / ".splits.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **splits)
+        os.replace(tmp, args.out / "splits.npz")
     data = {
         name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
     }
@@ -1038,6 +1044,12 @@ def main() -> None:
         code = run(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ERROR
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" to write {e.filename}" if e.filename else ""  # the checkpoints before it are intact
+        print(f"error: no space left on the device{where}; free some and rerun with --resume", file=sys.stderr)
         code = EXIT_ERROR
     finally:
         if dist.is_initialized():

@@ -17,6 +17,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -37,7 +38,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "4b54d8ec9a0d4f74bf7c1efa959ccd31a4a9134355a3702619dfa8ec3689c644"
+SPEC_SHA256 = "bd8850ba9606130a5dbecdb65d9fd097486b6656f8a1e03f05a4bd9cb1dc58d2"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 8,
     "batch_size": 64,
@@ -259,8 +260,10 @@ def save_checkpoint(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill: no half-written file is left behind
+    except BaseException as e:  # a full disk, a kill: no half-written file is left behind
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(path)  # name the checkpoint in the message a full disk gives
         raise
 
 
@@ -753,8 +756,11 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xs, y = load_data(args.data)
     splits = split_indices(len(y), seed)
-    if rank == 0:
-        np.savez(args.out / "splits.npz", **splits)  # which examples trained, validated and tested the model
+    if rank == 0:  # which examples trained, validated and tested the model
+        tmp = args.out / ".splits.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **splits)
+        os.replace(tmp, args.out / "splits.npz")
     data = {
         name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
     }
@@ -897,6 +903,12 @@ def main() -> None:
         code = run(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
+        code = EXIT_ERROR
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" to write {e.filename}" if e.filename else ""  # the checkpoints before it are intact
+        print(f"error: no space left on the device{where}; free some and rerun with --resume", file=sys.stderr)
         code = EXIT_ERROR
     finally:
         if dist.is_initialized():
