@@ -145,8 +145,12 @@ def _sizes(dims: list[str] | None) -> dict[str, int]:
     out = {}
     for text in dims or []:
         name, _, value = text.partition("=")
-        if not name or not value.isdigit() or int(value) < 1:
-            raise UserError(f"--dim {text}: expected NAME=SIZE with a positive size, e.g. time=64")
+        # ASCII digits only ('²' is a digit to str.isdigit, not to int), and a size a tensor
+        # axis can have (a longer one overflowed the FLOPs' float formatting: exit 3)
+        if not name or not (value.isascii() and value.isdigit()) or not 1 <= int(value) < 2**31:
+            raise UserError(
+                f"--dim {text}: expected NAME=SIZE with a size from 1 to {2**31 - 1}, e.g. time=64"
+            )
         out[name] = int(value)
     return out
 

@@ -384,6 +384,17 @@ def test_an_empty_input_file_is_named(tmp_path, command):
         assert proc.stderr.startswith("error: ") and "empty.npy" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("size", ["9" * 400, "2147483648", "\u00b2", "0", "-1"])
+def test_dim_sizes_are_bounded(size):
+    """`specc check --dim`: a size past what a tensor axis holds overflowed the FLOPs' float
+    formatting (exit 3); '²' passed str.isdigit and failed int()."""
+    proc = run_specc("check", SPECS / "char_lm.yaml", "--dim", f"time={size}")
+    assert proc.returncode == 1 and proc.stderr.startswith("error: --dim time="), proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_specc("check", SPECS / "char_lm.yaml", "--dim", f"time={2**31 - 1}")
+    assert proc.returncode == 0, proc.stderr
+
+
 # ----------------------------------------------------------------------------- budgets
 
 
