@@ -7,6 +7,7 @@ same definitions as the generated train.py, so the figures can be compared with 
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,16 @@ def evaluate(
     if isinstance(out, dict):  # several outputs: the first is the model's answer
         out = out[model.outputs[0].name]
     y = examples.y
-    if task.targets == "classes" and len(y) and y.ndim == 1:  # scoring indexes outputs by them
+    per_example = task.targets == "classes" and out.ndim <= 2  # a class (not one per position)
+    if (per_example and y.ndim != 1) or (
+        task.targets in ("values", "labels") and y.size != out.size
+    ):
+        raise UserError(
+            f"{examples.source}: targets have shape {tuple(y.shape[1:])} per example; the model "
+            f"gives {tuple(out.shape[1:])}"
+            + (" (class scores: one class index each)" if task.targets == "classes" else "")
+        )
+    if per_example and len(y):  # scoring indexes the outputs by the targets
         n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
         if y.min() < 0 or y.max() >= n:
             raise UserError(
@@ -175,8 +185,8 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
                 )
             try:
                 x = np.load(path, allow_pickle=False)
-            except ValueError as e:
-                raise UserError(f"--data {data}: not a .npy array ({e})") from None
+            except (ValueError, EOFError) as e:
+                raise UserError(f"--data {data}: not a .npy array ({e or 'empty file'})") from None
             ds = stage.Dataset(x, x, None)
         else:
             x_key, y_key = (
@@ -222,9 +232,12 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
 
 def _npz(path: Path):
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"cannot read {path} as a .npz: {e}") from None
+        found = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"cannot read {path} as a .npz: {e or 'empty file'}") from None
+    if isinstance(found, np.ndarray):
+        raise UserError(f"{path} holds one .npy array, not a .npz archive of named arrays")
+    return found
 
 
 def _typed(feeds: dict, y, spec: dict, source: str) -> Examples:

@@ -269,7 +269,8 @@ def _written_as_word(info, key: str, expand, words=None) -> tuple:
     else:
         kw["default"] = info.default
     annotation = info.rebuild_annotation()
-    written = Union[Literal[tuple(words)], annotation]  # noqa: UP007
+    # a free-text field (`init: weights.pt` for `{from: weights.pt}`) takes any string
+    written = Union[Literal[tuple(words)] if words else str, annotation]  # noqa: UP007
     return (
         Annotated[annotation, BeforeValidator(expand, json_schema_input_type=written)],
         Field(**kw),
