@@ -155,6 +155,7 @@ RESUMABLE = (
     ("train", "target"),
     ("train", "log_every_steps"),
     ("train", "tensorboard"),
+    ("train", "track"),
     ("train", "workers"),
     ("train", "checkpoint", "every_epochs"),
     ("train", "checkpoint", "every_steps"),

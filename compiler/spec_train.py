@@ -281,6 +281,10 @@ class TrainSpec(Strict):
         False, description="Also log to DIR/tensorboard (when the package is installed)."
     )
     target: Target | None = Field(None, description="A result the run must reach, or fail.")
+    track: Literal["mlflow"] | None = Field(
+        None,
+        description="mlflow: log params, every epoch and the files to MLflow (docs/training.md).",
+    )
 
     @field_validator("metrics")
     @classmethod
