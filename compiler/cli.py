@@ -244,7 +244,10 @@ def tune(
     ] = None,
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
     pruner: Annotated[
-        str, typer.Option(help="median (from the third epoch), hyperband or none.")
+        str,
+        typer.Option(
+            help="median (from epoch 3, or a quarter of train.epochs), hyperband or none."
+        ),
     ] = "median",
     seed: Annotated[
         int | None, typer.Option(help="Seed the sampler (one process: a repeatable search).")

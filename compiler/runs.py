@@ -216,10 +216,10 @@ def read_run(path: Path) -> Run:
     run.started = state.get("started") or _mtime(path / "spec.json")
     if report.get("wall_seconds") is not None and run.status == "finished":
         run.seconds = report["wall_seconds"]
-    elif state.get("last_started"):
-        end = state.get("ended") or (time.time() if run.status == "running" else None)
-        run.seconds = end - state["last_started"] if end else None
-    elif run.history:
+    end = state.get("ended") or (time.time() if run.status == "running" else None)
+    if run.seconds is None and state.get("last_started") and end:
+        run.seconds = end - state["last_started"]
+    if run.seconds is None and run.history:  # killed: at least the epochs it ran
         run.seconds = sum(r.get("seconds", 0.0) for r in run.history)
     return run
 
@@ -375,7 +375,6 @@ def compare(paths: list[Path], plot: Path | None) -> str:
     """Metrics side by side (the best of each row marked *), the settings that differ, and
     (to `plot`) every run's curves on one figure."""
     from .plan import mode_of
-    from .run_folder import changed_settings
 
     runs = []
     for p in paths:
@@ -389,7 +388,7 @@ def compare(paths: list[Path], plot: Path | None) -> str:
     rows.append(("status", *(r.status for r in runs)))
     rows.append(("epochs", *(str(r.epochs_run) for r in runs)))
     rows.append(("best epoch", *(str(r.best_epoch or "-") for r in runs)))
-    differ = sorted({k for r in runs[1:] for k in changed_settings(runs[0].settings, r.settings)})
+    differ = sorted({k for r in runs[1:] for k in _differ(runs[0].settings, r.settings)})
     for key in differ:
         rows.append((key, *(_setting(r.settings, key) for r in runs)))
     keys = []
@@ -415,6 +414,16 @@ def compare(paths: list[Path], plot: Path | None) -> str:
         draw(runs, names, Path(plot))
         out.append(f"wrote {plot}")
     return "\n".join(out)
+
+
+def _differ(old, new, path: str = "") -> list[str]:
+    """The dotted keys whose values differ, into lists of equal length too (model.2.p)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differ(old.get(k), new.get(k), f"{path}.{k}".lstrip("."))]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _differ(a, b, f"{path}.{i}")]
+    return [] if old == new else [path or "(the spec)"]
 
 
 def _unique_names(runs: list[Run]) -> list[str]:

@@ -36,7 +36,7 @@ DIST = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$", re.S)
 NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 HEARTBEAT, GRACE = 10, 60  # seconds: a trial whose heartbeat is older than GRACE is dead
 WAIT_PARENT = 120  # seconds a process that joins a new study waits for its MLflow parent run
-WARMUP_EPOCHS = 2  # the median pruner judges a trial from its third epoch on
+WARMUP_EPOCHS = 3  # the median pruner judges a trial from its third epoch (or a quarter) on
 STUDY_FILES = (
     "study.json",
     "study.db",
@@ -237,7 +237,8 @@ def tune(o: Options, log=print) -> dict:
         "metric": metric,
         "direction": direction,
     }
-    study, created = open_study(name, url, direction, o, config)
+    warmup = max(WARMUP_EPOCHS, base.spec.train.epochs // 4)
+    study, created = open_study(name, url, direction, o, config, warmup)
     tracking = _tracking(o, base, study, created, config, name)
     summary_doc = {
         "spec": base.spec.name,
@@ -256,7 +257,9 @@ def tune(o: Options, log=print) -> dict:
     )
     try:
         while True:
-            fail_dead_trials(study)
+            for dead in fail_dead_trials(study):
+                if tracking and dead.user_attrs.get("folder"):
+                    tracking.killed(study_dir / dead.user_attrs["folder"])
             done, running = progress(study)
             if len(done) + len(running) >= o.trials:
                 break
@@ -294,7 +297,7 @@ def _check_metric(metric: str, base) -> None:
         )
 
 
-def open_study(name: str, url: str, direction: str, o: Options, config: dict):
+def open_study(name: str, url: str, direction: str, o: Options, config: dict, warmup: int):
     """(study, whether this process made it). A study made with other settings is refused."""
     import optuna
 
@@ -324,7 +327,7 @@ def open_study(name: str, url: str, direction: str, o: Options, config: dict):
         else optuna.samplers.TPESampler(seed=o.seed)
     )
     pruner = {
-        "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=WARMUP_EPOCHS),
+        "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=warmup),  # steps: epochs
         "hyperband": lambda: optuna.pruners.HyperbandPruner(),
         "none": lambda: optuna.pruners.NopPruner(),
     }[o.pruner]()
@@ -370,14 +373,14 @@ def progress(study) -> tuple[list, list]:
     return done, [t for t in trials if t.state == TrialState.RUNNING]
 
 
-def fail_dead_trials(study) -> None:
+def fail_dead_trials(study) -> list:
     """A running trial whose process is gone from this host (kill -9) fails now and is queued
     again; on other hosts Optuna's heartbeat does the same after GRACE seconds."""
     from optuna.trial import TrialState
 
     from . import runs
 
-    now = time.time()
+    now, failed = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("owner")
         if owner and runs.alive(owner):
@@ -389,6 +392,8 @@ def fail_dead_trials(study) -> None:
         except Exception:  # another process got there first
             continue
         retry(study, t)
+        failed.append(t)
+    return failed
 
 
 def retry(study, trial) -> None:
@@ -646,6 +651,11 @@ def draw_plots(study, study_dir: Path, metric: str) -> list[Path]:
                 continue  # e.g. importances of values that never changed
         if ylabel:
             ax.set_ylabel(ylabel)
+        if name == "curves.png":  # steps are epochs; many trials: a legend in two columns
+            ax.set_xlabel("epoch")
+            handles, labels = ax.get_legend_handles_labels()
+            ax.legend(handles, labels, fontsize=7, ncol=1 + (len(labels) > 12),
+                      bbox_to_anchor=(1.02, 1.0), loc="upper left")  # fmt: skip
         fig = ax.figure
         fig.set_size_inches(7.5, 4.5)
         fig.tight_layout()
@@ -662,6 +672,14 @@ def _write_study_json(study_dir: Path, doc: dict, study) -> None:
     done, running = progress(study)
     full = {**doc, "finished": len(done), "running": len(running)}
     atomic_write(study_dir / "study.json", json.dumps(full, indent=2, default=str) + "\n")
+
+
+def _read(path: Path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _best_value(study):
@@ -763,6 +781,17 @@ class StudyTracking:
             run_name=folder.name,
             tags={"optuna.trial": str(trial.number), "specc.study": self.study_name},
         )
+
+    def killed(self, folder: Path) -> None:
+        """The MLflow run of a trial whose process died ends KILLED (it stayed RUNNING)."""
+        state = _read(folder / self.tracking.STATE)
+        if state.get("uri") != self.uri or not state.get("run_id"):
+            return
+        try:
+            self.client.set_tag(state["run_id"], "specc.status", "killed")
+            self.client.set_terminated(state["run_id"], "KILLED", int(time.time() * 1000))
+        except Exception as e:
+            print(f"warning: MLflow: {e}")
 
     def after_trial(self, study) -> None:
         from mlflow.entities import Metric
