@@ -71,6 +71,7 @@ bench: $(BENCH)/.installed
 	$(BENCH)/bin/python bench/train_throughput.py --json bench/train_throughput.json
 	$(BENCH)/bin/python bench/lm.py --json bench/lm.json
 	$(BENCH)/bin/python bench/attention.py --json bench/attention.json
+	$(BENCH)/bin/python bench/rnn_native.py --json bench/rnn_native.json
 
 clean:
 	rm -rf $(VENV) $(BENCH) build dist runs *.egg-info

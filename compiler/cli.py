@@ -48,8 +48,17 @@ def check(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     overrides: SetOpt = None,
+    dims: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dim",
+            metavar="NAME=SIZE",
+            help="A size for a named dim, for the FLOPs (e.g. --dim time=64; default 1).",
+        ),
+    ] = None,
 ):
-    """Validate a spec and infer every shape (no torch involved)."""
+    """Validate a spec and infer every shape and FLOPs per example (no torch involved)."""
+    from .flops import dynamic_dims, layer_flops
     from .layers.base import fmt_shape
 
     try:
@@ -60,6 +69,8 @@ def check(
             print(json.dumps(doc, indent=2))
         raise
     inf, parsed = compiled.inferred, compiled.parsed
+    sizes = {d: 1 for d in dynamic_dims(parsed)} | _sizes(dims)
+    flops = layer_flops(parsed, inf, sizes)
     rows = [
         {
             "name": name,
@@ -67,6 +78,7 @@ def check(
             "section": "inputs",
             "output_shape": ["batch", *inp.shape],
             "params": 0,
+            "flops": 0,
         }
         for name, inp in parsed.inputs.items()
     ]
@@ -79,21 +91,26 @@ def check(
                 "section": parsed.section(i),
                 "output_shape": ["batch", *inf.out_shapes[layer.name]],
                 "params": inf.params[i],
+                "flops": flops[i],
             }
         )
+    total = sum(flops.values())
     if as_json:
         doc = {
             "ok": True,
             "task": compiled.task.name,
             "layers": rows,
             "total_params": inf.total_params,
+            "flops": {"per_example": total, "dims": sizes},  # a multiply-add counts 2
         }
         print(json.dumps(doc, indent=2))
         return
     sections = len({r["section"] for r in rows}) > 2  # inputs and more than one layer section
-    header = ("layer", "type", "output shape", "params") + (("section",) if sections else ())
+    header = ("layer", "type", "output shape", "params", "FLOPs")
+    header += ("section",) if sections else ()
     table = [header] + [
         (r["name"], r["type"], fmt_shape(tuple(r["output_shape"][1:])), f"{r['params']:,}")
+        + (_si(r["flops"]),)
         + ((r["section"],) if sections else ())
         for r in rows
     ]
@@ -101,14 +118,35 @@ def check(
     for k, row in enumerate(table):
         print(
             "  ".join(
-                cell.rjust(w) if c == 3 else cell.ljust(w)
+                cell.rjust(w) if c in (3, 4) else cell.ljust(w)
                 for c, (cell, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
         if k == 0:
             print("  ".join("-" * w for w in widths))
     print(f"total parameters: {inf.total_params:,}")
+    at = f" at {', '.join(f'{d}={n}' for d, n in sizes.items())}" if sizes else ""
+    print(f"FLOPs per example: {_si(total)}{at}")
     print(f"{spec}: ok")
+
+
+def _sizes(dims: list[str] | None) -> dict[str, int]:
+    """--dim NAME=SIZE values."""
+    out = {}
+    for text in dims or []:
+        name, _, value = text.partition("=")
+        if not name or not value.isdigit() or int(value) < 1:
+            raise UserError(f"--dim {text}: expected NAME=SIZE with a positive size, e.g. time=64")
+        out[name] = int(value)
+    return out
+
+
+def _si(n: int) -> str:
+    """1234567 -> 1.23 M."""
+    for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g} {suffix}"
+    return str(n)
 
 
 @app.command()

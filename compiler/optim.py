@@ -30,7 +30,9 @@ def schedule_lines(schedule, monitor_mode: str, lr: float) -> list[str]:
     schedulers in optimizer steps. Returns (per-step scheduler, per-epoch plateau scheduler)."""
     if schedule is None:
         return ["return None, None"]
-    lines = ["lrs = torch.optim.lr_scheduler", 'total = CONFIG["epochs"] * steps_per_epoch']
+    lines = ["lrs = torch.optim.lr_scheduler"]
+    if schedule.type in ("one_cycle", "cosine"):  # laid out over every step of the run
+        lines.append('total = CONFIG["epochs"] * steps_per_epoch')
     if schedule.type == "one_cycle":
         max_lr = lit(schedule.max_lr or 10 * lr)  # default: ten times the optimizer's lr
         return lines + [

@@ -182,7 +182,7 @@ def test_generative_mistakes_are_located(write_spec):
         "latent: {type: gaussian, dim: 2}\nmodel:\n  - {type: linear, out_features: 2}\n"
     )
     (e,) = errors_of(run_specc("check", path))
-    assert e["line"] == "5" and "latent: sits between an encoder: and a decoder:" in e["msg"]
+    assert e["line"] == "5" and "latent: belongs to task: autoencoder or task: gan" in e["msg"]
     path = write_spec(
         "specc: 1\nname: c\ntask: autoencoder\ninputs: {x: {shape: [4]}}\n"
         "encoder:\n  - {type: linear, out_features: 2}\n"

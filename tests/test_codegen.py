@@ -133,7 +133,7 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
     out = tmp_path / "out"
     proc = run_specc("build", path, "-o", out, "--no-verify")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["model.py", "spec.json", "train.py"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.py", "spec.json", "train.py"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.json.yaml", "out"]
     for name in ("model.py", "train.py"):
         tree = ast.parse((out / name).read_text())
@@ -266,3 +266,31 @@ def test_generated_code_that_fails_ruff_check_is_an_internal_error_naming_spec_a
     message = str(e.value)
     assert "xor.yaml" in message and re.search(r"model\.py:\d+:\d+: F821", message), message
     assert "undefined_helper" in message
+
+
+SCHEDULES = [
+    "step, step_epochs: 2",
+    "multistep, milestones: [2, 3]",
+    "exponential",
+    "cosine",
+    "one_cycle",
+    "plateau",
+]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd, momentum: 0.9", "adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_every_optimizer_and_schedule_generates_code_that_passes_ruff(
+    optimizer, schedule, tmp_path
+):
+    """The optimizer and schedule are written as code; each kind is checked by the build's lint."""
+    spec = (SPECS / "xor.yaml").read_text()
+    spec = spec.replace("train:", f"train:\n  schedule: {{type: {schedule}}}", 1)
+    spec = re.sub(r"optimizer: \{[^}]*\}", f"optimizer: {{type: {optimizer}}}", spec)
+    path = tmp_path / "s.yaml"
+    path.write_text(spec)
+    files = render(compile_file(path))
+    assert (
+        f"torch.optim.{ {'sgd': 'SGD', 'adam': 'Adam', 'adamw': 'AdamW', 'rmsprop': 'RMSprop'}[optimizer.split(',')[0]] }("
+        in files["train.py"]
+    )

@@ -73,7 +73,8 @@ def test_the_networks_take_turns_with_their_own_optimizers(write_spec, tmp_path)
     trainer.train_epoch(train.Progress(quiet=True), None, {"stop": None})
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
     # 2 batches of 16: the discriminator stepped twice per batch, the generator once
-    assert {int(trainer.d_optimizer.state[p]["step"]) for p in d_params} == {4}
+    d_optimizer = trainer.optimizers["d_optimizer"]
+    assert {int(d_optimizer.state[p]["step"]) for p in d_params} == {4}
     assert {int(trainer.optimizer.state[p]["step"]) for p in g_params} == {2}
     assert "d_optimizer" in trainer.state_dict()
     row, _ = trainer.end_epoch(1.0)

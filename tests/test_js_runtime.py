@@ -544,7 +544,7 @@ def test_seq2seq_in_node_decodes_what_python_decodes(runs, tmp_path):
                 }
             )
     folder = runs("captioning")
-    from specc.compiler.pairs import generate_pairs
+    from specc.compiler.datasets.pairs import generate_pairs
 
     images, _ = generate_pairs("shapes", 6, 96)
     s2s = sr.Seq2Seq(folder)

@@ -158,10 +158,11 @@ def test_corrupt_truncated_or_foreign_checkpoints_are_refused(tmp_path):
     other.write_text(RESUMABLE.replace("p: 0.3", "p: 0.25"))
     last.write_bytes(good)
     proc = run_specc("train", other, "-o", out, "--resume", "--quiet")
-    assert proc.returncode == 1 and "written for another spec" in proc.stderr, proc.stderr
+    # the run folder's manifest refuses it before train.py runs, naming what changed
+    assert proc.returncode == 1 and "trained with another spec: model" in proc.stderr, proc.stderr
     # --set changes the spec's identity too
     proc = run_specc("train", spec, "-o", out, "--resume", "--quiet", "--set", "train.seed=3")
-    assert proc.returncode == 1 and "written for another spec" in proc.stderr
+    assert proc.returncode == 1 and "another spec: train.seed differ" in proc.stderr, proc.stderr
 
 
 DDP = """\

@@ -17,6 +17,7 @@ from specc.runtime.contracts import MODEL_FORMAT, Meta
 
 from .errors import ExportError, short
 from .examples import example_feeds
+from .recurrent import custom_translation_table, native_recurrent
 
 
 def named_dims(names) -> dict:
@@ -52,12 +53,13 @@ def quiet():
 
 def dynamo_export(module, args, inputs, outputs, dynamic_shapes, opset: int, what: str):
     """torch.onnx.export with the dynamo exporter, quietly; the ONNX proto, or ExportError."""
-    try:
-        with quiet():
+    try:  # torch's RNN/LSTM/GRU become ONNX's own recurrent nodes (recurrent.py)
+        with quiet(), native_recurrent(module):
             program = torch.onnx.export(
                 module,
                 args,
                 dynamo=True,
+                custom_translation_table=custom_translation_table(),
                 opset_version=opset,
                 input_names=inputs,
                 output_names=outputs,

@@ -10,7 +10,7 @@ import torch
 
 from .errors import ExportError, short
 from .examples import example_feeds
-from .graph import quiet
+from .graph import dynamo_export
 
 OTHER_DYNAMIC_SIZE = 11  # a named dim's size in parity runs (the export example uses 8)
 
@@ -117,12 +117,9 @@ def localize(model: torch.nn.Module, ir, opset: int) -> str | None:
             continue
         sub, args = getattr(model, node.attr), captured[node.attr]
         try:
-            with quiet():
-                prog = torch.onnx.export(
-                    sub, args, dynamo=True, opset_version=opset, external_data=False, verbose=False
-                )
+            proto = dynamo_export(sub, args, None, None, None, opset, f" of layer '{node.name}'")
             session = ort.InferenceSession(
-                prog.model_proto.SerializeToString(), providers=["CPUExecutionProvider"]
+                proto.SerializeToString(), providers=["CPUExecutionProvider"]
             )
             names = [i.name for i in session.get_inputs()]
             got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=False)})[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from pydantic import Field
@@ -28,6 +29,11 @@ class _Pool(Layer):
             spatial, self.kernel_size, self._stride(), self.padding, 1, self.nd, same=False
         )
         return (channels, *out)
+
+    def flops(self, shapes, out):
+        return math.prod(w.as_tuple(self.kernel_size, self.nd)) * math.prod(
+            out
+        )  # a window per output
 
     def module(self, shapes):
         k = unpair(self.kernel_size) if self.nd == 2 else self.kernel_size

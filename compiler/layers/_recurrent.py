@@ -138,6 +138,15 @@ class RecurrentBase(ReadsLengths):
             total += self.states * (width + 1) * self.num_layers * dirs * h
         return total
 
+    def flops(self, shapes, out):
+        """Every step of every layer and direction: the gates' matrix products and bias adds."""
+        steps, width, h = shapes[0][0], shapes[0][-1], self.hidden_size
+        total = 0
+        for _ in range(self.num_layers):
+            total += self.directions * self.gates * h * (2 * (width + h) + 2)
+            width = h * self.directions
+        return steps * total
+
     def _bridge_in(self, shapes) -> int:
         src = self._state_source
         return src["hidden_size"] * src["directions"] if src["recurrent"] else shapes[-1][0]

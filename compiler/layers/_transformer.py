@@ -58,6 +58,15 @@ class TransformerBase(ReadsLengths):
         norms = (3 if self.cross else 2) * 2 * d
         return attention + cross + d * ff + ff + ff * d + d + norms
 
+    def flops(self, shapes, out):
+        """Self-attention (and attention over the memory), the feed-forward block, the norms."""
+        d, k, ff = self._sizes(shapes)
+        t = shapes[0][0]
+        s = shapes[1][0] if self.cross else t
+        attention = 4 * 2 * t * d * d + 2 * 2 * t * t * d
+        cross = (2 * 2 * t * d * d + 2 * 2 * s * k * d + 2 * 2 * t * s * d) if self.cross else 0
+        return attention + cross + 2 * 2 * t * d * ff + (3 if self.cross else 2) * 5 * t * d
+
     def helpers(self):
         return ("MultiheadAttention", "TransformerLayer")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -27,3 +28,6 @@ class AdaptiveAvgPool2d(Layer):
 
     def module(self, shapes):
         return "nn.AdaptiveAvgPool2d(" + args(unpair(self.output_size)) + ")"
+
+    def flops(self, shapes, out):
+        return math.prod(shapes[0])  # every input element is summed once

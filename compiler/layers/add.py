@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from .base import Layer, ShapeError, fmt_shape
@@ -27,3 +28,6 @@ class Add(Layer):
 
     def call(self, module, args, shapes):
         return " + ".join(args)
+
+    def flops(self, shapes, out):
+        return (len(shapes) - 1) * math.prod(out)

@@ -49,6 +49,16 @@ class Attention(ReadsLengths):
         q, k, a = query[-1], memory[-1], self.attention_size
         return {"dot": 0, "general": q * k, "additive": q * a + k * a + a + a}[self.score]
 
+    def flops(self, shapes, out):
+        query, memory, _ = split_inputs(self, shapes)
+        (tq, q), (tk, k), a = query, memory, self.attention_size
+        weighted_sum = 2 * tq * tk * k
+        if self.score == "dot":
+            return 2 * tq * tk * q + weighted_sum
+        if self.score == "general":
+            return 2 * tk * k * q + 2 * tq * tk * q + weighted_sum
+        return 2 * (tq * q + tk * k) * a + 3 * tq * tk * a + weighted_sum  # additive
+
     def helpers(self):
         return ("Attention",)
 

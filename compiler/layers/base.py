@@ -138,6 +138,15 @@ class Layer(BaseModel):
     def module(self, shapes: list[Shape]) -> str | None:
         return None
 
+    # Operations per output element, for the default `flops` (elementwise layers: 1).
+    cost_per_element: ClassVar[float] = 1
+
+    def flops(self, shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> int:
+        """Floating-point operations of one example's forward pass (a multiply-add counts 2),
+        from concrete shapes (dynamic dims given sizes). The default: cost_per_element per
+        output element, which fits elementwise layers."""
+        return round(self.cost_per_element * math.prod(out))
+
     def call(self, module: str | None, args: list[str], shapes: list[Shape]) -> str:
         return f"{module}({', '.join(args)})"
 

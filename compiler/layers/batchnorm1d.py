@@ -16,3 +16,4 @@ class BatchNorm1d(BatchNorm):
     torch_name: ClassVar[str] = "BatchNorm1d"
     doc_example: ClassVar[str] = "- batchnorm1d"
     doc_shapes: ClassVar[str] = "(C) or (C, L) -> the same"
+    cost_per_element: ClassVar[float] = 2  # scale and shift (statistics fixed in eval)

@@ -16,3 +16,4 @@ class BatchNorm2d(BatchNorm):
     torch_name: ClassVar[str] = "BatchNorm2d"
     doc_example: ClassVar[str] = "- batchnorm2d"
     doc_shapes: ClassVar[str] = "(C, H, W) -> the same"
+    cost_per_element: ClassVar[float] = 2  # scale and shift (statistics fixed in eval)

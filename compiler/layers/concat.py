@@ -19,6 +19,7 @@ class Concat(Layer):
     arity: ClassVar[str] = "many"
     doc_example: ClassVar[str] = "- {type: concat, from: [left, right]}"
     doc_shapes: ClassVar[str] = "inputs joined along `dim`"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
     per_step: ClassVar[bool] = True
 
     def infer(self, shapes):

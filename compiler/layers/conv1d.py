@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
@@ -35,6 +36,10 @@ class Conv1d(Layer):
             spatial, self.kernel_size, self.stride, pad, self.dilation, 1, self.padding == "same"
         )
         return (self.out_channels, *out)
+
+    def flops(self, shapes, out):
+        per_output = 2 * (shapes[0][0] // self.groups) * self.kernel_size + (1 if self.bias else 0)
+        return per_output * math.prod(out)
 
     def param_count(self, shapes):
         weights = self.out_channels * (shapes[0][0] // self.groups) * self.kernel_size

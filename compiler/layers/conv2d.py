@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
@@ -38,6 +39,11 @@ class Conv2d(Layer):
             spatial, self.kernel_size, self.stride, pad, self.dilation, 2, self.padding == "same"
         )
         return (self.out_channels, *out)
+
+    def flops(self, shapes, out):
+        kh, kw = self.kernel_size
+        per_output = 2 * (shapes[0][0] // self.groups) * kh * kw + (1 if self.bias else 0)
+        return per_output * math.prod(out)
 
     def param_count(self, shapes):
         kh, kw = self.kernel_size

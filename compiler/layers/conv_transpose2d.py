@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
@@ -52,6 +53,11 @@ class ConvTranspose2d(Layer):
                 )
             out.append(n)
         return (self.out_channels, *out)
+
+    def flops(self, shapes, out):
+        kh, kw = self.kernel_size
+        scatter = 2 * math.prod(shapes[0]) * (self.out_channels // self.groups) * kh * kw
+        return scatter + (math.prod(out) if self.bias else 0)
 
     def param_count(self, shapes):
         kh, kw = self.kernel_size

@@ -69,6 +69,13 @@ class Decoder(Layer):
         cell = GATES[self.cell] * h * (feed + h + 2)
         return bridge + embed + feed + cell + h * v + v
 
+    def flops(self, shapes, out):
+        """The bridge once, then every step: the cell's gates and the output layer."""
+        h, v, feed = self.hidden_size, self.out_features, self._feed()
+        states = 2 if self.cell == "lstm" else 1
+        step = GATES[self.cell] * h * (2 * (feed + h) + 2) + (2 * h + 1) * v
+        return 2 * shapes[0][0] * h * states + self.steps * step
+
     def helpers(self):
         return ("Decoder",)
 

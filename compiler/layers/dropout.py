@@ -17,6 +17,7 @@ class Dropout(Layer):
 
     doc_example: ClassVar[str] = "- {type: dropout, p: 0.25}"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
     per_step: ClassVar[bool] = True
 
     def module(self, shapes):

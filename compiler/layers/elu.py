@@ -17,6 +17,7 @@ class Elu(Layer):
     alpha: float = Field(1.0, gt=0, description="Scale of the negative part.")
     doc_example: ClassVar[str] = "- {type: elu, alpha: 1.0}"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 3  # compare, exp, scale
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

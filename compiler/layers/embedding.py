@@ -21,6 +21,7 @@ class Embedding(Layer):
 
     doc_example: ClassVar[str] = "- {type: embedding, num_embeddings: 100, embedding_dim: 16}"
     doc_shapes: ClassVar[str] = "int64 ids (T) -> (T, embedding_dim)"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
     per_step: ClassVar[bool] = True
 
     def infer(self, shapes):

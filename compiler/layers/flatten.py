@@ -13,6 +13,7 @@ class Flatten(Layer):
     type: Literal["flatten"]
     doc_example: ClassVar[str] = "- flatten"
     doc_shapes: ClassVar[str] = "(d1, d2, ...) -> (d1*d2*...)"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
 
     def infer(self, shapes):
         return (product(shapes[0]),)

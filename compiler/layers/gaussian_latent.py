@@ -32,6 +32,9 @@ class GaussianLatent(Layer):
         need_int(shapes[0][0], "the latent's input features")
         return (self.dim,)
 
+    def flops(self, shapes, out):
+        return 2 * (2 * shapes[0][0] + 1) * self.dim  # the mean's and the log-variance's maps
+
     def param_count(self, shapes):
         return 2 * (shapes[0][0] * self.dim + self.dim)
 

@@ -19,6 +19,7 @@ class Gelu(Layer):
     )
     doc_example: ClassVar[str] = "- gelu"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 8  # an erf or tanh approximation
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

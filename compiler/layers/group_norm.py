@@ -20,6 +20,7 @@ class GroupNorm(Layer):
 
     doc_example: ClassVar[str] = "- {type: group_norm, num_groups: 2}"
     doc_shapes: ClassVar[str] = "(C, ...) -> the same"
+    cost_per_element: ClassVar[float] = 5  # mean, variance, normalize, scale, shift
 
     def infer(self, shapes):
         shape = shapes[0]

@@ -1,4 +1,4 @@
-"""gru: gated recurrent unit over a sequence (torch's nn.GRU; an ONNX Scan on export)."""
+"""gru: gated recurrent unit over a sequence (torch's nn.GRU; an ONNX GRU on export)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ class Identity(Layer):
 
     doc_example: ClassVar[str] = "- identity"
     doc_shapes: ClassVar[str] = "the same (a named junction)"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

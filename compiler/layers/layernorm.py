@@ -20,6 +20,7 @@ class Layernorm(Layer):
 
     doc_example: ClassVar[str] = "- layernorm"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 5  # mean, variance, normalize, scale, shift
     per_step: ClassVar[bool] = True
 
     def _normalized(self, shape):

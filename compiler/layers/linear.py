@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -31,6 +32,10 @@ class Linear(Layer):
             )
         need_int(shape[-1], "linear's input features")
         return (*shape[:-1], self.out_features)
+
+    def flops(self, shapes, out):
+        positions = math.prod(out[:-1])  # (time,) for a sequence, () for a vector
+        return positions * (2 * shapes[0][-1] + (1 if self.bias else 0)) * out[-1]
 
     def param_count(self, shapes):
         return shapes[0][-1] * self.out_features + (self.out_features if self.bias else 0)

@@ -13,6 +13,7 @@ class LogSoftmax(AlongDim):
     type: Literal["log_softmax"]
     doc_example: ClassVar[str] = "- log_softmax"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 3  # exp, sum, log-subtract
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

@@ -1,4 +1,4 @@
-"""lstm: long short-term memory over a sequence (torch's nn.LSTM; an ONNX Scan on export)."""
+"""lstm: long short-term memory over a sequence (torch's nn.LSTM; an ONNX LSTM on export)."""
 
 from __future__ import annotations
 

@@ -52,6 +52,12 @@ class MultiheadAttention(ReadsLengths):
         extra = 4 * d if self.bias else 0
         return d * d + 2 * k * d + d * d + extra
 
+    def flops(self, shapes, out):
+        query, memory, _ = split_inputs(self, shapes)
+        (tq, d), (tk, k) = query, memory
+        projections = 2 * tq * d * d * 2 + 2 * tk * k * d * 2  # q and out; k and v
+        return projections + 2 * tq * tk * d * 2  # scores, and the weighted sum of values
+
     def helpers(self):
         return ("MultiheadAttention",)
 

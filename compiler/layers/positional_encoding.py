@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
@@ -35,6 +36,9 @@ class PositionalEncoding(Layer):
                 field="max_len",
             )
         return shapes[0]
+
+    def flops(self, shapes, out):
+        return math.prod(out)  # an addition per element
 
     def param_count(self, shapes):
         return self.max_len * shapes[0][-1] if self.kind == "learned" else 0

@@ -78,6 +78,15 @@ class Recurrent(ReadsLengths):
             math.prod(sizes.get(d, d) for d in dims) for dims in self._cell.params.values()
         ) + (learned if self.initial_state == "learned" else 0)
 
+    def flops(self, shapes, out):
+        """Every step: the cell's matrix products (2 per weight) and about one operation per
+        element of each vector its equations make."""
+        sizes = self._sizes(shapes)
+        products = sum(
+            2 * math.prod(sizes.get(d, d) for d in dims) for dims in self._cell.params.values()
+        )
+        return shapes[0][0] * (products + len(self._cell.equations) * self.hidden_size)
+
     def _class(self) -> str:
         return class_name(self.cell) + "Cell"
 

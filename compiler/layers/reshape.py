@@ -20,6 +20,7 @@ class Reshape(Layer):
 
     doc_example: ClassVar[str] = "- {type: reshape, shape: [1, 8, 8]}"
     doc_shapes: ClassVar[str] = "(d1, d2, ...) -> `shape`"
+    cost_per_element: ClassVar[float] = 0  # moves or looks up values, computes nothing
 
     @field_validator("shape")
     @classmethod

@@ -14,6 +14,7 @@ class Sigmoid(Layer):
 
     doc_example: ClassVar[str] = "- sigmoid"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 4  # exp, add, divide
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

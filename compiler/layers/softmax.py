@@ -13,6 +13,7 @@ class Softmax(AlongDim):
     type: Literal["softmax"]
     doc_example: ClassVar[str] = "- softmax"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 3  # exp, sum, divide
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):

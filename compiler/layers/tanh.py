@@ -14,6 +14,7 @@ class Tanh(Layer):
 
     doc_example: ClassVar[str] = "- tanh"
     doc_shapes: ClassVar[str] = "the same shape"
+    cost_per_element: ClassVar[float] = 4  # exp-based
     per_step: ClassVar[bool] = True
 
     def call(self, module, args, shapes):
