@@ -248,16 +248,21 @@ def _tracking(track: str | None, uri: str | None):
 def tune(
     spec: SpecArg,
     params: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--param",
             metavar="KEY=DIST",
-            help="A spec value to search: loguniform(a,b), uniform(a,b), int(a,b[,step]), logint(a,b) or choice(v1,v2,...), e.g. --param train.optimizer.lr=loguniform(1e-4,1e-1) (repeatable).",
+            help="A spec value to search: loguniform(a,b), uniform(a,b), int(a,b[,step]), logint(a,b) or choice(v1,v2,...), e.g. --param train.optimizer.lr=loguniform(1e-4,1e-1) (repeatable; adds to the spec's tune.params or replaces one).",
         ),
-    ],
+    ] = None,
     trials: Annotated[
-        int, typer.Option("--trials", min=1, help="Finished trials the study should hold.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="Finished trials the study should hold (default: tune.trials, 20).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--out", help="Study folder (default: runs/<name>-study/)."),
@@ -265,11 +270,15 @@ def tune(
     overrides: SetOpt = None,
     metric: Annotated[
         str | None,
-        typer.Option(help="What a trial scores, e.g. val_accuracy (default: train.monitor)."),
+        typer.Option(
+            help="What a trial scores, e.g. val_accuracy (default: tune.metric, train.monitor)."
+        ),
     ] = None,
     direction: Annotated[
         str | None,
-        typer.Option(help="minimize or maximize (default: by the metric: loss down, accuracy up)."),
+        typer.Option(
+            help="minimize or maximize (default: tune.direction, else by the metric: a loss down, accuracy up)."
+        ),
     ] = None,
     storage: Annotated[
         str | None,
@@ -306,7 +315,7 @@ def tune(
     tuning.tune(
         tuning.Options(
             spec=spec,
-            params=params,
+            params=params or [],
             trials=trials,
             out=out,
             overrides=tuple(overrides or ()),

@@ -114,7 +114,11 @@ def _train(compiled, out_dir, quiet, resume, overwrite, nproc, log, watches, out
     if resume:  # refuse another spec's run before a single file of it is rewritten
         _check_resumable(compiled, folder)
     ds = data_stage.prepare(compiled)
-    folder.record(*write(compiled, out_dir).values(), out_dir / "data.npz", *TRAIN_FILES)
+    folder.record(
+        *write(compiled, out_dir).values(),
+        out_dir / "data.npz",
+        *(out_dir / f for f in TRAIN_FILES),
+    )
     data_stage.save(ds, out_dir / "data.npz")
     log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
     _run_train_py(out_dir, quiet, resume, nproc, watches, output)

@@ -78,7 +78,7 @@ def mark_started(out_dir: Path, resume: bool) -> None:
         "last_started": now,
     }
     atomic_write(out_dir / RUN_STATE, json.dumps(doc, indent=2) + "\n")
-    RunFolder(out_dir).record(RUN_STATE)
+    RunFolder(out_dir).record(out_dir / RUN_STATE)
 
 
 def mark_ended(out_dir: Path, exit_code: int, **notes) -> None:
@@ -389,6 +389,7 @@ def compare(paths: list[Path], plot: Path | None) -> str:
     rows.append(("epochs", *(str(r.epochs_run) for r in runs)))
     rows.append(("best epoch", *(str(r.best_epoch or "-") for r in runs)))
     differ = sorted({k for r in runs[1:] for k in _differ(runs[0].settings, r.settings)})
+    differ = [k for k in differ if k != "tune" and not k.startswith("tune.")]  # not the runs'
     for key in differ:
         rows.append((key, *(_setting(r.settings, key) for r in runs)))
     keys = []

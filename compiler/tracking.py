@@ -13,6 +13,7 @@ starts; a failure while logging is a warning and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -97,8 +98,9 @@ def client(uri: str | None):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):  # two processes creating one SQLite store's tables may collide
         try:
-            c = MlflowClient(tracking_uri=uri)
-            c.search_experiments(max_results=1)
+            with _creating(uri):
+                c = MlflowClient(tracking_uri=uri)
+                c.search_experiments(max_results=1)
             return c
         except Exception as e:  # MLflow raises many kinds: say which store and why
             if attempt == 2 or not uri.startswith("sqlite:"):
@@ -106,6 +108,26 @@ def client(uri: str | None):
                     f"cannot use the MLflow tracking store {uri}: {_short(e)}"
                 ) from None
             time.sleep(2.0 + 2 * attempt)
+
+
+@contextlib.contextmanager
+def _creating(uri: str):
+    """One process at a time sets up a SQLite store: MLflow creates its tables by running its
+    migrations (half a minute on a loaded machine), and a second process that opened the file
+    meanwhile failed on a half-made schema (no such column: spans.dimension_attributes)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the retries must do
+        fcntl = None
+    if fcntl is None or not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(uri[len("sqlite:///") :] + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def experiment_id(c, name: str, uri: str) -> str:
@@ -231,7 +253,7 @@ class Tracker:
             self.run_id = run.info.run_id
             doc = {"uri": self.uri, "experiment_id": exp, "run_id": self.run_id}
             atomic_write(self.out_dir / STATE, json.dumps(doc, indent=2) + "\n")
-            RunFolder(self.out_dir).record(STATE)
+            RunFolder(self.out_dir).record(Path(self.out_dir) / STATE)
         self._log_params(flatten(spec_doc(self.compiled.parsed)))
 
     def _log_params(self, params: dict) -> None:

@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -79,7 +79,7 @@ class Param:
         return self.args if self.kind == "choice" else self.args[:2]
 
 
-def parse_params(texts: list[str]) -> list[Param]:
+def parse_params(texts: list[str], required: bool = True) -> list[Param]:
     params, seen = [], set()
     for text in texts:
         key, sep, dist = text.partition("=")
@@ -104,12 +104,33 @@ def parse_params(texts: list[str]) -> list[Param]:
         if key in seen:
             raise UserError(f"--param {text}: {key} is searched twice")
         seen.add(key)
-    if not params:
+    if not params and required:
         raise UserError(
             "give at least one --param KEY=DIST to search, e.g. "
-            "--param train.optimizer.lr=loguniform(1e-4,1e-1)"
+            "--param train.optimizer.lr=loguniform(1e-4,1e-1), or write them in the spec's "
+            "tune.params"
         )
     return params
+
+
+def search_space(written, texts: list[str]) -> list[Param]:
+    """The spec's tune.params, with --param adding keys or replacing one."""
+    spec = parse_params([f"{k}={v}" for k, v in written.params.items()] if written else [], False)
+    given = {p.key: p for p in parse_params(texts, required=not spec)}
+    return [given.pop(p.key, p) for p in spec] + list(given.values())
+
+
+def spec_fingerprint(compiled) -> str:
+    """sha256 of the spec as validated, less its tune: section: a study goes on when only how it
+    searches was edited (more trials), and is refused when what a trial trains changed."""
+    import hashlib
+
+    from .pipeline import spec_doc
+
+    doc = spec_doc(compiled.parsed)
+    doc.pop("tune", None)
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _number(v):
@@ -188,7 +209,7 @@ def check_space(spec: Path, overrides: list[str], params: list[Param]) -> None:
 class Options:
     spec: Path
     params: list
-    trials: int
+    trials: int | None = None  # default: the spec's tune.trials, else 20
     out: Path | None = None
     overrides: tuple = ()
     metric: str | None = None
@@ -215,24 +236,30 @@ def tune(o: Options, log=print) -> dict:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    space = parse_params(list(o.params))
     overrides = list(o.overrides)
     base = compile_file(o.spec, overrides)
+    written = base.spec.tune
+    space = search_space(written, list(o.params))
     check_space(o.spec, overrides, space)
-    metric = o.metric or base.spec.train.monitor
+    metric = o.metric or (written and written.metric) or base.spec.train.monitor
     _check_metric(metric, base)
-    direction = o.direction or ("maximize" if mode_of(metric) == "max" else "minimize")
+    direction = (
+        o.direction
+        or (written and written.direction)
+        or ("maximize" if mode_of(metric) == "max" else "minimize")
+    )
+    o = replace(o, trials=o.trials or (written.trials if written else 20))
     if direction not in ("minimize", "maximize"):
         raise UserError(f"--direction {direction}: use minimize or maximize")
     study_dir = Path(o.out or Path("runs") / f"{base.ir.slug}-study")
     RunFolder(study_dir).claim_for_build()  # empty, or a folder specc made
     study_dir.mkdir(parents=True, exist_ok=True)
-    RunFolder(study_dir).record(*STUDY_FILES)
+    RunFolder(study_dir).record(*(study_dir / f for f in STUDY_FILES))
     name = o.study or base.ir.slug
     url = o.storage or "sqlite:///" + str((study_dir / "study.db").resolve())
     config = {
-        "spec_sha256": base.sha256,
-        "overrides": overrides,
+        "spec_sha256": spec_fingerprint(base),
+        "overrides": [s for s in overrides if not s.startswith("tune.")],
         "params": {p.key: p.text.partition("=")[2].strip() for p in space},
         "metric": metric,
         "direction": direction,
@@ -545,7 +572,7 @@ def summarize(study, study_dir: Path, doc: dict, metric: str, o: Options, base) 
     from .files import atomic_write
 
     trials = study.get_trials(deepcopy=False)
-    keys = [p.key for p in parse_params(list(o.params))]
+    keys = list(doc["params"])
     header = ["trial", "state", metric, *(_short_key(k) for k in keys), "epochs", "time", "folder"]
     rows = []
     for t in trials:
@@ -632,6 +659,7 @@ def draw_plots(study, study_dir: Path, metric: str) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     from optuna.visualization import matplotlib as ov
 
     from .files import atomic_file
@@ -651,6 +679,8 @@ def draw_plots(study, study_dir: Path, metric: str) -> list[Path]:
                 continue  # e.g. importances of values that never changed
         if ylabel:
             ax.set_ylabel(ylabel)
+        if name != "importances.png":  # trials and epochs are whole numbers
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if name == "curves.png":  # steps are epochs; many trials: a legend in two columns
             ax.set_xlabel("epoch")
             handles, labels = ax.get_legend_handles_labels()

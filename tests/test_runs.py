@@ -169,3 +169,28 @@ def test_runs_without_o_never_collide_and_are_listed_and_compared(tmp_path):
     with Image.open(tmp_path / "cmp.png") as im:
         assert im.size[0] > 600 and im.size[1] > 300
         assert len(np.unique(np.asarray(im.convert("L")))) > 20  # curves, not a blank canvas
+
+    # the default folders are run folders: their manifest names files in them (not
+    # runs/NAME/model.py), so --overwrite without -o removes what specc wrote and only that
+    assert all((b / f).is_file() for f in json.loads((b / "manifest.json").read_text())["files"])
+    (b / "notes.txt").write_text("mine")
+    again = run_specc("train", spec, *short, "--overwrite", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    said = next(line for line in again.stdout.splitlines() if "--overwrite removed" in line)
+    for name in ("model.py", "train.py", "spec.json", "model.onnx", "report.json", "run.json"):
+        assert f" {name}," in said or said.endswith(f" {name}")
+    assert (b / "notes.txt").read_text() == "mine"
+    assert len(runs.epoch_rows(b / "metrics.jsonl")) == 2  # trained anew
+
+
+def test_a_manifest_names_files_in_the_folder_however_the_folder_was_given(tmp_path, monkeypatch):
+    from specc.compiler.run_folder import RunFolder
+
+    monkeypatch.chdir(tmp_path)
+    folder = RunFolder(Path("runs") / "checkpoints")  # a folder named like one inside runs
+    folder.path.mkdir(parents=True)
+    folder.record(folder.path / "model.py", folder.path / "checkpoints" / "last.pt")
+    folder.record((tmp_path / "runs" / "checkpoints" / "report.json").resolve())
+    assert folder.files() == ["model.py", "checkpoints/last.pt", "report.json"]
+    with pytest.raises(ValueError, match="not in"):
+        folder.record(tmp_path / "elsewhere.txt")

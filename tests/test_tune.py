@@ -301,3 +301,46 @@ def test_two_processes_share_a_study_and_one_mlflow_parent_run(tmp_path):
         assert child.data.params["train.optimizer.lr"] == repr(trial.params["train.optimizer.lr"])
         assert math.isclose(child.data.metrics["final/val_loss"], trial.value)
         assert child.info.status == "FINISHED"
+
+
+XOR_TUNED = (SPECS / "xor.yaml").read_text(encoding="utf-8") + (
+    "tune:\n"
+    "  trials: 6\n"
+    "  metric: val_loss\n"
+    "  params:\n"
+    "    train.optimizer.lr: loguniform(1e-2, 3)\n"
+    "    train.optimizer.momentum: uniform(0, 0.95)\n"
+)
+
+
+def test_a_tune_section_is_the_search_and_param_adds_to_it_or_replaces_a_key(tmp_path):
+    from specc.compiler.pipeline import compile_file
+
+    spec = tmp_path / "xor.yaml"
+    spec.write_text(XOR_TUNED, encoding="utf-8")
+    written = compile_file(spec, []).spec.tune
+    assert (written.trials, written.metric, written.direction) == (6, "val_loss", None)
+    space = tune.search_space(
+        written, ["train.optimizer.lr=uniform(0.1, 1)", "train.seed=int(1,9)"]
+    )
+    assert [(p.key, p.kind, p.args) for p in space] == [
+        ("train.optimizer.lr", "uniform", (0.1, 1.0)),
+        ("train.optimizer.momentum", "uniform", (0.0, 0.95)),
+        ("train.seed", "int", (1, 9)),
+    ]
+    with pytest.raises(UserError, match="tune.params"):
+        tune.search_space(None, [])
+    # a study goes on when only its tune: section changed, not when what a trial trains did
+    same = tune.spec_fingerprint(compile_file(spec, []))
+    assert tune.spec_fingerprint(compile_file(spec, ["tune.trials=40"])) == same
+    assert tune.spec_fingerprint(compile_file(spec, ["train.seed=2"])) != same
+
+
+def test_a_bad_distribution_in_the_spec_is_located(tmp_path):
+    spec = tmp_path / "xor.yaml"
+    spec.write_text(XOR_TUNED.replace("uniform(0, 0.95)", "uniform(0.95, 0)"), encoding="utf-8")
+    got = run_specc("check", spec)
+    line = XOR_TUNED.splitlines().index("  params:") + 1  # the key, or its value below it
+    assert got.returncode == 1 and "Traceback" not in got.stderr
+    assert f"xor.yaml:{line}:" in got.stderr or f"xor.yaml:{line + 1}:" in got.stderr
+    assert "must be below high" in got.stderr
