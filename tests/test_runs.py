@@ -172,7 +172,9 @@ def test_runs_without_o_never_collide_and_are_listed_and_compared(tmp_path):
 
     # the default folders are run folders: their manifest names files in them (not
     # runs/NAME/model.py), so --overwrite without -o removes what specc wrote and only that
-    assert all((b / f).is_file() for f in json.loads((b / "manifest.json").read_text())["files"])
+    listed = json.loads((b / "manifest.json").read_text())["files"]
+    assert {"model.py", "train.py", "spec.json", "model.onnx", "report.json"} <= set(listed)
+    assert not [f for f in listed if f.startswith("runs/")]
     (b / "notes.txt").write_text("mine")
     again = run_specc("train", spec, *short, "--overwrite", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
