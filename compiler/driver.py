@@ -279,7 +279,10 @@ def _run_train_py(out_dir: Path, quiet, resume, nproc, watches=(), output=None) 
             raise
     runs.mark_ended(out_dir, code)
     if code != 0:
-        raise SystemExit(code if code in (1, 2, 130) else 1)  # train.py has said why
+        from .train.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_INTERRUPTED
+
+        known = (EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED)
+        raise SystemExit(code if code in known else 1)  # train.py has said why
 
 
 def _check_target(target, metrics: dict) -> None:

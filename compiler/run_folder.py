@@ -67,31 +67,21 @@ class RunFolder:
             return []
         return [f for f in doc.get("files", []) if isinstance(f, str)]
 
-    def record(self, *paths: str | Path) -> None:
-        """Add files, given by their paths through the folder (FOLDER / name), to the manifest
-        (marking the folder as specc's on first use)."""
+    def record(self, *names: str | Path) -> None:
+        """Add files to the manifest (marking the folder as specc's on first use): a Path is a
+        file as written (under the folder, absolute or relative like the folder's own path), a
+        str a name inside the folder."""
         from .files import atomic_write
 
         known = self.files()
-        for path in paths:
-            rel = self._relative(Path(path))
-            if rel not in known:
-                known.append(rel)
+        for name in names:
+            rel = Path(name)
+            if isinstance(name, Path):
+                rel = rel.absolute().relative_to(self.path.absolute())
+            if rel.as_posix() not in known:
+                known.append(rel.as_posix())
         doc = {"format": MANIFEST_FORMAT, "written_by": f"specc {__version__}", "files": known}
         atomic_write(self.manifest_path, json.dumps(doc, indent=2) + "\n")
-
-    def _relative(self, path: Path) -> str:
-        """A file's name in the folder from its path through the folder (runs/NAME/model.py
-        for the folder runs/NAME, as given or absolute); a path elsewhere is refused."""
-        for root in (self.path, self.path.absolute(), self.path.resolve()):
-            try:
-                return path.relative_to(root).as_posix()
-            except ValueError:
-                continue
-        try:
-            return path.resolve().relative_to(self.path.resolve()).as_posix()
-        except ValueError:
-            raise ValueError(f"{path} is not in {self.path}") from None
 
     def owned(self) -> list[Path]:
         """The files specc wrote here that exist now: the manifest's, and train.py's patterns."""

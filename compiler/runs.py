@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .diagnostics import UserError
 from .files import atomic_file, atomic_write
+from .train.errors import EXIT_DIVERGED
 
 RUN_STATE = "run.json"
 STUDY = "study.json"  # marks a folder written by `specc tune` (tune.py)
@@ -82,7 +83,7 @@ def mark_started(out_dir: Path, resume: bool) -> None:
 
 
 def mark_ended(out_dir: Path, exit_code: int, **notes) -> None:
-    """After train.py exits: its exit code (0 done, 2 diverged, 130 interrupted, else failed)."""
+    """After train.py exits: its exit code (0 done, 4 diverged, 130 interrupted, else failed)."""
     path = Path(out_dir) / RUN_STATE
     doc = _read_json(path)
     if doc:
@@ -129,7 +130,7 @@ def status(path: Path) -> str:
         return "pruned"
     if code == 130:
         return "interrupted"
-    if code == 2:
+    if code == EXIT_DIVERGED:
         return "diverged"
     if code not in (None, 0):
         return "failed"

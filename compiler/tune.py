@@ -513,7 +513,11 @@ class Objective:
             if e.code == 130:  # Ctrl-C: the study stops, and this trial runs again later
                 watch.trial.set_user_attr("interrupted", True)
                 raise KeyboardInterrupt from None
-            why = {2: "the loss diverged (NaN or inf)"}.get(e.code, f"train.py exited {e.code}")
+            from .train.errors import EXIT_DIVERGED
+
+            why = {EXIT_DIVERGED: "the loss diverged (NaN or inf)"}.get(
+                e.code, f"train.py exited {e.code}"
+            )
             raise TrialFailed(f"{why}; see {folder / 'train.log'}") from None
         except UserError as e:
             # A missed train.target still leaves a model to judge; a failed export does not.

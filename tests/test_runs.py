@@ -65,7 +65,7 @@ def test_status_says_what_became_of_a_run(tmp_path):
         "running": _folder(tmp_path / "a", me),
         "killed": _folder(tmp_path / "b", dead),
         "interrupted": _folder(tmp_path / "c", {**dead, "exit_code": 130}),
-        "diverged": _folder(tmp_path / "d", {**dead, "exit_code": 2}),
+        "diverged": _folder(tmp_path / "d", {**dead, "exit_code": 4}),
         "failed": _folder(tmp_path / "e", {**dead, "exit_code": 1}),
         "finished": _folder(tmp_path / "f", {**dead, "exit_code": 0}, ["report.json"]),
         "pruned": _folder(tmp_path / "g", {**dead, "exit_code": 130, "pruned_at": 3}),

@@ -145,8 +145,11 @@ def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -
 
 @torch.no_grad()
 def draw_samples(trainer, row: dict) -> None:
-    """samples/epoch_NNN.png: a row of validation inputs, a row of their reconstructions, a row of
-    draws from the prior."""
+    """samples/epoch_NNN.png (at most 50 a run): a row of validation inputs, a row of their reconstructions,
+    a row of draws from the prior; each row labelled."""
+    path = sample_sheet(trainer.args.out, row["epoch"], CONFIG["epochs"])
+    if path is None:
+        return
     model = trainer.model
     was_training = model.training
     model.eval()
@@ -155,7 +158,7 @@ def draw_samples(trainer, row: dict) -> None:
     z = torch.randn(10, 8, generator=torch.Generator().manual_seed(0)).to(x.device)
     rows.append(as_images(model.decode(z)))
     model.train(was_training)
-    write_grid(rows, trainer.args.out / "samples" / f"epoch_{row['epoch']:03d}.png")
+    write_grid(rows, path, labels=["input", "rebuilt", "prior"])
 
 
 @torch.no_grad()
@@ -244,9 +247,49 @@ def as_images(x: torch.Tensor) -> np.ndarray:
     return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
 
 
-def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
-    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
-    Written with zlib alone (png_bytes): fast enough for every epoch."""
+# Per-epoch sample sheets: at most this many per run, spread evenly over it (the first and the
+# last epoch included), so a long run does not leave thousands of pictures.
+MAX_SAMPLE_SHEETS = 50
+
+
+def sample_sheet(folder: Path, epoch: int, epochs: int) -> Path | None:
+    """samples/epoch_NNN.png if this epoch draws one, else None; numbers are zero-padded to the
+    run's last epoch (at least three digits), so the names sort in epoch order."""
+    if epochs > MAX_SAMPLE_SHEETS:
+        picked = {1 + round(k * (epochs - 1) / (MAX_SAMPLE_SHEETS - 1)) for k in range(MAX_SAMPLE_SHEETS)}
+        if epoch not in picked:
+            return None
+    return folder / "samples" / f"epoch_{epoch:0{max(3, len(str(epochs)))}d}.png"
+
+
+# A 3x5 bitmap font for row labels (letters drawn as capitals, digits, a few signs): the sheets
+# are written without an imaging library, so their labels are too. FONT_ROWS[r] holds row r of
+# every glyph, in FONT's order, three pixels each ("#" inked), one space apart.
+FONT = "abcdefghijklmnopqrstuvwxyz0123456789 -.()/"
+FONT_ROWS = (
+    ".#. ##. .## ##. ### ### .## #.# ### ..# #.# #.. #.# ##. .#. ##. .#. ##. .## ### #.# #.# #.# #.# #.# ### ### .#. ##. ##. #.# ### .## ### ### ### ... ... ... .#. .#. ..#",
+    "#.# #.# #.. #.# #.. #.. #.. #.# .#. ..# #.# #.. ### #.# #.# #.# #.# #.# #.. .#. #.# #.# #.# #.# #.# ..# #.# ##. ..# ..# #.# #.. #.. ..# #.# #.# ... ... ... #.. ..# ..#",
+    "### ##. #.. #.# ##. ##. #.# ### .#. ..# ##. #.. ### #.# #.# ##. #.# ##. .#. .#. #.# #.# ### .#. .#. .#. #.# .#. .#. .#. ### ##. ### .#. ### ### ... ### ... #.. ..# .#.",
+    "#.# #.# #.. #.# #.. #.. #.# #.# .#. #.# #.# #.. #.# #.# #.# #.. ##. #.# ..# .#. #.# #.# ### #.# .#. #.. #.# .#. #.. ..# ..# ..# #.# .#. #.# ..# ... ... ... #.. ..# #..",
+    "#.# ##. .## ##. ### #.. .## #.# ### .#. #.# ### #.# #.# .#. #.. .## #.# ##. .#. ### .#. #.# #.# .#. ### ### ### ### ##. ..# ##. ### .#. ### ##. ... ... .#. .#. .#. #..",
+)
+
+
+def text_pixels(text: str) -> np.ndarray:
+    """(5, 4 * len(text) - 1) float32: 1 where the letters are inked (unknown signs as blanks)."""
+    columns = []
+    for k, char in enumerate(text.lower()):
+        at = 4 * FONT.find(char) if char in FONT else 4 * FONT.index(" ")
+        columns.append(np.array([[c == "#" for c in row[at : at + 3]] for row in FONT_ROWS], dtype=np.float32))
+        if k < len(text) - 1:
+            columns.append(np.zeros((5, 1), dtype=np.float32))
+    return np.concatenate(columns, axis=1) if columns else np.zeros((5, 0), dtype=np.float32)
+
+
+def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4, labels: list[str] | None = None) -> None:
+    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale;
+    `labels` names the rows in a white column on the left (dark letters, 3x5 font, enlarged with
+    the tiles). Written with zlib alone (png_bytes): fast enough for every epoch."""
     h, w = rows[0].shape[1:3]
     color = rows[0].ndim == 4
     cols = max(len(r) for r in rows)
@@ -258,6 +301,16 @@ def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
     for r, images in enumerate(rows):
         for c, image in enumerate(images):
             grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
+    if labels:
+        size = max(1, h // 8)  # letters grow with the tiles: 5 rows of the font per 8 of a tile
+        inked = [text_pixels(t).repeat(size, axis=0).repeat(size, axis=1) for t in labels]
+        width = max(i.shape[1] for i in inked) + 4 * size
+        column = np.ones((grid.shape[0], width) + grid.shape[2:], dtype=np.float32)
+        for r, ink in enumerate(inked):
+            top = 1 + r * (h + 1) + max(0, (h - ink.shape[0]) // 2)
+            part = column[top : top + ink.shape[0], 2 * size : 2 * size + ink.shape[1]]
+            part[...] = (1.0 - ink[: part.shape[0], : part.shape[1]]).reshape(part.shape[:2] + (1,) * (part.ndim - 2))
+        grid = np.concatenate([column, grid], axis=1)
     pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".tmp." + path.name)
@@ -266,7 +319,8 @@ def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
 
 
 CHECKPOINT_FORMAT = 1
-EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+# 2 is a usage error and 3 an internal one (specc's own codes): a diverged run has a code of its own.
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 4, 130
 
 
 class TrainingError(Exception):
@@ -274,7 +328,7 @@ class TrainingError(Exception):
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+    """The loss became NaN or infinite: exit code 4 (the last checkpoint is kept)."""
 
 
 class Interrupted(Exception):
@@ -510,20 +564,54 @@ class Progress:
             self.bar.stop()
 
 
+def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
+    repeat an earlier one's, or negate them (up to float rounding), joins that panel's title."""
+    candidates = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+
+    def curves(name: str) -> list:
+        return [r.get(f"{split}_{name}") for split in ("train", "val") for r in rows]
+
+    def same(a: list, b: list) -> bool:  # equal up to float rounding (sums in another order)
+        return all(
+            x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9))
+            for x, y in zip(a, b, strict=True)
+        )
+
+    def negated(name: str) -> list:
+        return [None if x is None else -x for x in curves(name)]
+
+    names, titles = [], {}
+    for name in candidates:
+        twin = next((n for n in names if same(curves(n), curves(name))), None)
+        if twin is not None:
+            titles[twin] += f" = {name}"
+            continue
+        twin = next((n for n in names if same(curves(n), negated(name))), None)
+        if twin is not None:  # a VAE's elbo is its loss negated: one panel says both
+            titles[twin] += f" = -{name}"
+            continue
+        titles[name] = name
+        names.append(name)
+    return names, titles
+
+
 def plot_metrics(rows: list[dict], path: Path) -> None:
     """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
-    panels a row (skipped without matplotlib)."""
+    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
+    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return
-    names = [
-        "loss",
-        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
-    ]
+    names, titles = panels(rows)
     columns = min(3, len(names))
     grid_rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
@@ -536,7 +624,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
-        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(titles[name])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
