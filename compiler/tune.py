@@ -252,7 +252,14 @@ def tune(o: Options, log=print) -> dict:
     if direction not in ("minimize", "maximize"):
         raise UserError(f"--direction {direction}: use minimize or maximize")
     study_dir = Path(o.out or Path("runs") / f"{base.ir.slug}-study")
-    RunFolder(study_dir).claim_for_build()  # empty, or a folder specc made
+    for wait in range(40):  # empty, or a folder specc made (or another process is making)
+        try:
+            RunFolder(study_dir).claim_for_build()
+            break
+        except UserError:
+            if wait == 39 or not _being_marked(study_dir):
+                raise
+            time.sleep(0.25)
     study_dir.mkdir(parents=True, exist_ok=True)
     RunFolder(study_dir).record(*(study_dir / f for f in STUDY_FILES))
     name = o.study or base.ir.slug
@@ -312,6 +319,12 @@ def tune(o: Options, log=print) -> dict:
     if running:
         log(f"{len(running)} trial(s) still running in other processes")
     return summary
+
+
+def _being_marked(folder: Path) -> bool:
+    """Another `specc tune` is writing the folder's first manifest (only a temporary file yet)."""
+    names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return bool(names) and all(n.startswith(".") and n.endswith(".tmp") for n in names)
 
 
 def _check_metric(metric: str, base) -> None:
