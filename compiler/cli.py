@@ -277,7 +277,12 @@ def build(
 def train(
     spec: SpecArg,
     out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Output folder (default: a new runs/<name>/, runs/<name>-2/, ...; with --resume or --overwrite the newest).",
+        ),
     ] = None,
     overrides: SetOpt = None,
     unsets: UnsetOpt = None,
@@ -294,19 +299,23 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress bar or per-epoch lines.")
     ] = False,
+    track: TrackOpt = None,
+    tracking_uri: TrackingUriOpt = None,
     print_spec: PrintSpecOpt = False,
 ):
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver
 
     compiled = _compile(spec, overrides, unsets, print_spec)
+    how = _tracking(track, tracking_uri)
     report = driver.train(
         compiled,
-        out or driver.default_out(compiled, "runs"),
+        out or driver.default_out(compiled, "runs", fresh=not (resume or overwrite)),
         quiet=quiet,
         resume=resume,
         overwrite=overwrite,
         nproc=nproc,
+        track=how,
     )
     shown = ", ".join(
         f"{k} {v:.4f}" for k, v in report["metrics"].items() if k.startswith(("val_", "test_"))
@@ -314,6 +323,158 @@ def train(
     print(
         f"done in {report['wall_seconds']:.1f}s: best epoch {report['best_epoch']} of {report['epochs_run']}: {shown}"
     )
+
+
+TrackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--track",
+        help="mlflow: log the run to MLflow; none: do not (default: the spec's train.track).",
+    ),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow store (implies --track mlflow; default: MLFLOW_TRACKING_URI, else sqlite:///runs/mlflow/mlflow.db).",
+    ),
+]
+
+
+def _tracking(track: str | None, uri: str | None):
+    """What --track and --tracking-uri ask of driver.train."""
+    if track not in (None, "mlflow", "none"):
+        raise UserError(f"--track {track}: use mlflow or none")
+    if track == "none" or (track is None and uri is None):
+        return track
+    from .tracking import Tracking
+
+    return Tracking(uri=uri)
+
+
+@app.command()
+def tune(
+    spec: SpecArg,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="KEY=DIST",
+            help="A spec value to search: loguniform(a,b), uniform(a,b), int(a,b[,step]), logint(a,b) or choice(v1,v2,...), e.g. --param train.optimizer.lr=loguniform(1e-4,1e-1) (repeatable; adds to the spec's tune.params or replaces one).",
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            help="Finished trials the study should hold (default: tune.trials, 20).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", help="Study folder (default: runs/<name>-study/)."),
+    ] = None,
+    overrides: SetOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="What a trial scores, e.g. val_accuracy (default: tune.metric, train.monitor)."
+        ),
+    ] = None,
+    direction: Annotated[
+        str | None,
+        typer.Option(
+            help="minimize or maximize (default: tune.direction, else by the metric: a loss down, accuracy up)."
+        ),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL shared by several processes or machines (default: sqlite:///STUDY/study.db)."
+        ),
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name in the storage (default: <name>).")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            help="median (from epoch 3, or a quarter of train.epochs), hyperband or none."
+        ),
+    ] = "median",
+    seed: Annotated[
+        int | None, typer.Option(help="Seed the sampler (one process: a repeatable search).")
+    ] = None,
+    track: TrackOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+):
+    """Search hyperparameters with Optuna; each trial is a run folder in the study folder. The
+    same command again continues the study; several processes may share it."""
+    from . import tune as tuning
+
+    if sampler not in ("tpe", "random"):
+        raise UserError(f"--sampler {sampler}: use tpe or random")
+    if pruner not in ("median", "hyperband", "none"):
+        raise UserError(f"--pruner {pruner}: use median, hyperband or none")
+    if track not in (None, "mlflow", "none"):
+        raise UserError(f"--track {track}: use mlflow or none")
+    tuning.tune(
+        tuning.Options(
+            spec=spec,
+            params=params or [],
+            trials=trials,
+            out=out,
+            overrides=tuple(overrides or ()),
+            metric=metric,
+            direction=direction,
+            storage=storage,
+            study=study,
+            sampler=sampler,
+            pruner=pruner,
+            seed=seed,
+            track=track,
+            tracking_uri=tracking_uri,
+        )
+    )
+
+
+@app.command()
+def runs(
+    folder: Annotated[Path, typer.Argument(help="A folder of runs (or a study folder).")] = Path(
+        "runs"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+):
+    """List runs: spec, overrides, best metric, epochs, status (running, finished, interrupted,
+    pruned, diverged, failed, killed) and time."""
+    from . import runs as run_list
+
+    if as_json:
+        found, studies = run_list.find_runs(folder)
+        doc = {"runs": [r.as_json() for r in found], "studies": [str(p) for p in studies]}
+        print(json.dumps(doc, indent=2, default=str))
+        return
+    print(run_list.list_runs(folder))
+
+
+@app.command()
+def compare(
+    run_folders: Annotated[
+        list[Path], typer.Argument(help="Run folders to compare.", show_default=False)
+    ],
+    plot: Annotated[
+        Path, typer.Option("-o", "--plot", help="Their curves on one plot (PNG).")
+    ] = Path("compare.png"),
+):
+    """Metrics side by side (the best of each row marked *), the settings that differ, and
+    every run's curves on one plot."""
+    from . import runs as run_list
+
+    if len(run_folders) < 2:
+        raise UserError("give two or more run folders to compare")
+    print(run_list.compare(run_folders, plot))
 
 
 @app.command()

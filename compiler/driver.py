@@ -27,8 +27,15 @@ from .run_folder import (
 from .weights import check_init, init_path
 
 
-def default_out(compiled: Compiled, kind: str) -> Path:
-    return Path(kind) / compiled.ir.slug
+def default_out(compiled: Compiled, kind: str, fresh: bool = False) -> Path:
+    """build/NAME; a fresh training run gets a folder of its own, made now (runs/NAME, else
+    runs/NAME-2, NAME-3, ...), and --resume or --overwrite without -o take the newest of them."""
+    base = Path(kind) / compiled.ir.slug
+    if kind != "runs":
+        return base
+    from . import runs
+
+    return runs.fresh_folder(base) if fresh else runs.newest_folder(base)
 
 
 def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> dict:
@@ -80,8 +87,26 @@ def train(
     overwrite: bool = False,
     nproc: int = 1,
     log=print,
+    track=None,
+    watch=None,
+    output: Path | None = None,
 ) -> dict:
-    """Build, prepare data, run the generated train.py, export, verify, and write report.json."""
+    """Build, prepare data, run the generated train.py, export, verify, and write report.json.
+    `track`: "mlflow", "none" or a tracking.Tracking (default: the spec's train.track); `watch`:
+    called with train.py's process about every second while it runs (`specc tune` prunes there);
+    `output`: a file for train.py's output instead of the terminal."""
+    from . import tracking
+
+    tracker = tracking.tracker_for(compiled, out_dir, track, log)
+    watches = [w for w in (watch, tracker.watch if tracker else None) if w]
+    try:
+        return _train(compiled, out_dir, quiet, resume, overwrite, nproc, log, watches, output)
+    finally:
+        if tracker:
+            tracker.finish()
+
+
+def _train(compiled, out_dir, quiet, resume, overwrite, nproc, log, watches, output) -> dict:
     from . import data as data_stage
 
     out_dir = Path(out_dir)
@@ -93,10 +118,14 @@ def train(
     else:
         check_init(compiled)  # before the data stage: a mismatch needs no data to be found
     ds = data_stage.prepare(compiled)
-    folder.record(*write(compiled, out_dir).values(), out_dir / "data.npz", *TRAIN_FILES)
+    folder.record(
+        *write(compiled, out_dir).values(),
+        out_dir / "data.npz",
+        *(out_dir / f for f in TRAIN_FILES),
+    )
     data_stage.save(ds, out_dir / "data.npz")
     log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
-    _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc, init=init_path(compiled))
+    _run_train_py(out_dir, quiet, resume, nproc, watches, output, init=init_path(compiled))
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 
     from . import export as ex
@@ -195,8 +224,21 @@ def _check_resumable(compiled: Compiled, folder: RunFolder) -> None:
     )
 
 
-def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int, init=None) -> None:
+# Linux: train.py gets SIGTERM (a checkpoint, exit 130) when specc dies first, even by kill -9,
+# instead of training on with nobody to export its model (PR_SET_PDEATHSIG survives the exec).
+STOP_WITH_SPECC = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(130)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def _run_train_py(out_dir: Path, quiet, resume, nproc, watches=(), output=None, init=None) -> None:
     """Run the generated train.py (under torchrun for several processes); its exit code is ours."""
+    from . import runs
+
     script = [str(out_dir / "train.py"), "--data", str(out_dir / "data.npz"), "--out", str(out_dir)]
     if init is not None:  # train.init's file, found from the spec's folder
         script += ["--init", str(init)]
@@ -218,13 +260,30 @@ def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int, init=Non
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if nproc > 1:  # share the cores instead of torchrun's default of one thread each
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    proc = subprocess.Popen(cmd, env=env)
+    if sys.platform.startswith("linux"):
+        cmd = [sys.executable, "-c", STOP_WITH_SPECC, str(os.getpid()), *cmd]
+    runs.mark_started(out_dir, resume)
+    if output:
+        RunFolder(out_dir).record(output)
+    with open(output or os.devnull, "ab") as sink:
+        proc = subprocess.Popen(
+            cmd, env=env, **({"stdout": sink, "stderr": sink} if output else {})
+        )
     while True:
         try:
-            code = proc.wait()
+            for watch in watches:
+                watch(proc)
+            code = proc.wait(timeout=1.0 if watches else None)
             break
+        except subprocess.TimeoutExpired:
+            continue
         except KeyboardInterrupt:
             continue  # train.py got the signal too: let it save its checkpoint and exit
+        except BaseException:
+            proc.terminate()
+            runs.mark_ended(out_dir, proc.wait())
+            raise
+    runs.mark_ended(out_dir, code)
     if code != 0:
         from .train.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_INTERRUPTED
 

@@ -158,9 +158,11 @@ RESUMABLE = (
     ("train", "target"),
     ("train", "log_every_steps"),
     ("train", "tensorboard"),
+    ("train", "track"),
     ("train", "workers"),
     ("train", "checkpoint", "every_epochs"),
     ("train", "checkpoint", "every_steps"),
+    ("tune",),  # how `specc tune` searches, not what a run computes
 )
 SCHEDULES_OVER_ALL_EPOCHS = ("cosine", "one_cycle")
 

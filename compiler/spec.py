@@ -35,7 +35,7 @@ from .load import Source
 from .spec_cells import CellSpec
 from .spec_data import BuiltinData, DataSpec
 from .spec_latent import LatentSpec, NoiseSpec
-from .spec_train import SHORTHANDS, ExportSpec, TrainSpec
+from .spec_train import SHORTHANDS, ExportSpec, TrainSpec, TuneSpec
 from .tasks import TASKS, Task, sections_of
 from .validation import diagnostics
 
@@ -158,6 +158,7 @@ class Spec(Strict):
     data: DataSpec | None = Field(None, description="Training data.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
+    tune: TuneSpec | None = Field(None, description="`specc tune`'s search (docs/training.md).")
 
     @model_validator(mode="after")
     def _sections_known(self):  # a section listed by a task must be a field here

@@ -330,6 +330,10 @@ class TrainSpec(Strict):
         [],
         description="Layer or block names whose parameters never change (no gradient, no optimizer).",
     )
+    track: Literal["mlflow"] | None = Field(
+        None,
+        description="mlflow: log params, every epoch and the files to MLflow (docs/training.md).",
+    )
 
     @field_validator("metrics")
     @classmethod
@@ -359,3 +363,32 @@ class ExportSpec(Strict):
     parity_batch_sizes: list[PositiveInt] = Field(
         [1, 5, 64], min_length=1, description="Batch sizes of the parity check."
     )
+
+
+class TuneSpec(Strict):
+    """`specc tune`'s search written in the spec; the command's options add to it or win."""
+
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spec keys to search and where, as --param takes them: "
+        "{train.optimizer.lr: 'loguniform(1e-4, 1e-1)', model.0.out_features: "
+        "'choice(64, 128, 256)'}; a --param with the same key replaces one.",
+    )
+    trials: PositiveInt = Field(20, description="Finished trials the study should hold.")
+    metric: str | None = Field(None, description="What a trial scores (default: train.monitor).")
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="Default: by the metric (a loss down, accuracy up)."
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _distributions(cls, v):
+        from .diagnostics import UserError
+        from .tune import parse_params
+
+        for key, dist in v.items():
+            try:
+                parse_params([f"{key}={dist}"])
+            except UserError as e:
+                raise ValueError(str(e).replace("--param ", "", 1)) from None
+        return v
