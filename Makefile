@@ -14,7 +14,7 @@ $(BIN)/python:
 # reinstalled (non-editable, as a user gets it) on every run so tests see the real package.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
-	$(PIP) install -q -c constraints.txt ".[cpu,dev,serve]"
+	$(PIP) install -q -c constraints.txt ".[cpu,dev,serve,data]"
 	touch $(STAMP)
 
 install: $(STAMP)
