@@ -392,7 +392,12 @@ def read_table(
     coded = first.class_names(data.label) if classes else None
     if classes and labels is None:
         labels = coded or _class_order(
-            {str(v) for table, _ in tables for b in table.batches([data.label]) for v in b[data.label]}
+            {
+                str(v)
+                for table, _ in tables
+                for b in table.batches([data.label])
+                for v in b[data.label]
+            }
         )
     index = {v: i for i, v in enumerate(labels or [])}
 
@@ -438,7 +443,9 @@ def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) ->
 
 
 def gathered(ds: Dataset) -> Dataset:
-    """A stream's pieces joined in memory (for data a user hands to specc evaluate)."""
+    """A stream's pieces joined in memory (for data a user hands to specc evaluate, and tests)."""
+    if ds.chunks is None:
+        return ds
     xs, ys = [], []
     for x, _more, y, _split in ds.chunks:
         xs.append(x)
@@ -552,14 +559,14 @@ def fit(ds: Dataset, compiled: Compiled) -> Dataset:
         )
     if ds.chunks is None:
         return _fit(ds, compiled)
-    ds.chunks = _fit_stream(ds, compiled)
+    ds.chunks = _fit_stream(ds.chunks, ds.labels, compiled)
     return ds
 
 
-def _fit_stream(ds: Dataset, compiled: Compiled) -> Iterator:
+def _fit_stream(chunks: Iterator, labels, compiled: Compiled) -> Iterator:
     rows = 0
-    for x, more, y, split in ds.chunks:
-        piece = _fit(Dataset(x, y, ds.labels, more), compiled)
+    for x, more, y, split in chunks:
+        piece = _fit(Dataset(x, y, labels, more), compiled)
         rows += len(piece.x)
         yield piece.x, piece.more, piece.y, split
     if not rows:
@@ -708,7 +715,9 @@ def save(ds: Dataset, path: Path) -> None:
     ds.shape = tuple(arrays["x"][2])
 
 
-def augmented_examples(data_npz: Path, settings: dict, seed: int, path: Path, count: int = 8) -> None:
+def augmented_examples(
+    data_npz: Path, settings: dict, seed: int, path: Path, count: int = 8
+) -> None:
     """A picture of data.augment at work: the first `count` training images in the top row, then
     four rows of the draws train.py makes for them (as in epochs 1-4)."""
     import torch
@@ -719,5 +728,7 @@ def augmented_examples(data_npz: Path, settings: dict, seed: int, path: Path, co
     x = torch.from_numpy(np.asarray(open_npz(data_npz)["x"][:count], dtype=np.float32))
     rows = [as_images(x)]
     for epoch in range(1, 5):
-        rows.append(as_images(augment(x, augment_generator(seed, epoch, 0, 0), settings).clamp(0, 1)))
+        rows.append(
+            as_images(augment(x, augment_generator(seed, epoch, 0, 0), settings).clamp(0, 1))
+        )
     write_grid(rows, path, scale=max(1, 96 // max(x.shape[-2:])))

@@ -82,7 +82,9 @@ class Files(Strict):
     @model_validator(mode="after")
     def _path_or_train(self):
         if (self.path is None) == (self.train is None):
-            raise ValueError("give path (split by val_split/test_split) or train (with validation/test)")
+            raise ValueError(
+                "give path (split by val_split/test_split) or train (with validation/test)"
+            )
         if self.path is not None and (self.validation or self.test):
             raise ValueError("validation and test files go with train:, not path:")
         return self

@@ -2,13 +2,15 @@
 order that any process can recompute (so a resumed run and N processes see what one run would).
 
 data.npz is read without loading it: its members are stored uncompressed, so each input is a
-np.memmap and a batch reads only its own rows from disk (under DDP, each process only its slice
-of each batch). The targets are small (one value or one sequence per example) and are loaded.
+np.memmap (shape, dtype, where it lies in the file) and a batch reads only its own rows from
+disk (under DDP, each process only its slice of each batch); peak memory does not grow with the
+data. The targets are small (one value or one sequence per example) and are loaded.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -33,7 +35,12 @@ def open_npz(path: Path) -> dict[str, np.ndarray]:
                     continue
                 f.seek(info.header_offset)  # the local header: 30 bytes, the name, an extra field
                 local = f.read(30)
-                f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
+                f.seek(
+                    info.header_offset
+                    + 30
+                    + int.from_bytes(local[26:28], "little")
+                    + int.from_bytes(local[28:30], "little")
+                )
                 version = np.lib.format.read_magic(f)
                 read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape, fortran, dtype = read(f)
@@ -110,8 +117,31 @@ class Rows:
         return (len(self.idx), *self.array.shape[1:])
 
     def __getitem__(self, key) -> torch.Tensor:
-        rows = self.idx[key.numpy() if isinstance(key, torch.Tensor) else key]
-        return torch.from_numpy(np.ascontiguousarray(self.array[rows], dtype=self.dtype))
+        rows = np.atleast_1d(self.idx[key.numpy() if isinstance(key, torch.Tensor) else key])
+        return torch.from_numpy(np.ascontiguousarray(self.read(rows), dtype=self.dtype))
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The rows of the array, read from its file with pread (runs of consecutive rows in one
+        call) rather than through the mapping: pages touched through a mapping count in the
+        process's RSS until the kernel takes them back, so reading a large set that way would
+        look like holding it. Arrays in memory are simply indexed."""
+        a = self.array
+        if not isinstance(a, np.memmap) or not hasattr(os, "preadv"):
+            return a[rows]
+        if getattr(self, "fd", None) is None:
+            self.fd = os.open(a.filename, os.O_RDONLY)
+        size = a.itemsize * math.prod(a.shape[1:])
+        out = np.empty((len(rows), *a.shape[1:]), a.dtype)
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+        for first, end in zip(starts, [*starts[1:], len(rows)]):
+            view, at = memoryview(flat[first:end]).cast("B"), a.offset + int(rows[first]) * size
+            while len(view):  # a regular file gives all at once; loop for the rare short read
+                got = os.preadv(self.fd, [view], at)
+                if not got:
+                    raise TrainingError(f"{a.filename} ends before row {rows[first]} (truncated?)")
+                view, at = view[got:], at + got
+        return out
 
     def mean_std(self, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-feature mean and (unbiased) standard deviation, two passes in float64 chunks."""

@@ -22,8 +22,8 @@ import torch.distributed as dist
 
 from ._spec import (
     AFTER_EPOCH,
-    AUGMENT,
     AFTER_TRAINING,
+    AUGMENT,
     CONFIG,
     MONITOR,
     MONITOR_MODE,
@@ -71,7 +71,8 @@ class Trainer:
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
         self.model = Model().to(device)
         if STANDARDIZE:
-            mean, std = data["train"][0][0].mean_std()  # read in chunks, never whole
+            x = data["train"][0][0]
+            mean, std = x.mean_std() if hasattr(x, "mean_std") else (x.mean(dim=0), x.std(dim=0))  # Rows: in chunks
             self.model.input_mean.copy_(mean)
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
