@@ -713,19 +713,25 @@ def save(ds: Dataset, path: Path) -> None:
         shutil.rmtree(parts, ignore_errors=True)
     ds.count = arrays["x"][3]
     ds.shape = tuple(arrays["x"][2])
+    if ds.chunks is not None:  # what export and parity read: the written arrays, memory-mapped
+        from .train.data import open_npz
+
+        written = open_npz(path)
+        ds.x, ds.y, ds.chunks = written["x"], written["y"], None
+        ds.more = [written[f"x{i}"] for i in range(1, len(written)) if f"x{i}" in written]
 
 
 def augmented_examples(
     data_npz: Path, settings: dict, seed: int, path: Path, count: int = 8
 ) -> None:
-    """A picture of data.augment at work: the first `count` training images in the top row, then
+    """A picture of data.augment at work: the first `count` images of the data in the top row, then
     four rows of the draws train.py makes for them (as in epochs 1-4)."""
     import torch
 
     from .train.data import augment, augment_generator, open_npz
     from .train.images import as_images, write_grid
 
-    x = torch.from_numpy(np.asarray(open_npz(data_npz)["x"][:count], dtype=np.float32))
+    x = torch.from_numpy(np.array(open_npz(data_npz)["x"][:count], dtype=np.float32))
     rows = [as_images(x)]
     for epoch in range(1, 5):
         rows.append(
