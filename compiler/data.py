@@ -684,8 +684,11 @@ def save(ds: Dataset, path: Path) -> None:
                     entry[3] += len(arr)
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                written = sum(e[3] * e[1].itemsize * math.prod(e[2]) for e in arrays.values())
                 raise UserError(
-                    f"no space left on the device to write {path}; free some and rerun"
+                    f"no space left on the device to write {path} ({written / 1e6:.1f} MB of "
+                    "examples read so far; it needs about twice that while written); free some "
+                    "and rerun"
                 ) from None
             raise
         finally:
