@@ -209,6 +209,25 @@ def test_rows_read_only_what_a_batch_asks_for(tmp_path):
     assert torch.allclose(mean, oracle.mean(0)) and torch.allclose(std, oracle.std(0))
 
 
+def test_large_inputs_stay_on_disk_and_give_the_same_batches(tmp_path, monkeypatch):
+    x = np.random.default_rng(0).normal(size=(50, 2, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(50))
+    monkeypatch.setattr(
+        train_data, "DATA_INPUTS", {"x": {"dims": ["batch", 2, 3], "dtype": "float32"}}
+    )
+    xs, y = train_data.load_data(tmp_path / "d.npz")
+    splits = {"train": np.array([0, 3, 4, 5, 9, 30]), "val": np.arange(10, 20)}
+    loaded = train_data.splits_of(xs, y, splits)
+    monkeypatch.setattr(train_data, "LOAD_BYTES", 0)
+    on_disk = train_data.splits_of(xs, y, splits)
+    assert isinstance(on_disk["train"][0][0].array, np.memmap)
+    assert not isinstance(loaded["train"][0][0].array, np.memmap)
+    batch = torch.tensor([5, 0, 2, 3])  # positions in the split: rows 30, 0, 4, 5
+    assert torch.equal(on_disk["train"][0][0][batch], loaded["train"][0][0][batch])
+    assert torch.equal(on_disk["train"][0][0][batch], torch.from_numpy(x[[30, 0, 4, 5]]))
+    assert torch.equal(on_disk["val"][0][0][2:7], torch.from_numpy(x[12:17]))
+
+
 def test_augment_is_seeded_and_each_option_does_what_it_says():
     x = torch.rand(16, 3, 9, 9)
     none = {"crop": 0, "flip": False, "rotate": 0.0, "color_jitter": 0.0}
