@@ -446,7 +446,7 @@ def export(
         str | None,
         typer.Option(
             "--quantize",
-            help="int8: dynamic int8 quantization -> model.int8.onnx (the default without --web).",
+            help="int8: static (QDQ) or dynamic int8, whichever measures faster -> model.int8.onnx (the default without --web).",
         ),
     ] = None,
     max_drop: Annotated[
@@ -458,6 +458,10 @@ def export(
     allow_drop: Annotated[
         bool,
         typer.Option("--allow-drop", help="Keep the model with a warning instead of refusing."),
+    ] = False,
+    allow_slower: Annotated[
+        bool,
+        typer.Option("--allow-slower", help="Keep an int8 model that measured slower than float."),
     ] = False,
     web: Annotated[
         Path | None,
@@ -487,7 +491,7 @@ def export(
     from .quantize import quantize as run_quantize
     from .run_folder import RunFolder
 
-    run_quantize(run, max_drop=max_drop, max_increase=max_increase, allow_drop=allow_drop)
+    run_quantize(run, max_drop, max_increase, allow_drop=allow_drop, allow_slower=allow_slower)
     written = describe.write(run)  # specc.json follows the graphs
     RunFolder(run).record(run / "model.int8.onnx", run / "quantization.json", *written)
 

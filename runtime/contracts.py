@@ -31,6 +31,7 @@ class Meta:
     LATENT = "specc.latent"  # JSON: an autoencoder's code {dim, type: gaussian | code}
     SEQ2SEQ = "specc.seq2seq"  # JSON: how a seq2seq model's encoder and step graphs connect
     QUANTIZED = "specc.quantized"  # int8 when `specc export --quantize` wrote the graph
+    QUANTIZATION = "specc.quantization"  # JSON: {method: static|dynamic, speedup: {batch: x}}
     PREPROCESS = "specc.preprocess"  # JSON: per data input, how a raw value becomes it
 
 

@@ -133,7 +133,12 @@ def test_hostile_names_and_strings_cannot_inject_code(tmp_path):
     out = tmp_path / "out"
     proc = run_specc("build", path, "-o", out, "--no-verify")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.py", "spec.json", "train.py"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "model.py",
+        "spec.json",
+        "train.py",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.json.yaml", "out"]
     for name in ("model.py", "train.py"):
         tree = ast.parse((out / name).read_text())
