@@ -12,25 +12,25 @@ from torch import nn
 
 TASK = "language_model"
 INPUTS = {
-    "tokens": {"dims": ("batch", "time"), "dtype": "int64", "ids": 102},
+    "tokens": {"dims": ("batch", "time"), "dtype": "int64", "ids": 103},
 }
-OUTPUT = {"name": "logits", "dims": ("batch", "time", 102), "kind": "logits"}
+OUTPUT = {"name": "logits", "dims": ("batch", "time", 103), "kind": "logits"}
 
 
 class CharLm(nn.Module):
-    """char_lm: 231,462 trainable parameters."""
+    """char_lm: 231,623 trainable parameters."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.embedding_1 = nn.Embedding(102, 32)  # 3,264 params
+        self.embedding_1 = nn.Embedding(103, 32)  # 3,296 params
         self.lstm_1 = ExportableLSTM(32, 128, num_layers=2, dropout=0.1, batch_first=True)  # 215,040 params
-        self.linear_1 = nn.Linear(128, 102)  # 13,158 params
+        self.linear_1 = nn.Linear(128, 103)  # 13,287 params
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         # tokens: (batch, time) int64
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x = self.lstm_1(x)[0]  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 102)  linear_1
+        x = self.linear_1(x)  # (batch, time, 103)  linear_1
         return x
 
     def step(self, tokens: torch.Tensor, lstm_1_h: torch.Tensor, lstm_1_c: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -40,7 +40,7 @@ class CharLm(nn.Module):
         """
         x = self.embedding_1(tokens)  # (batch, time, 32)  embedding_1
         x, (lstm_1_h, lstm_1_c) = self.lstm_1(x, (lstm_1_h, lstm_1_c))  # (batch, time, 128)  lstm_1
-        x = self.linear_1(x)  # (batch, time, 102)  linear_1
+        x = self.linear_1(x)  # (batch, time, 103)  linear_1
         return x, lstm_1_h, lstm_1_c
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
