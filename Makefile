@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
+# Where pip takes torch from. Empty (the default): pip's own configuration; from PyPI alone that
+# is, on Linux, the CUDA build (about 2.7 GB with its nvidia packages). On a CPU-only machine:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (into a fresh .venv: `make clean` first) installs PyTorch's CPU build of the pinned version.
+TORCH_INDEX ?=
+TORCH_FIRST = $(if $(TORCH_INDEX),$(1) -m pip install -q -c constraints.txt --index-url $(TORCH_INDEX) torch)
 
 .PHONY: demo test install js chromium golden bench lint docs clean
 
@@ -14,6 +20,7 @@ $(BIN)/python:
 # reinstalled (non-editable, as a user gets it) on every run so tests see the real package.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
+	$(call TORCH_FIRST,$(BIN)/python)
 	$(PIP) install -q -c constraints.txt ".[cpu,dev,serve,data]"
 	touch $(STAMP)
 
@@ -61,6 +68,7 @@ docs: install
 BENCH := .venv-bench
 $(BENCH)/.installed: pyproject.toml constraints.txt bench/requirements.txt
 	$(PY) -m venv $(BENCH)
+	$(call TORCH_FIRST,$(BENCH)/bin/python)
 	$(BENCH)/bin/python -m pip install -q -c constraints.txt ".[cpu]" -r bench/requirements.txt
 	touch $(BENCH)/.installed
 

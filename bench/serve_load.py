@@ -3,6 +3,13 @@ concurrent clients, with and without micro-batching. Bounded in count and time; 
 checked against the model run locally, and a lost or wrong answer fails the run.
 
     python bench/serve_load.py [--requests 1500] [--seconds 20] [--json out.json]
+    python bench/serve_load.py --attack [--json out.json]
+
+--attack: sentiment_gru (two inputs: word ids and lengths; fresh weights) with micro-batching on,
+32 clients sending 960 valid requests while 4 attackers send bad ones (out-of-vocabulary and
+negative ids, batch sizes that disagree across inputs, lengths 0 and 10^6, a NaN literal, JSON
+nested 2,000 deep); then the same 960 without attackers. Reports how many valid requests failed
+(and how), what the attackers got, and the valid requests' throughput and latency.
 
 Clients are Python threads with one keep-alive HTTP connection each, in a separate process that
 imports only the standard library (a client process that has imported torch or onnxruntime was
@@ -121,6 +128,96 @@ def load(
     }
 
 
+def attack(port: int, name: str, doc: dict, clients: int, attackers: int, seconds: float) -> dict:
+    """Valid requests from `clients` threads while `attackers` threads send bad ones until the
+    valid ones are done. Standard library only (see the module docstring)."""
+    valid, attacks = doc["valid"], doc["attacks"]
+    latencies: dict[int, float] = {}
+    failures: list[str] = []
+    got: dict[str, int] = {}
+    misnamed: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    stop_at = time.monotonic() + seconds
+    path = f"/v1/models/{name}:predict"
+
+    def send(conn, body):
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+
+    def client(k):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for i in range(k, len(valid), clients):
+            if time.monotonic() > stop_at:
+                return
+            start = time.perf_counter()
+            try:
+                status, data = send(conn, valid[i]["body"])
+            except OSError as e:
+                with lock:
+                    failures.append(f"reset: {e!r}")
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                with lock:
+                    failures.append(f"{status}: {data[:80]!r}")
+                continue
+            out = json.loads(data)["outputs"]
+            if not close(_flat_rows(next(iter(out.values()))), valid[i]["want"]):
+                with lock:
+                    failures.append(f"wrong answer for request {i}")
+                continue
+            with lock:
+                latencies[i] = elapsed
+
+    def attacker(k):
+        conn, n = http.client.HTTPConnection("127.0.0.1", port, timeout=30), k
+        while not done.is_set() and time.monotonic() < stop_at:
+            a = attacks[n % len(attacks)]
+            n += 1
+            try:
+                status, data = send(conn, a["body"])
+            except OSError:
+                status, data = 0, b""
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            with lock:
+                got[str(status)] = got.get(str(status), 0) + 1
+                if 400 <= status < 500 and a["words"] not in data.decode(errors="replace"):
+                    misnamed.append(data[:80].decode(errors="replace"))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    bad = [threading.Thread(target=attacker, args=(k,)) for k in range(attackers)]
+    start = time.perf_counter()
+    for t in bad + threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    done.set()
+    for t in bad:
+        t.join()
+    ms = sorted(v * 1000 for v in latencies.values())
+    return {
+        "clients": clients,
+        "attackers": attackers,
+        "valid_requests": len(valid),
+        "valid_failed": len(valid) - len(latencies),
+        "failures": failures[:5],
+        "attack_requests": sum(got.values()),
+        "attack_statuses": got,
+        "attack_errors_not_naming_the_problem": len(misnamed),
+        "valid_throughput_rps": len(latencies) / wall,
+        "p50_ms": statistics.median(ms) if ms else None,
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else None,
+    }
+
+
+def _flat_rows(v) -> list:
+    return [_flat(row) if isinstance(row, list) else [row] for row in v]
+
+
 def client_process(port: int, clients: int, requests: int, seconds: float, data: Path) -> dict:
     out = subprocess.run(
         [
@@ -147,8 +244,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per setting, at most")
     parser.add_argument("--spec", default="mlp_digits", help="an example spec's name")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--attack", action="store_true", help="the attack test (see above)")
     parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)  # the load process
+    parser.add_argument("--attack-client", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.attack_client:
+        port, clients, attackers, seconds, data = args.attack_client
+        doc = json.loads(Path(data).read_text())
+        row = attack(int(port), doc["name"], doc, int(clients), int(attackers), float(seconds))
+        print(json.dumps(row))
+        return
+    if args.attack:
+        run_attack(args)
+        return
     if args.client:
         port, clients, requests, seconds, data = args.client
         doc = json.loads(Path(data).read_text())
@@ -205,6 +313,108 @@ def main() -> None:
     print("\nevery answer matched the model run locally; none lost")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def run_attack(args) -> None:
+    """sentiment_gru served with batching on, attacked and not (see the module docstring)."""
+    import numpy as np
+    import torch
+
+    import specc.runtime as sr
+    from specc.compiler import export as ex
+    from specc.compiler.codegen import write
+    from specc.compiler.pipeline import compile_file
+    from specc.runtime.contracts import Meta
+
+    compiled = compile_file(ROOT / "specs" / "sentiment_gru.yaml")
+    vocab = compiled.text.vocab
+    size = len(vocab)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "sentiment_gru"
+        write(compiled, folder)
+        torch.manual_seed(0)
+        ids = {Meta.TOKEN_IDS: json.dumps({i.name: i.ids for i in compiled.ir.inputs if i.ids})}
+        ex.export(
+            ex.instantiate(folder),
+            compiled.ir,
+            folder / "model.onnx",
+            vocab=vocab.to_json(),
+            extra=ids,
+        )
+        local = sr.load(folder, device="cpu")
+        rng = np.random.default_rng(0)
+        valid = []
+        for _ in range(960):
+            n, t = int(rng.integers(1, 4)), int(rng.choice([6, 9, 12]))
+            words = rng.integers(4, size, size=(n, t))
+            lengths = rng.integers(1, t + 1, size=n)
+            want = local.run(words=words, lengths=lengths)["logits"]
+            body = json.dumps({"inputs": {"words": words.tolist(), "lengths": lengths.tolist()}})
+            valid.append({"body": body, "want": want.tolist()})
+        w = [[4, 5, 6]]
+        attacks = [
+            ({"words": [[4, 5, size]], "lengths": [3]}, f"token id {size}"),
+            ({"words": [[4, 5, 6], [7, 8, 9]], "lengths": [3, 3, 3]}, "batch size"),
+            ({"words": [[4, -5, 6]], "lengths": [3]}, "token id -5"),
+            ({"words": w, "lengths": [0]}, "the length 0"),
+            ({"words": w, "lengths": [10**6]}, "the length 1000000"),
+        ]
+        attacks = [{"body": json.dumps({"inputs": a}), "words": m} for a, m in attacks]
+        attacks.append(
+            {"body": '{"inputs": {"words": [[4, NaN]], "lengths": [2]}}', "words": "NaN"}
+        )
+        attacks.append(
+            {"body": '{"inputs": ' + "[" * 2000 + "]" * 2000 + "}", "words": "nested too deeply"}
+        )
+        data = Path(tmp) / "attack.json"
+        data.write_text(json.dumps({"name": "sentiment_gru", "valid": valid, "attacks": attacks}))
+        port = free_port()
+        cmd = [SPECC, "serve", str(folder), "--port", str(port), "--device", "cpu", "--quiet"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(port, proc)
+            for attackers in (4, 0):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--attack-client", str(port), "32", str(attackers)]
+                    + [str(args.seconds * 6), str(data)],
+                    capture_output=True,
+                    text=True,
+                )
+                if out.returncode != 0:
+                    raise SystemExit(out.stderr or out.stdout)
+                row = json.loads(out.stdout)
+                rows.append(row)
+                print(
+                    f"sentiment_gru, batching on, 32 clients, {attackers} attackers: "
+                    f"{row['valid_failed']} of {row['valid_requests']} valid requests failed; "
+                    f"{row['valid_throughput_rps']:.0f} valid req/s, p50 {row['p50_ms']:.2f} ms, "
+                    f"p99 {row['p99_ms']:.2f} ms; attackers: {row['attack_requests']} requests, "
+                    f"statuses {row['attack_statuses']}, "
+                    f"{row['attack_errors_not_naming_the_problem']} not naming the problem",
+                    flush=True,
+                )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if any(r["valid_failed"] for r in rows):
+        raise SystemExit(f"valid requests failed: {[r['failures'] for r in rows]}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def wait_ready(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 if __name__ == "__main__":

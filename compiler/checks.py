@@ -6,6 +6,7 @@ whenever that already holds), which is the order of the generated forward().
 
 from __future__ import annotations
 
+from . import weights
 from .diagnostics import SpecError, did_you_mean
 from .layers.recurrent import Recurrent
 from .spec import Parsed
@@ -19,6 +20,7 @@ def check(parsed: Parsed) -> list[int]:
     errors += parsed.task.check(parsed)
     errors += _state_source_rules(parsed)
     errors += _cell_rules(parsed)
+    errors += weights.name_rules(parsed)  # train.freeze and optimizer.groups
     if errors:
         raise SpecError(errors)
     return _order(parsed, index)

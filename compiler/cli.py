@@ -12,19 +12,69 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from .diagnostics import SpecError, UserError
 
-app = typer.Typer(
-    add_completion=False,
+
+class _Command(TyperCommand):
+    """Usage lines name arguments as man pages do (`specc check [OPTIONS] SPEC`), not as typer's
+    `{spec}`."""
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = (param.metavar or param.name.upper()) + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces += param.get_usage_pieces(ctx)
+        return pieces
+
+
+class _Typer(typer.Typer):
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _Typer(
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="specc: declarative model specs -> checked shapes -> readable PyTorch -> ONNX -> ONNX Runtime.",
 )
 
 SpecArg = Annotated[
-    Path, typer.Argument(help="A .yaml/.yml or .toml spec file.", show_default=False)
+    Path,
+    typer.Argument(metavar="SPEC", help="A .yaml/.yml or .toml spec file.", show_default=False),
 ]
+RunArg = Annotated[
+    Path,
+    typer.Argument(metavar="DIR", help="A folder written by `specc train`.", show_default=False),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"specc {version('specc')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            print("specc (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print specc's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """specc: declarative model specs -> checked shapes -> readable PyTorch -> ONNX -> ONNX Runtime."""
 
 
 SetOpt = Annotated[
@@ -37,10 +87,34 @@ SetOpt = Annotated[
 ]
 
 
-def _compile(spec: Path, overrides: list[str] | None = None):
+PrintSpecOpt = Annotated[
+    bool,
+    typer.Option(
+        "--print-spec",
+        help="Print the resolved spec (defaults filled in, --set applied) as YAML and stop.",
+    ),
+]
+
+
+def _compile(spec: Path, overrides: list[str] | None = None, print_spec: bool = False):
     from .pipeline import compile_file
 
-    return compile_file(spec, overrides or ())
+    compiled = compile_file(spec, overrides or ())
+    if print_spec:  # what spec.json records: a spec of its own that compiles to the same model
+        import yaml
+
+        from .pipeline import spec_doc
+
+        text = yaml.safe_dump(
+            spec_doc(compiled.parsed),
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=None,
+            width=100,
+        )
+        print(f"# {spec}" + "".join(f" --set {o}" for o in overrides or ()) + "\n" + text, end="")
+        raise typer.Exit()
+    return compiled
 
 
 @app.command()
@@ -48,6 +122,7 @@ def check(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     overrides: SetOpt = None,
+    print_spec: PrintSpecOpt = False,
     dims: Annotated[
         list[str] | None,
         typer.Option(
@@ -62,12 +137,15 @@ def check(
     from .layers.base import fmt_shape
 
     try:
-        compiled = _compile(spec, overrides)
+        compiled = _compile(spec, overrides, print_spec)
     except SpecError as e:
         if as_json:  # the diagnostics on stdout for tools; the same lines on stderr for people
             doc = {"ok": False, "diagnostics": [d.as_json() for d in e.diagnostics]}
             print(json.dumps(doc, indent=2))
         raise
+    from .weights import check_init
+
+    check_init(compiled)  # train.init's file against the model (torch, only when there is one)
     inf, parsed = compiled.inferred, compiled.parsed
     sizes = {d: 1 for d in dynamic_dims(parsed)} | _sizes(dims)
     flops = layer_flops(parsed, inf, sizes)
@@ -159,11 +237,12 @@ def build(
         bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")
     ] = True,
     overrides: SetOpt = None,
+    print_spec: PrintSpecOpt = False,
 ):
     """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
     from . import driver
 
-    compiled = _compile(spec, overrides)
+    compiled = _compile(spec, overrides, print_spec)
     driver.build(compiled, out or driver.default_out(compiled, "build"), verify=verify)
 
 
@@ -187,11 +266,12 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress bar or per-epoch lines.")
     ] = False,
+    print_spec: PrintSpecOpt = False,
 ):
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver
 
-    compiled = _compile(spec, overrides)
+    compiled = _compile(spec, overrides, print_spec)
     report = driver.train(
         compiled,
         out or driver.default_out(compiled, "runs"),
@@ -210,23 +290,34 @@ def train(
 
 @app.command()
 def evaluate(
-    run: Annotated[
-        Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)
-    ],
+    run: RunArg,
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
-            help="A .npz (x, y), a .csv laid out like the spec's, an image folder, or a split of the run: train, val, test (default: test if the run has one, else val).",
+            help="A split of the run: train, val, test (default: test if the run has one, else "
+            "val); or a .npz (x, y), a .csv laid out like the spec's, an image folder (a sub-folder "
+            "per class), a .npy of inputs (autoencoders); a text file (language models), "
+            ".jsonl/.csv/.tsv of texts and labels (text classifiers), source<TAB>target lines "
+            "(seq2seq).",
+        ),
+    ] = None,
+    beam: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="seq2seq: decode with beam search of this width (default greedy)."
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
-    """Score a trained model through ONNX Runtime: loss, metrics, and a confusion matrix for classifiers."""
+    """Score a trained model through ONNX Runtime: loss and metrics as train.py defines them (a
+    confusion matrix for classifiers, perplexity for token models, decoded exact match for
+    seq2seq, the ELBO for a VAE)."""
     from . import evaluate as ev
 
-    result = ev.evaluate(run, data, device=device)
+    decode = {"method": "beam", "beam_size": beam} if beam else {"method": "greedy"}
+    result = ev.evaluate(run, data, device=device, decode=decode)
     print(json.dumps(result, indent=2) if as_json else ev.format_result(result))
 
 
@@ -235,41 +326,73 @@ def predict(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A model.onnx, or a folder written by `specc train`.", show_default=False
+            metavar="MODEL",
+            help="A model.onnx, or a folder written by `specc train`.",
+            show_default=False,
         ),
     ],
     input: Annotated[
-        Path,
-        typer.Option("--input", "-i", help="A .npy array of inputs (with the batch dimension)."),
+        list[str],
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="FILE",
+            help="What to predict for: an image or a folder of images, a .csv of rows, lines of "
+            "text (.txt, .jsonl, '-' for stdin) for a text model, a .npy (batch first) or a .npz "
+            "(arrays by input name); or NAME=FILE once per input of a multi-input model.",
+        ),
     ],
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
-    """Run a model through ONNX Runtime on a .npy file and print the predictions."""
+    """Run a model through ONNX Runtime on your inputs and print its predictions (pictures and
+    rows prepared as the run's data stage prepared its own)."""
     import numpy as np
 
     import specc.runtime as sr
 
-    try:
-        x = np.load(input, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"no such file: {input}") from None
-    except ValueError as e:
-        raise UserError(f"{input} is not a .npy array: {e}") from None
+    from . import inputs
+
     m = sr.load(model, device=device)
-    result = m.predict(x)
-    if isinstance(result, sr.Predictions):  # the task answers with labels
-        if as_json:
-            print(json.dumps([{"index": i, **row} for i, row in enumerate(result.rows())]))
-        else:
-            print("\n".join(result.lines()))
-    else:
-        values = np.asarray(result)
-        print(
-            json.dumps(values.tolist())
-            if as_json
-            else "\n".join(" ".join(f"{v:.6g}" for v in np.ravel(row)) for row in values)
+    folder = m.path.parent  # a model that answers through its other graphs says which command
+    elsewhere = (
+        f"specc translate {folder} --input TEXT"
+        if (folder / "encoder.onnx").is_file() and (folder / "step.onnx").is_file()
+        else f"specc sample {folder} --prompt TEXT"
+        if (folder / "step.onnx").is_file()
+        else f"specc sample {folder}"
+        if (folder / "generator.onnx").is_file()
+        else None
+    )
+    if elsewhere is not None and m.path.name == "model.onnx":
+        raise UserError(
+            f"{model} holds a {m.task} model, which answers through its other graphs: "
+            f"use {elsewhere}"
         )
+    feeds, names = inputs.read(input, m)
+    checked = m.check_inputs(feeds)
+    output = m.run_batched(checked, 256)
+    output = output[m.outputs[0].name] if isinstance(output, dict) else output
+    result = m.predictions_from(output)
+    if isinstance(result, sr.Predictions):  # the task answers with labels
+        rows, lines = result.rows(), result.lines()
+        if names is not None:  # pictures read from files: each row says which
+            rows = [{"input": n, **row} for n, row in zip(names, rows, strict=True)]
+            lines = [
+                f"{n}\t{line.split(chr(9), 1)[1]}" for n, line in zip(names, lines, strict=True)
+            ]
+        if as_json:
+            print(json.dumps([{"index": i, **row} for i, row in enumerate(rows)]))
+        else:
+            print("\n".join(lines))
+        return
+    values = np.asarray(output)
+    if as_json:
+        print(json.dumps(values.tolist()))
+        return
+    for k, row in enumerate(values):
+        line = " ".join(f"{v:.6g}" for v in np.ravel(row))
+        print(f"{names[k]}\t{line}" if names is not None else line)
 
 
 @app.command()
@@ -277,12 +400,18 @@ def sample(
     model: Annotated[
         Path,
         typer.Argument(
+            metavar="DIR",
             help="A `specc train` folder of a language model (step.onnx), a VAE or a GAN.",
             show_default=False,
         ),
     ],
-    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text to continue.")] = "",
-    n: Annotated[int, typer.Option("-n", help="Tokens to generate, or images to draw.")] = 200,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", "-p", help="Text to continue (language models).")
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", help="Tokens to generate (default 200), or images (default 64)."),
+    ] = None,
     temperature: Annotated[
         float, typer.Option("--temperature", "-t", help="0: greedy; higher: more varied.")
     ] = 1.0,
@@ -294,48 +423,109 @@ def sample(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Image grid to write (VAE).")
-    ] = Path("samples.png"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: the image grid (default DIR/samples.png), or the text "
+            "(default: printed).",
+        ),
+    ] = None,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=32,
+            help="Image grids: draw each pixel this many times over (default: "
+            "tiles of about 64 pixels).",
+        ),
+    ] = None,
+    columns: Annotated[
+        int | None, typer.Option(min=1, help="Image grids: tiles per row (default: square).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ):
     """Generate through ONNX Runtime: text from a language model, an image grid from a VAE or a GAN."""
     import specc.runtime as sr
 
+    def images(what: str, draw) -> None:
+        text_only = {
+            "--prompt": prompt is not None,
+            "--top-k": top_k is not None,
+            "--top-p": top_p is not None,
+            "--temperature": temperature != 1.0,
+        }
+        given = [flag for flag, on in text_only.items() if on]
+        if given:
+            raise UserError(
+                f"{model} holds {what}, which draws pictures from noise: {', '.join(given)} "
+                "applies to language models (use -n, --seed, --scale, -o)"
+            )
+        pictures = draw(64 if n is None else n, seed)
+        side = max(pictures.shape[-2:]) if pictures.ndim >= 3 else pictures.shape[-1]
+        target = output or model / "samples.png"
+        sr.save_grid(pictures, target, columns, scale or max(1, min(16, round(64 / side))))
+        if output is None:  # in the run folder: --overwrite removes it with the run
+            from .run_folder import RunFolder
+
+            if RunFolder(model).is_marked():
+                RunFolder(model).record(target)
+        print(f"wrote {target}: {len(pictures)} samples of {what}")
+
     if model.is_dir() and (model / "generator.onnx").is_file():
-        sr.save_grid(sr.Generator(model, device=device).sample(n, seed), output)
-        print(f"wrote {output}: {n} samples of the generator {model / 'generator.onnx'}")
-        return
+        return images("a GAN", sr.Generator(model, device=device).sample)
     if model.is_dir() and (model / "encoder.onnx").is_file() and (model / "step.onnx").is_file():
+        how = (
+            f"specc translate {model} --image PICTURE"
+            if sr.Seq2Seq(model, device="cpu").source_vocab is None
+            else f"specc translate {model} --input TEXT"
+        )
         raise UserError(
-            f"{model} holds a seq2seq model: it writes a target for a source; use "
-            f"specc translate {model} --input TEXT (add --sample to draw instead of the likeliest)"
+            f"{model} holds a seq2seq model: it writes a target for a source; use {how} "
+            "(add --sample to draw instead of the likeliest)"
         )
     if model.is_dir() and (model / "decoder.onnx").is_file():
-        ae = sr.Autoencoder(model, device=device)
-        sr.save_grid(ae.sample(n, seed), output)
-        print(f"wrote {output}: {n} samples from N(0, I) through {model / 'decoder.onnx'}")
-        return
+        return images("a VAE", sr.Autoencoder(model, device=device).sample)
     if model.is_dir() and not (model / "step.onnx").is_file() and (model / "model.onnx").is_file():
         task = sr.load(model, device="cpu").task
         raise UserError(
             f"{model} holds a {task} model, which has nothing to sample; sampling needs a "
             "language model (task: language_model), a VAE (task: autoencoder with latent:) or a GAN"
         )
+    if scale is not None or columns is not None:
+        raise UserError("--scale and --columns apply to image grids (a VAE or a GAN)")
     lm = sr.LanguageModel(model, device=device)
-    print(lm.generate(prompt, n, temperature, top_k, top_p, seed))
+    n = 200 if n is None else n
+    text = lm.generate(prompt or "", n, temperature, top_k, top_p, seed)
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {output}: {n} tokens")
 
 
 @app.command()
 def translate(
     model: Annotated[
         Path,
-        typer.Argument(help="A `specc train` folder of a seq2seq model.", show_default=False),
+        typer.Argument(
+            metavar="DIR", help="A `specc train` folder of a seq2seq model.", show_default=False
+        ),
     ],
     text: Annotated[
         list[str] | None, typer.Option("--input", "-i", help="A source text (repeatable).")
     ] = None,
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Sources, one per line ('-': stdin).")
+    ] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--image",
+            metavar="PICTURE",
+            help="A picture, or a folder of pictures, for a model whose source is an image "
+            "(captioning; repeatable).",
+        ),
     ] = None,
     beam: Annotated[
         int | None, typer.Option("--beam", help="Beam search with this many beams.")
@@ -347,8 +537,15 @@ def translate(
     sample: Annotated[
         bool, typer.Option("--sample", help="Sample each token instead of the likeliest.")
     ] = False,
-    temperature: Annotated[float, typer.Option("--temperature", "-t")] = 1.0,
-    top_k: Annotated[int | None, typer.Option("--top-k")] = None,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            "--temperature", "-t", help="--sample: divide the logits by this (lower: surer)."
+        ),
+    ] = 1.0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="--sample: draw from the k likeliest tokens.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for repeatable samples.")] = None,
     max_len: Annotated[
         int | None, typer.Option(help="Most tokens to write (default: from the training data).")
@@ -356,11 +553,16 @@ def translate(
     batch_size: Annotated[int, typer.Option(help="Sources decoded together.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ):
-    """Decode sources with a seq2seq model through ONNX Runtime: one output line per input."""
+    """Decode sources with a seq2seq model through ONNX Runtime: one output line per input
+    (text sources, or pictures with --image)."""
+    import numpy as np
+
     import specc.runtime as sr
 
-    if (text is None) == (file is None):
-        raise UserError("give the sources with --input TEXT (repeatable) or --file PATH")
+    if sum(x is not None for x in (text, file, image)) != 1:
+        raise UserError(
+            "give the sources with --input TEXT (repeatable), --file PATH, or --image PICTURE"
+        )
     if beam is not None and sample:
         raise UserError("--beam and --sample choose different decoders; give one")
     if beam is not None and beam < 1:
@@ -376,6 +578,16 @@ def translate(
         if not text:
             raise UserError(f"{file} holds no sources")
     s2s = sr.Seq2Seq(model, device=device)
+    pictures = s2s.source_vocab is None
+    if pictures != (image is not None):
+        raise UserError(
+            f"{model} reads "
+            + (
+                "pictures: give them with --image PICTURE"
+                if pictures
+                else "text: give it with --input or --file"
+            )
+        )
     method = "beam" if beam is not None else ("sample" if sample else "greedy")
     options = dict(
         method=method,
@@ -386,6 +598,17 @@ def translate(
         top_k=top_k,
         seed=seed,
     )
+    if image is not None:
+        from . import inputs
+
+        name = s2s.info["source"]["name"]
+        files = [f for path in image for f in inputs.image_files(path)]
+        x = np.stack([inputs.read_image(f, s2s.encoder, name) for f in files])
+        for start in range(0, len(x), batch_size):
+            captions = s2s.caption(x[start : start + batch_size], **options)
+            for f, line in zip(files[start : start + batch_size], captions, strict=True):
+                print(f"{f}\t{line}" if len(files) > 1 else line)
+        return
     for start in range(0, len(text), batch_size):
         for line in s2s.translate(text[start : start + batch_size], **options):
             print(line)
@@ -394,7 +617,10 @@ def translate(
 @app.command()
 def encode(
     model: Annotated[
-        Path, typer.Argument(help="A `specc train` folder of an autoencoder.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A `specc train` folder of an autoencoder.", show_default=False
+        ),
     ],
     input: Annotated[
         Path | None,
@@ -439,9 +665,7 @@ def graph(
 
 @app.command()
 def export(
-    run: Annotated[
-        Path, typer.Argument(help="A folder written by `specc train`.", show_default=False)
-    ],
+    run: RunArg,
     quantize: Annotated[
         str | None,
         typer.Option(
@@ -475,10 +699,15 @@ def export(
         typer.Option(help="--web: onnxruntime-web's dist folder (default: an npm-installed one)."),
     ] = None,
 ):
-    """Quantize a trained model (int8), checked against the float model on the validation split;
-    or (--web OUT) write a page that runs it in the browser."""
+    """Quantize a trained model (--quantize int8), checked against the float model on the
+    validation split; or (--web OUT) write a page that runs it in the browser."""
     from specc.runtime import describe
 
+    if web is None and quantize is None:  # nothing is done that was not asked for
+        raise typer.BadParameter(
+            "say what to export: --quantize int8 (model.int8.onnx) or --web OUT (a page)",
+            param_hint="'--quantize' / '--web'",
+        )
     if web is not None:
         from .web import export_web
 
@@ -508,7 +737,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.", min=0, max=65535)] = 8000,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
-        int | None, typer.Option(help="ONNX Runtime intra-op threads per model.")
+        int | None, typer.Option(help="ONNX Runtime intra-op threads per model.", min=0)
     ] = None,
     batching: Annotated[bool, typer.Option(help="Gather concurrent requests into one run.")] = True,
     max_batch: Annotated[int, typer.Option(help="Most examples in one batched run.", min=1)] = 32,
@@ -518,22 +747,38 @@ def serve(
     max_request_mb: Annotated[
         float, typer.Option(help="Largest request body accepted.", min=0)
     ] = 16.0,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="Serve the models under these names, in order (repeatable; default: folder names).",
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int,
+        typer.Option(help="Most tokens one :generate or :translate request may ask for.", min=1),
+    ] = 1024,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No access log line per request.")] = False,
 ):
-    """Serve models over HTTP: /v1/models/NAME:predict (JSON or .npy), /healthz, /metrics."""
-    try:
-        from specc.runtime.serve import serve as run_server
-    except ImportError:
-        raise UserError("specc serve needs its extra: pip install 'specc[serve]'") from None
+    """Serve models over HTTP: /v1/models/NAME:predict (JSON or .npy), :generate and :translate
+    for language and seq2seq models, the Open Inference Protocol under /v2, /healthz, /metrics."""
+    from specc.runtime.serve import require_server_packages
+    from specc.runtime.serve import serve as run_server
+
+    require_server_packages()
     run_server(
         models,
         host=host,
         port=port,
         device=device,
         threads=threads,
+        names=name,
+        quiet=quiet,
         batching=batching,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_request_bytes=int(max_request_mb * (1 << 20)),
+        max_tokens=max_tokens,
     )
 
 
@@ -549,7 +794,8 @@ def schema():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: maps every error to a message and an exit code (1 user error, 2 usage, 3 internal)."""
+    """Entry point: maps every error to a message and an exit code (1 user error, 2 usage, 3
+    internal; `specc train` passes on train.py's 4 for a diverged run and 130 for Ctrl-C)."""
     debug = os.environ.get("SPECC_DEBUG") == "1"
     try:
         app(

@@ -83,6 +83,8 @@ def prepare(compiled: Compiled) -> Dataset:
         else:
             shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)
             ds = stream_images(base, data, shape)
+        if data.classes:
+            ds = keep_classes(ds, [str(c) for c in data.classes])
         ds = fit(ds, compiled)
     except DataProblem as p:
         raise _located(p, src) from None
@@ -104,6 +106,37 @@ def _located_stream(chunks: Iterator, src) -> Iterator:
         yield from chunks
     except DataProblem as p:
         raise _located(p, src) from None
+
+
+def keep_classes(ds: Dataset, classes: list[str]) -> Dataset:
+    """data.classes: only these classes' examples, their labels renumbered in the order given
+    (a stream: each piece as it comes)."""
+    streamed = ds.chunks is not None
+    labels = ds.labels or ([] if streamed else [str(k) for k in range(int(ds.y.max()) + 1)])
+    unknown = [c for c in classes if c not in labels]
+    if unknown or (not streamed and ds.y.ndim != 1):
+        raise DataProblem(
+            "classes",
+            f"'{unknown[0] if unknown else classes[0]}' is not a class of this data; its classes are {', '.join(labels)}",
+        )
+    old = [labels.index(c) for c in classes]
+    keep = np.isin(ds.y, old)
+    remap = np.full(len(labels), -1, dtype=np.int64)
+    remap[old] = np.arange(len(old))
+    if streamed:
+
+        def kept(chunks):
+            for x, more, y, split in chunks:
+                keep = np.isin(y, old)
+                picked = None if split is None else split[keep]
+                yield x[keep], [m[keep] for m in more], remap[y[keep]].astype(y.dtype), picked
+
+        ds.chunks, ds.labels = kept(ds.chunks), list(classes)
+        return ds
+    ds.x, ds.y = ds.x[keep], remap[ds.y[keep]].astype(ds.y.dtype)
+    ds.more = [m[keep] for m in ds.more]
+    ds.labels = list(classes)
+    return ds
 
 
 def builtin(data, seed: int) -> Dataset:

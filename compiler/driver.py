@@ -24,6 +24,7 @@ from .run_folder import (
     resumable_names,
     run_identity,
 )
+from .weights import check_init, init_path
 
 
 def default_out(compiled: Compiled, kind: str) -> Path:
@@ -32,6 +33,7 @@ def default_out(compiled: Compiled, kind: str) -> Path:
 
 def build(compiled: Compiled, out_dir: Path, verify: bool = True, log=print) -> dict:
     """Write model.py, train.py, spec.json; then prove the fresh model exports and agrees with ORT."""
+    check_init(compiled)
     folder = RunFolder(out_dir)
     folder.claim_for_build()
     files = write(compiled, out_dir)
@@ -88,6 +90,8 @@ def train(
     folder.claim_for_training(resume, overwrite, log)
     if resume:  # refuse another spec's run before a single file of it is rewritten
         _check_resumable(compiled, folder)
+    else:
+        check_init(compiled)  # before the data stage: a mismatch needs no data to be found
     ds = data_stage.prepare(compiled)
     folder.record(*write(compiled, out_dir).values(), out_dir / "data.npz", *TRAIN_FILES)
     data_stage.save(ds, out_dir / "data.npz")
@@ -99,7 +103,7 @@ def train(
             out_dir / "data.npz", compiled.ir.augment, compiled.spec.train.seed, picture
         )
         log(f"data.augment: {picture}")
-    _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc)
+    _run_train_py(out_dir, quiet=quiet, resume=resume, nproc=nproc, init=init_path(compiled))
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 
     from . import export as ex
@@ -198,9 +202,11 @@ def _check_resumable(compiled: Compiled, folder: RunFolder) -> None:
     )
 
 
-def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int) -> None:
+def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int, init=None) -> None:
     """Run the generated train.py (under torchrun for several processes); its exit code is ours."""
     script = [str(out_dir / "train.py"), "--data", str(out_dir / "data.npz"), "--out", str(out_dir)]
+    if init is not None:  # train.init's file, found from the spec's folder
+        script += ["--init", str(init)]
     if quiet:
         script.append("--quiet")
     if resume:
@@ -227,7 +233,10 @@ def _run_train_py(out_dir: Path, quiet: bool, resume: bool, nproc: int) -> None:
         except KeyboardInterrupt:
             continue  # train.py got the signal too: let it save its checkpoint and exit
     if code != 0:
-        raise SystemExit(code if code in (1, 2, 130) else 1)  # train.py has said why
+        from .train.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_INTERRUPTED
+
+        known = (EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED)
+        raise SystemExit(code if code in known else 1)  # train.py has said why
 
 
 def _check_target(target, metrics: dict) -> None:

@@ -7,14 +7,47 @@ same definitions as the generated train.py, so the figures can be compared with 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from specc.runtime.contracts import BOS, EOS, IGNORE_INDEX, PAD, UNK, Meta
+from specc.runtime.text import Vocab, pad_ids
 
 from .diagnostics import UserError
 from .tasks import TASKS
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Examples:
+    """What `specc evaluate` scores: inputs by model input name, targets, and where they came
+    from; `texts` keeps a text task's raw targets (seq2seq: the target strings)."""
+
+    feeds: dict
+    y: np.ndarray
+    source: str
+    targets: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Everything a task's `evaluate` hook may read: the run, its spec (spec.json, every input),
+    the loaded model, the examples and model.onnx's output on them, and the decoding asked for."""
+
+    run: Path
+    spec: dict
+    model: object  # specc.runtime.Model
+    examples: Examples
+    out: np.ndarray
+    device: str
+    decode: dict  # seq2seq: {"method": "greedy" | "beam", "beam_size": K}
+    graphs: bool  # the run's other graphs may be used (not when scoring another model file)
 
 
 def evaluate(
@@ -24,8 +57,10 @@ def evaluate(
     batch_size: int = 1024,
     model_file: Path | None = None,
     keep_outputs: bool = False,
+    decode: dict | None = None,
 ) -> dict:
-    """Scores of the run's model.onnx (or `model_file`) on a split or a dataset."""
+    """Scores of the run's model.onnx (or `model_file`) on a split or a dataset, as its task
+    scores them (compiler/tasks/: `read_examples` reads new data, `evaluate` scores it)."""
     import specc.runtime as sr
 
     run = Path(run)
@@ -35,81 +70,125 @@ def evaluate(
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run} is not a folder written by `specc train` (no spec.json)") from None
     task = TASKS[resolved["task"]]
-    if task.evaluate_refusal or len(resolved["inputs"]) > 1:
-        raise UserError(
-            "specc evaluate scores models with one input and one target per example; "
-            f"for this one, {run / 'report.json'} holds the scores of every split"
-            + (f": {task.evaluate_refusal}" if task.evaluate_refusal else "")
-        )
+    if task.evaluate_refusal:
+        raise UserError(f"specc evaluate has nothing to score here: {task.evaluate_refusal}")
     model = sr.load(model_file or run, device=device)
-    x, y, source = _dataset(run, data, resolved, model.labels)
-    if task.targets == "inputs":  # scored on rebuilding its input, through the mean code
-        y = x.astype(np.float32)
-        train = {**resolved["train"], "loss": {"type": "mse"}, "metrics": ["mse", "mae"]}
-        resolved = {**resolved, "train": train}
-    out = model.run_batched(x, batch_size)
-    result = {"data": source, "examples": len(x), "device": model.device}
+    examples = task.read_examples(run, data, resolved, model)
+    if not len(examples):
+        raise UserError(f"--data {data}: no examples")
+    out = model.run_batched(examples.feeds, batch_size)
+    if isinstance(out, dict):  # several outputs: the first is the model's answer
+        out = out[model.outputs[0].name]
+    result = {"data": examples.source, "examples": len(examples), "device": model.device}
     if keep_outputs:
         result["outputs"] = out
-    result["metrics"] = task.score(out, y, model.output_kind, resolved["train"])
-    if task.targets == "classes":
+    scoring = Scoring(
+        run,
+        resolved,
+        model,
+        examples,
+        out,
+        device,
+        decode or {"method": "greedy"},
+        graphs=model_file is None,
+    )
+    result["metrics"] = task.evaluate(scoring)
+    if task.targets == "classes" and out.ndim == 2 and examples.y.ndim == 1:
         pred = predicted_classes(out, model.output_kind)
         n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
         matrix = np.zeros((n, n), dtype=np.int64)
-        np.add.at(matrix, (y, pred), 1)
+        np.add.at(matrix, (examples.y, pred), 1)
         result["labels"] = model.labels or [str(i) for i in range(n)]
         result["confusion_matrix"] = matrix.tolist()  # rows: true class, columns: predicted
     return result
 
 
-def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
+def data_inputs(spec: dict) -> list[str]:
+    """The model inputs the data fills, in order (not a GAN's noise)."""
+    task = TASKS[spec["task"]]
+    return [n for n in spec["inputs"] if n not in task.noise_inputs]
+
+
+def read_split(run: Path, split: str | None, spec: dict) -> Examples:
+    """A split of the run's own data.npz (x, x1, x2, ... in input order), by splits.npz."""
+    try:
+        with np.load(run / "data.npz") as f, np.load(run / "splits.npz") as s:
+            split = split or ("test" if len(s["test"]) else "val")
+            idx = s[split]
+            names = data_inputs(spec)
+            arrays = [f["x" if i == 0 else f"x{i}"][idx] for i in range(len(names))]
+            y = f["y"][idx]
+    except (OSError, KeyError) as e:
+        raise UserError(f"{run}: cannot read the run's data.npz/splits.npz ({e})") from None
+    if not len(idx):
+        raise UserError(f"the run has no {split} split (set data.test_split in the spec)")
+    feeds = dict(zip(names, arrays, strict=True))
+    return _typed(feeds, y, spec, f"{split} split of {run / 'data.npz'}")
+
+
+def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
+    """The common readers: a split of the run, a .npz (x, y, or arrays by input name), a .npy
+    of inputs (for a model that rebuilds its input), a .csv laid out like the spec's, or a
+    folder of images (one sub-folder per class)."""
     from . import data as stage
     from .spec_data import DATA_KINDS
 
     if data is None or data in SPLITS:
-        try:
-            with np.load(run / "data.npz") as f, np.load(run / "splits.npz") as s:
-                split = data or ("test" if len(s["test"]) else "val")
-                idx = s[split]
-                x, y = f["x"][idx], f["y"][idx]
-        except (OSError, KeyError) as e:
-            raise UserError(f"{run}: cannot read the run's data.npz/splits.npz ({e})") from None
-        if not len(idx):
-            raise UserError(f"the run has no {split} split (set data.test_split in the spec)")
-        return (*_cast(x, y, spec), f"{split} split of {run / 'data.npz'}")
+        return read_split(run, data, spec)
+    task = TASKS[spec["task"]]
     path = Path(data)
     settings = spec.get("data") or {}
+    if path.suffix.lower() == ".csv" and settings.get("type") != "csv":
+        raise UserError(
+            "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
+        )
+    if not path.exists():
+        raise UserError(f"--data {data}: no such file or folder (or a split: train, val, test)")
+    names = data_inputs(spec)
+    shape = tuple(spec["inputs"][names[0]]["shape"])
+    more: dict = {}
     try:
         if path.is_dir():
             kind = DATA_KINDS["images"]
             images = (
                 settings if settings.get("type") == "images" else {"type": "images", "path": "."}
             )
-            shape = tuple(next(iter(spec["inputs"].values()))["shape"])
             ds = stage.read_images(path, kind.model_validate(images), shape, labels)
         elif path.suffix.lower() == ".csv":
-            if settings.get("type") != "csv":
-                raise UserError(
-                    "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
-                )
             ds = stage.read_csv(
-                path,
-                DATA_KINDS["csv"].model_validate(settings),
-                TASKS[spec["task"]].targets,
-                labels,
+                path, DATA_KINDS["csv"].model_validate(settings), task.targets, labels
             )
+        elif path.suffix.lower() == ".npy":
+            if task.targets != "inputs":
+                raise UserError(
+                    f"--data {data}: a .npy holds inputs only, and scoring needs targets too: "
+                    "give a .npz with arrays x and y"
+                    + (f" (or {', '.join(names)} and y)" if len(names) > 1 else "")
+                )
+            try:
+                x = np.load(path, allow_pickle=False)
+            except ValueError as e:
+                raise UserError(f"--data {data}: not a .npy array ({e})") from None
+            ds = stage.Dataset(x, x, None)
         else:
-            keys = (
+            x_key, y_key = (
                 (settings.get("x", "x"), settings.get("y", "y"))
                 if settings.get("type") == "npz"
                 else ("x", "y")
             )
-            ds = stage.read_npz(path, *keys)
+            with _npz(path) as f:
+                keys = set(f.files)
+            if len(names) > 1 and set(names) <= keys:  # arrays by input name
+                ds = stage.read_npz(path, names[0], y_key, tuple(names[1:]))
+            else:
+                ds = stage.read_npz(
+                    path, x_key, y_key, tuple(f"x{i}" for i in range(1, len(names)))
+                )
+            more = dict(zip(names[1:], ds.more, strict=True))
     except stage.DataProblem as p:
         raise UserError(
             f"--data {data}: {p.message}" + (f" ({p.hint})" if p.hint else "")
         ) from None
-    shape = tuple(next(iter(spec["inputs"].values()))["shape"])
     x = ds.x
     if x.shape[1:] != shape and all(isinstance(d, int) for d in shape):
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
@@ -117,16 +196,29 @@ def _dataset(run: Path, data: str | None, spec: dict, labels) -> tuple:
                 f"--data {data}: examples have shape {x.shape[1:]}, the model takes {shape}"
             )
         x = x.reshape((len(x), *shape))
-    if len(x) != len(ds.y):
-        raise UserError(f"--data {data}: {len(x)} inputs but {len(ds.y)} targets")
-    return (*_cast(x, ds.y, spec), str(path))
+    y = x if task.targets == "inputs" else ds.y
+    if len(x) != len(y):
+        raise UserError(f"--data {data}: {len(x)} inputs but {len(y)} targets")
+    return _typed({names[0]: x, **more}, y, spec, str(path))
 
 
-def _cast(x, y, spec) -> tuple:
-    dtype = next(iter(spec["inputs"].values())).get("dtype", "float32")
-    x = x.astype(np.int64 if dtype == "int64" else np.float32)
-    y = y.astype(TASKS[spec["task"]].target_dtype or y.dtype)
-    return x, y
+def _npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path} as a .npz: {e}") from None
+
+
+def _typed(feeds: dict, y, spec: dict, source: str) -> Examples:
+    """Inputs as the model declares them (float32 or int64), targets as train.py makes them."""
+    feeds = {
+        name: value.astype(
+            np.int64 if spec["inputs"][name].get("dtype", "float32") == "int64" else np.float32
+        )
+        for name, value in feeds.items()
+    }
+    dtype = TASKS[spec["task"]].target_dtype
+    return Examples(feeds, y.astype(dtype) if dtype else y, source)
 
 
 def predicted_classes(out: np.ndarray, kind: str) -> np.ndarray:
@@ -183,7 +275,8 @@ def format_result(result: dict) -> str:
     lines = [
         f"{result['data']}: {result['examples']} examples (ONNX Runtime on {result['device']})"
     ]
-    lines += [f"  {k:<10} {v:.4f}" for k, v in result["metrics"].items()]
+    width = max(10, *(len(k) for k in result["metrics"]))
+    lines += [f"  {k:<{width}} {v:.4f}" for k, v in result["metrics"].items()]
     if "confusion_matrix" in result:
         names = [str(label)[:8] for label in result["labels"]]
         width = max(6, *(len(n) for n in names))
@@ -192,3 +285,131 @@ def format_result(result: dict) -> str:
         for name, row in zip(names, result["confusion_matrix"], strict=True):
             lines.append(f"  {name.rjust(width)}" + "".join(f" {v:>{width}}" for v in row))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- text tasks' files
+
+
+def _vocab(model, key: str = Meta.VOCAB) -> Vocab:
+    if key not in model.metadata:
+        raise UserError(f"{model.path} holds no vocabulary ({key})")
+    return Vocab.from_json(model.metadata[key])
+
+
+def read_corpus(run: Path, data: str | None, spec: dict, model, otherwise) -> Examples:
+    """A language model's text (a file, or a folder of .txt/.md files), windowed as the data
+    stage windows a corpus; the last, shorter window is padded (its padding is not scored: the
+    model reads left to right, so padding after a position cannot change it)."""
+    if data is None or data in SPLITS:
+        return otherwise(run, data, spec, model)
+    path = Path(data)
+    try:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".txt", ".md"))
+            if not files:
+                raise UserError(f"--data {data}: the folder holds no .txt or .md files")
+            text = "\n\n".join(p.read_text(encoding="utf-8") for p in files)
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--data {data}: cannot read it as UTF-8 text ({e})") from None
+    vocab = _vocab(model)
+    tokens = vocab.split(text)
+    if not tokens:
+        raise UserError(f"--data {data}: holds no text")
+    index = vocab.index()
+    stream = [BOS, *(index.get(t, UNK) for t in tokens), EOS]
+    seq_len = int((spec.get("data") or {}).get("seq_len", 64))
+    count = -(-(len(stream) - 1) // seq_len)
+    x = np.full((count, seq_len), PAD, dtype=np.int64)
+    y = np.full((count, seq_len), IGNORE_INDEX, dtype=np.int64)
+    for i in range(count):
+        window = stream[i * seq_len : i * seq_len + seq_len + 1]
+        x[i, : len(window) - 1], y[i, : len(window) - 1] = window[:-1], window[1:]
+    names = data_inputs(spec)
+    feeds = {names[0]: x}
+    if len(names) > 1:  # a lengths input: every window is read up to its last real token
+        feeds[names[1]] = (y != IGNORE_INDEX).sum(axis=1).astype(np.int64)
+    unknown = sum(1 for t in tokens if t not in index)
+    note = f" ({unknown} token(s) outside the vocabulary read as <unk>)" if unknown else ""
+    return Examples(feeds, y, f"{path}: {len(tokens)} {vocab.level} tokens{note}")
+
+
+def read_labelled_texts(run: Path, data: str | None, spec: dict, model, otherwise) -> Examples:
+    """A text classifier's .jsonl / .csv / .tsv (the spec's text and label fields), tokenized with
+    the model's vocabulary (unknown tokens as <unk>) and cut at data.max_len, as in training."""
+    from .diagnostics import DataProblem
+    from .spec_data import DATA_KINDS
+    from .text import _read_jsonl, _read_table
+
+    settings = spec.get("data") or {}
+    path = Path(data) if data is not None else None
+    if (
+        path is None
+        or data in SPLITS
+        or settings.get("type") != "text"
+        or path.suffix.lower() not in (".jsonl", ".csv", ".tsv")
+    ):
+        return otherwise(run, data, spec, model)
+    section = DATA_KINDS["text"].model_validate(
+        {**settings, "generate": None, "count": None, "path": data}
+    )
+    try:
+        texts, raw = (_read_jsonl if path.suffix.lower() == ".jsonl" else _read_table)(
+            path, section
+        )
+    except (DataProblem, OSError) as e:
+        raise UserError(f"--data {data}: {getattr(e, 'message', e)}") from None
+    if not texts:
+        raise UserError(f"--data {data}: holds no texts")
+    vocab, labels = _vocab(model), model.labels or sorted(set(raw))
+    unknown = sorted(set(raw) - set(labels))
+    if unknown:
+        raise UserError(f"--data {data}: label '{unknown[0]}' is not one of the model's {labels}")
+    rows = [vocab.encode(t)[: section.max_len] or [UNK] for t in texts]
+    ids, lengths = pad_ids(rows)
+    names = data_inputs(spec)
+    feeds = {names[0]: ids, **({names[1]: lengths} if len(names) > 1 else {})}
+    y = np.array([labels.index(v) for v in raw], dtype=np.int64)
+    return Examples(feeds, y, str(path))
+
+
+def read_pairs(run: Path, data: str | None, spec: dict, model, otherwise) -> Examples:
+    """A seq2seq model's `source<TAB>target` lines, tokenized with the run's vocabularies
+    (unknown tokens as <unk>, as in training), teacher-forced for model.onnx."""
+    from .diagnostics import DataProblem
+    from .pairs import encode_targets, read_tsv
+
+    if data is None or data in SPLITS:
+        return otherwise(run, data, spec, model)
+    try:
+        sources, targets = read_tsv(Path(data))
+    except DataProblem as p:
+        raise UserError(f"--data {data}: {p.message}") from None
+    from specc.runtime.contracts import SOURCE_LENGTHS, TARGET_IN
+
+    info = json.loads(_step_meta(run)[Meta.SEQ2SEQ])
+    if not info["source_vocab"]:
+        raise UserError(
+            f"--data {data}: this model reads pictures, not text: score it on a split "
+            "(--data test, val or train)"
+        )
+    source_vocab, target_vocab = (
+        Vocab.from_json(info[k]) for k in ("source_vocab", "target_vocab")
+    )
+    ids, lengths = pad_ids([source_vocab.encode(s) or [UNK] for s in sources])
+    target_in, target_out = encode_targets([target_vocab.split(t) for t in targets], target_vocab)
+    feeds = {data_inputs(spec)[0]: ids}
+    if SOURCE_LENGTHS in spec["inputs"]:
+        feeds[SOURCE_LENGTHS] = lengths
+    feeds[TARGET_IN] = target_in
+    return Examples(feeds, target_out, str(data), targets)
+
+
+def _step_meta(run: Path) -> dict:
+    import specc.runtime as sr
+
+    try:
+        return sr.load(run / "step.onnx", device="cpu").metadata
+    except Exception as e:  # noqa: BLE001 - the runtime says what is wrong with the file
+        raise UserError(f"{run}: cannot read step.onnx ({e})") from None

@@ -13,6 +13,21 @@ from pathlib import Path
 from .diagnostics import UserError
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc); elsewhere set
+    and put straight back (the only portable way to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, size_hint: int | None = None):
     """A binary file to write `path` through; it appears whole, or not at all."""
@@ -24,7 +39,7 @@ def atomic_file(path: Path, size_hint: int | None = None):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a written file is as readable as any other
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it open()'s mode
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -96,6 +96,9 @@ class TrainIR:
     optimizer_type: str  # what the optimizer is, in words, for a comment
     optimizer_call: str  # `torch.optim.X(params, lr=lr, ...)`
     schedule_lines: tuple[str, ...]  # make_schedule's body
+    init_literal: str = "None"  # INIT: train.init's settings (compiler/train/init.py)
+    freeze_literal: str = "()"  # FREEZE: the frozen modules
+    groups_literal: str = "()"  # GROUPS: the parameter groups, by module
     tbptt: int | None = None
     per_position: bool = False  # targets per time step (a language model, a sequence tagger)
 
@@ -222,7 +225,7 @@ def build_ir(
         labels=tuple(spec.labels) if spec.labels else None,
         standardize=bool(spec.data and spec.data.standardize),
         target_dtype=task.target_dtype,
-        train=_train_ir(parsed, plan, out_shape),
+        train=_train_ir(parsed, plan, out_shape, {bt.layer.name: bt.ident for bt in b.built}),
         example_batch=2,
         teacher=any(parsed.layers[i].takes_targets for i in order),
         augment=spec.data.augment.model_dump() if spec.data and spec.data.augment else None,
@@ -305,8 +308,9 @@ def _nodes(parsed: Parsed, inferred: Inferred, plan: TrainPlan) -> Builder:
     return b
 
 
-def _train_ir(parsed: Parsed, plan: TrainPlan, out_shape: tuple) -> TrainIR:
+def _train_ir(parsed: Parsed, plan: TrainPlan, out_shape: tuple, idents: dict) -> TrainIR:
     from .optim import OPTIMIZERS, optimizer_call, schedule_lines
+    from .weights import init_settings, modules
 
     spec = parsed.spec
     train, opt = spec.train, spec.train.optimizer
@@ -328,6 +332,18 @@ def _train_ir(parsed: Parsed, plan: TrainPlan, out_shape: tuple) -> TrainIR:
         optimizer_type=f"{opt.type} ({described})",
         optimizer_call=optimizer_call(opt),
         schedule_lines=tuple(schedule_lines(train.schedule, plan.monitor_mode, opt.lr)),
+        init_literal=lit(init_settings(parsed)),
+        freeze_literal=lit(modules(parsed, idents, train.freeze)),
+        groups_literal=lit(
+            tuple(
+                {
+                    "layers": modules(parsed, idents, g.layers),
+                    "lr": g.lr,
+                    "weight_decay": g.weight_decay,
+                }
+                for g in opt.groups
+            )
+        ),
         tbptt=train.tbptt,
         per_position=plan.output_kind != "values" and len(out_shape) > 1,
     )

@@ -40,7 +40,7 @@ def _parse(text: str) -> tuple[tuple, object]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise ValueError(f"cannot read the value as YAML: {e.problem or e}") from None
-    if value is None:
+    if not raw.strip():  # `KEY=null` is a value (it turns an optional section off)
         raise ValueError("the value is empty; write KEY=VALUE")
     return path, value
 

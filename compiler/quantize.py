@@ -43,6 +43,7 @@ from specc.runtime.contracts import IGNORE_INDEX, Meta
 from .diagnostics import UserError
 from .evaluate import evaluate
 from .files import atomic_write
+from .tasks import TASKS
 
 DYNAMIC_OPS = ["MatMul", "Gemm", "LSTM"]
 # The arithmetic quantized with calibrated ranges, and the ops that carry int8 values between
@@ -410,7 +411,14 @@ def quantize(
         raise UserError(f"no model to quantize: {source} does not exist (run `specc train` first)")
     spec = _spec(run)
     target = run / "model.int8.onnx"
-    input_names = [i.name for i in sr.load(source, device="cpu", cache=False).inputs]
+    model = sr.load(source, device="cpu", cache=False)
+    task = model.task
+    if TASKS[task].evaluate_refusal:  # the guard compares scores: a model needs some
+        raise UserError(
+            f"an int8 model is kept only when it scores like the float one on the validation "
+            f"split, and this {task} model has no such score: {TASKS[task].evaluate_refusal}"
+        )
+    input_names = [i.name for i in model.inputs]
     feeds, _ = _split(run, "train", input_names)
     sample = calibration_sample(feeds)
     with tempfile.TemporaryDirectory() as tmp:

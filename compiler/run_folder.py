@@ -68,13 +68,16 @@ class RunFolder:
         return [f for f in doc.get("files", []) if isinstance(f, str)]
 
     def record(self, *names: str | Path) -> None:
-        """Add files to the manifest (marking the folder as specc's on first use)."""
+        """Add files to the manifest (marking the folder as specc's on first use): a Path is a
+        file as written (under the folder, absolute or relative like the folder's own path), a
+        str a name inside the folder."""
         from .files import atomic_write
 
         known = self.files()
         for name in names:
             rel = Path(name)
-            rel = rel.relative_to(self.path) if rel.is_absolute() else rel
+            if isinstance(name, Path):
+                rel = rel.absolute().relative_to(self.path.absolute())
             if rel.as_posix() not in known:
                 known.append(rel.as_posix())
         doc = {"format": MANIFEST_FORMAT, "written_by": f"specc {__version__}", "files": known}

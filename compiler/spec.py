@@ -9,17 +9,21 @@ frozen: later stages return new values and never write into it.
 from __future__ import annotations
 
 import copy
+import functools
+import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PositiveInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -29,7 +33,7 @@ from .expand import Expander, Origin, Section
 from .layers import LAYERS, Layer
 from .load import Source
 from .spec_cells import CellSpec
-from .spec_data import DataSpec
+from .spec_data import BuiltinData, DataSpec
 from .spec_latent import LatentSpec, NoiseSpec
 from .spec_train import SHORTHANDS, ExportSpec, TrainSpec
 from .tasks import TASKS, Task, sections_of
@@ -159,15 +163,200 @@ class Spec(Strict):
 
 
 def json_schema() -> dict:
-    """The spec language's JSON Schema: `Spec` with its layer sections spelled out (a built-in
-    layer, by `type`, or a use of a block)."""
-    entry = list[Union[LayerSpec, BlockUse]] | None  # noqa: UP007
-    fields = {name: (entry, Field(None, description=doc)) for name, doc in SECTION_DOC.items()}
-    from pydantic import create_model
+    """The spec language's JSON Schema, for editors: `Spec` with what a spec may write where
+    validation takes a looser or a normalised form (see _schema_model)."""
+    return _schema_model().model_json_schema(by_alias=True)
 
-    schema_model = create_model("Spec", __base__=Spec, **fields)
-    schema_model.__doc__ = Spec.__doc__
-    return schema_model.model_json_schema(by_alias=True)
+
+# ----------------------------------------------------------------------------- the JSON Schema
+#
+# Validation reads a spec in steps (the expander turns sections and blocks into layers, shorthands
+# become mappings), so `Spec` takes layer sections as `list[Any]`. An editor sees the spec as
+# written, in one step: the schema model below swaps in typed sections, block bodies and the
+# shorthands, all through pydantic's own hooks (a discriminator on `type`, json_schema_input_type,
+# json_schema_extra), so the schema follows the models and is never written by hand.
+
+# A block body's `$name`: a block parameter, substituted before the layer is validated.
+ParamRef = Annotated[str, StringConstraints(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+def _bare(models) -> list[str]:
+    """The `type`s of the models that need no key but `type` (they may be written as a word)."""
+    return [
+        typing.get_args(m.model_fields["type"].annotation)[0]
+        for m in models
+        if all(not f.is_required() for n, f in m.model_fields.items() if n != "type")
+    ]
+
+
+def _loosened(info) -> tuple:
+    """A field that may also hold a `$param` (inside a block body)."""
+    kw = {"alias": info.alias, "description": info.description}
+    if info.default_factory is not None:
+        kw["default_factory"] = info.default_factory
+    elif not info.is_required():
+        kw["default"] = info.default
+    return (Union[info.rebuild_annotation(), ParamRef], Field(**kw))  # noqa: UP007
+
+
+def _entry(in_block: bool):
+    """One item of a layer list: a built-in layer (by its `type`), a layer type's name alone
+    (`- relu`), or a use of a block (any other `type`)."""
+    layers = [
+        create_model(
+            cls.__name__ + ("InBlock" if in_block else ""),
+            __base__=cls,
+            __doc__=cls.__doc__,
+            **(
+                {n: _loosened(f) for n, f in cls.model_fields.items() if n != "type"}
+                if in_block
+                else {}
+            ),
+        )
+        for cls in LAYERS.values()
+    ]
+    builtin = Annotated[Union[tuple(layers)], Field(discriminator="type")]  # noqa: UP007
+    word = Annotated[
+        Literal[tuple(_bare(LAYERS.values()))],
+        Field(title="LayerWord", description="A layer that needs no settings, by its type."),
+    ]
+    return Union[word, builtin, _BlockUseSchema]  # noqa: UP007
+
+
+class _BlockUseSchema(BlockUse):
+    """A use of a block from `blocks:` (a `type` that is not a built-in layer); its other keys set
+    the block's params."""
+
+    model_config = ConfigDict(title="BlockUse")
+    type: str = Field(
+        description="The block's name in `blocks:`.",
+        json_schema_extra={"not": {"enum": list(LAYERS)}},
+    )
+    from_: Annotated[
+        list[str] | None,
+        BeforeValidator(
+            lambda v: [v] if isinstance(v, str) else v,
+            json_schema_input_type=str | list[str] | None,
+        ),
+    ] = Field(None, alias="from", description="What the block reads (default: the previous layer).")
+
+
+def _models_in(annotation) -> list:
+    """The pydantic models inside an annotation (through unions, Optional and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _written_as_word(info, key: str, expand, words=None) -> tuple:
+    """A field that may also be written as one word: `optimizer: sgd` for `{type: sgd}` (what
+    parse's _expand_shorthands does); the words are the `key`s of the models that need nothing
+    else."""
+    if words is None:
+        words = [
+            w
+            for m in _models_in(info.annotation)
+            if all(not f.is_required() for n, f in m.model_fields.items() if n != key)
+            for w in typing.get_args(m.model_fields[key].annotation)
+        ]
+    kw = {"description": info.description}
+    if info.default_factory is not None:
+        kw["default_factory"] = info.default_factory
+    else:
+        kw["default"] = info.default
+    annotation = info.rebuild_annotation()
+    written = Union[Literal[tuple(words)], annotation]  # noqa: UP007
+    return (
+        Annotated[annotation, BeforeValidator(expand, json_schema_input_type=written)],
+        Field(**kw),
+    )
+
+
+def _per_task(schema: dict) -> None:
+    """Which sections each task requires and which it does not read (if/then on `task`), and
+    that without `blocks:` every layer's `type` is a built-in one."""
+    rules = []
+    every = sections_of(TASKS.values())
+    for name, task in TASKS.items():
+        rules.append(
+            {
+                "if": {"properties": {"task": {"const": name}}, "required": ["task"]},
+                "then": {
+                    "required": list(task.sections),
+                    "properties": {k: False for k in every if k not in task.reads},
+                },
+            }
+        )
+    builtin = {"properties": {"type": {"enum": list(LAYERS)}}}
+    rules.append(
+        {
+            "if": {"not": {"required": ["blocks"]}},
+            "then": {"properties": {s: {"items": builtin} for s in SECTION_DOC}},
+        }
+    )
+    schema["allOf"] = rules
+
+
+@functools.cache
+def _schema_model() -> type[BaseModel]:
+    """`Spec` as an editor sees it: typed layer sections and block bodies, and the shorthands."""
+    entry, in_block = _entry(False), _entry(True)
+    sections = {
+        name: (list[entry] | None, Field(None, description=doc))
+        for name, doc in SECTION_DOC.items()
+    }
+    block = create_model(
+        "BlockDef",
+        __base__=BlockDef,
+        __doc__=BlockDef.__doc__,
+        layers=(
+            list[in_block],
+            Field(
+                min_length=1,
+                description="Layers; `from: input` names the block's input, "
+                "`$name` a parameter's value.",
+            ),
+        ),
+    )
+    train = create_model(
+        "TrainSpec",
+        __base__=TrainSpec,
+        **{
+            key: _written_as_word(
+                TrainSpec.model_fields[key],
+                field,
+                lambda v, field=field: {field: v} if isinstance(v, str) else v,
+            )
+            for (section, key), field in SHORTHANDS.items()
+            if section == "train"
+        },
+    )
+    assert {s for s, _ in SHORTHANDS} == {"train"}, (
+        "a shorthand outside train: is not in the schema"
+    )
+    data_words = list(typing.get_args(BuiltinData.model_fields["name"].annotation))
+
+    class Schema(Spec):
+        model_config = ConfigDict(title="Spec", json_schema_extra=_per_task)
+
+    model = create_model(
+        "Spec",
+        __base__=Schema,
+        __doc__=Spec.__doc__,
+        blocks=(
+            dict[Identifier, block],
+            Field(default_factory=dict, description="Reusable layer groups."),
+        ),
+        data=_written_as_word(
+            Spec.model_fields["data"],
+            "name",
+            lambda v: {"type": "builtin", "name": v} if isinstance(v, str) else v,
+            data_words,
+        ),
+        train=(train, Field(default_factory=TrainSpec)),
+        **sections,
+    )
+    return model
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -113,6 +113,11 @@ class DataBase(Strict):
         description="Random changes to the training images, drawn afresh each epoch (seeded; the "
         "validation and test splits are never augmented).",
     )
+    classes: list[str | int] | None = Field(
+        None,
+        min_length=1,
+        description="Keep only the examples of these classes (label names), renumbered 0, 1, ... in this order.",
+    )
 
     @model_validator(mode="after")
     def _room_to_train(self):

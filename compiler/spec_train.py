@@ -32,6 +32,18 @@ class Strict(BaseModel):
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 
 
+class ParamGroup(Strict):
+    """Layers that train with their own learning rate or weight decay (a new head faster, say)."""
+
+    layers: list[str] = Field(min_length=1, description="Layer or block names.")
+    lr: PositiveFloat | None = Field(
+        None, description="Their learning rate (default: the optimizer's)."
+    )
+    weight_decay: float | None = Field(
+        None, ge=0.0, description="Their weight decay (default: the optimizer's)."
+    )
+
+
 class Optimizer(Strict):
     type: Literal["sgd", "adam", "adamw", "rmsprop"] = Field(
         "adam", description="sgd (momentum, nesterov), adam, adamw (decoupled decay) or rmsprop."
@@ -49,6 +61,9 @@ class Optimizer(Strict):
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW moment decay rates.")
     eps: PositiveFloat = Field(1e-8, description="Denominator term (adam, adamw, rmsprop).")
     alpha: float = Field(0.99, gt=0.0, lt=1.0, description="RMSprop smoothing constant.")
+    groups: list[ParamGroup] = Field(
+        [], description="Parameter groups: layers with their own lr and weight_decay."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -224,6 +239,31 @@ class GanTrain(Strict):
     )
 
 
+class Init(Strict):
+    """The weights a model starts from instead of random ones."""
+
+    from_: str = Field(
+        alias="from",
+        description="A PyTorch state_dict (.pt, .pth), a safetensors file, a specc checkpoint or "
+        "a specc run folder (its exported weights), relative to the spec.",
+    )
+    map: Literal["name", "position"] = Field(
+        "name",
+        description="name: the file's tensor names are the model's (conv2d_1.weight, ...); "
+        "position: the n-th tensor of the file goes to the model's n-th (state_dict order).",
+    )
+    strict: bool = Field(
+        True,
+        description="Every tensor on each side must find its partner (false: the model's missing "
+        "ones keep their initial values, the file's extra ones are ignored). Shapes must always agree.",
+    )
+    skip: list[str] = Field(
+        [],
+        description="Layer names or tensor-name patterns (linear_2, *.bias) left out on both sides: "
+        "they keep their initial values.",
+    )
+
+
 class TrainSpec(Strict):
     epochs: PositiveInt = Field(10, description="Passes over the training split.")
     batch_size: PositiveInt = Field(32, description="Examples per step (all processes together).")
@@ -281,6 +321,11 @@ class TrainSpec(Strict):
         False, description="Also log to DIR/tensorboard (when the package is installed)."
     )
     target: Target | None = Field(None, description="A result the run must reach, or fail.")
+    init: Init | None = Field(None, description="Start from these weights (default: random).")
+    freeze: list[str] = Field(
+        [],
+        description="Layer or block names whose parameters never change (no gradient, no optimizer).",
+    )
 
     @field_validator("metrics")
     @classmethod
@@ -298,6 +343,7 @@ SHORTHANDS = {  # `key: "word"` is short for `key: {<field>: "word"}`
     ("train", "schedule"): "type",
     ("train", "loss"): "type",
     ("train", "on_nan"): "action",
+    ("train", "init"): "from",
 }
 
 

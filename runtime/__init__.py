@@ -10,8 +10,15 @@ s2s = sr.Seq2Seq("runs/seq2seq_reverse")  # translate: greedy, beam or sampled d
 ml = sr.MultiLabel("runs/multilabel_digits")  # several yes/no labels per input, at a threshold
 """
 
-from .errors import DeviceError, InputError, ModelLoadError, SpeccRuntimeError
-from .generate import LanguageModel, generate
+from .errors import (
+    DeviceError,
+    InputError,
+    ModelLoadError,
+    PositionLimitWarning,
+    RunError,
+    SpeccRuntimeError,
+)
+from .generate import Decoded, LanguageModel, generate
 from .generative import Autoencoder, Generator, save_grid
 from .multilabel import LabelSets, MultiLabel
 from .session import Model, Prediction, Predictions, TensorInfo, load
@@ -35,4 +42,7 @@ __all__ = [
     "ModelLoadError",
     "DeviceError",
     "InputError",
+    "RunError",
+    "PositionLimitWarning",
+    "Decoded",
 ]

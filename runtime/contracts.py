@@ -33,6 +33,12 @@ class Meta:
     QUANTIZED = "specc.quantized"  # int8 when `specc export --quantize` wrote the graph
     QUANTIZATION = "specc.quantization"  # JSON: {method: static|dynamic, speedup: {batch: x}}
     PREPROCESS = "specc.preprocess"  # JSON: per data input, how a raw value becomes it
+    # JSON {input name: n}: an integer token input's ids run from 0 to n - 1 (the rows of the
+    # embeddings that read it); the runtime refuses others before ONNX Runtime sees them.
+    TOKEN_IDS = "specc.token_ids"
+    # A step graph's: how many positions its decoder can represent (the rows of the smallest
+    # learned position table it reads); absent: nothing bounds them. Decoding stops there.
+    MAX_POSITIONS = "specc.max_positions"
 
 
 # Token ids every text vocabulary starts with, in this order.

@@ -14,4 +14,16 @@ class DeviceError(SpeccRuntimeError):
 
 
 class InputError(SpeccRuntimeError, ValueError):
-    """Inputs do not match the model's declared names, dtypes or shapes."""
+    """Inputs do not match the model's declared names, dtypes or shapes, or hold values it cannot
+    read (token ids outside its vocabulary, lengths outside 1..time, NaN or infinity)."""
+
+
+class RunError(SpeccRuntimeError):
+    """ONNX Runtime failed on inputs that passed the checks (its own message is kept).
+    `input_refused` is True when ONNX Runtime called the inputs invalid (INVALID_ARGUMENT)."""
+
+    input_refused: bool = False
+
+
+class PositionLimitWarning(RuntimeWarning):
+    """Decoding stopped at the longest sequence the model can represent, not at <eos>."""

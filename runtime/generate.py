@@ -11,16 +11,54 @@ layout come from the file's metadata, so a step.onnx is all an application needs
 from __future__ import annotations
 
 import json
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .contracts import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Meta
-from .errors import InputError, ModelLoadError
+from .errors import InputError, ModelLoadError, PositionLimitWarning, RunError
 from .session import Model
 from .text import Vocab
 
 NEVER = (PAD, UNK, BOS)  # never generated
+
+# Why decoding stopped: the model wrote <eos>; the caller's cap on tokens (max_tokens, a
+# seq2seq max_len) was reached; or the model cannot represent another position.
+STOPS = ("eos", "max_tokens", "max_positions")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded sequence: its text, the token ids written, and why decoding stopped."""
+
+    text: str
+    tokens: list
+    stop: str  # one of STOPS
+
+
+def max_positions(meta: dict) -> int | None:
+    """How many positions a step graph can represent (Meta.MAX_POSITIONS); None: unbounded."""
+    value = meta.get(Meta.MAX_POSITIONS)
+    return int(value) if value not in (None, "", "null") else None
+
+
+def past_the_table(error: RunError) -> bool:
+    """A step that failed by indexing past a table (ONNX Runtime's Gather bounds check): what
+    a learned position table does one position beyond its rows, in a graph whose metadata does
+    not record the limit (exported before Meta.MAX_POSITIONS)."""
+    text = str(error).lower()
+    return "out of" in text and "bound" in text
+
+
+def warn_positions(what: str, limit: int, written: int) -> None:
+    warnings.warn(
+        f"{what} stopped after {written} token(s) without <eos>: the model represents "
+        f"{limit} positions and cannot write further",
+        PositionLimitWarning,
+        stacklevel=3,
+    )
 
 
 def pick(
@@ -82,6 +120,7 @@ class LanguageModel:
         self._input = self.model.inputs[0].name
         self._outputs = [self.model.outputs[0].name] + [s["output"] for s in self.states]
         self._run = self.model._run  # inputs are built here, already checked
+        self.max_positions = max_positions(meta)
 
     def __repr__(self) -> str:
         return f"<specc.runtime.LanguageModel {self.model.path}: {len(self.vocab)} tokens ({self.vocab.level})>"
@@ -120,9 +159,22 @@ class LanguageModel:
 
     def step(self, tokens: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list]:
         """(batch, time) token ids from a state -> (logits (batch, time, vocab), next state)."""
+        tokens = np.asarray(tokens)
+        if tokens.dtype.kind not in "iu" or tokens.ndim != 2:
+            raise InputError(
+                f"tokens must be (batch, time) integers, got {tokens.dtype} {tokens.shape}"
+            )
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= len(self.vocab)):
+            raise InputError(f"token ids run from 0 to {len(self.vocab) - 1}")
+        return self._step(tokens, state)
+
+    def _step(self, tokens, state):
         feeds = {self._input: np.ascontiguousarray(tokens, dtype=np.int64)}
         feeds.update({s["name"]: v for s, v in zip(self.states, state, strict=True)})
-        logits, *state = self._run(self._outputs, feeds, None)
+        try:
+            logits, *state = self._run(self._outputs, feeds, None)
+        except Exception as e:  # onnxruntime's own exception types
+            raise self.model._failed(e) from e
         return logits, state
 
     def generate(
@@ -134,27 +186,53 @@ class LanguageModel:
         top_p: float | None = None,
         seed: int | None = None,
         stop_at_eos: bool = True,
-    ) -> str:
-        """The prompt and up to `max_tokens` tokens after it, as text."""
-        if not isinstance(max_tokens, int) or max_tokens < 0:
+        details: bool = False,
+    ) -> str | Decoded:
+        """The prompt and up to `max_tokens` tokens after it, as text (with details=True, a
+        Decoded that also says why it stopped). Generation also stops at the last position the
+        model can represent, with a PositionLimitWarning."""
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
             raise InputError(f"max_tokens must be a whole number >= 0, got {max_tokens!r}")
-        if temperature < 0:
+        if not np.isfinite(temperature) or temperature < 0:
             raise InputError(f"temperature must be >= 0 (0: greedy), got {temperature}")
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
             raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
         if top_p is not None and not 0 < top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], got {top_p}")
         ids = self.encode(prompt)
+        limit = self.max_positions
+        if limit is not None and 1 + len(ids) > limit:
+            raise InputError(
+                f"the prompt has {len(ids)} tokens; this model represents {limit} positions "
+                f"(<bos> and {limit - 1} tokens)"
+            )
         rng = np.random.default_rng(seed)
-        logits, state = self.step(np.array([[BOS, *ids]]), self.initial_state(1))
-        new = []
-        for _ in range(max_tokens):
+        logits, state = self._step(np.array([[BOS, *ids]]), self.initial_state(1))
+        position = 1 + len(ids)  # the next token is fed at this position
+        new, stop = [], "max_tokens"
+        while len(new) < max_tokens:
             token = int(pick(logits[:, -1], temperature, top_k, top_p, rng)[0])
             if token == EOS and stop_at_eos:
+                stop = "eos"
                 break
             new.append(token)
-            logits, state = self.step(np.array([[token]]), state)
-        return self.decode(ids + new)
+            if len(new) == max_tokens:
+                break
+            if limit is not None and position >= limit:
+                stop = "max_positions"
+                break
+            try:
+                logits, state = self._step(np.array([[token]]), state)
+            except RunError as e:
+                if not past_the_table(e):
+                    raise
+                limit, stop = position, "max_positions"
+                break
+            position += 1
+        if stop == "max_positions":
+            warn_positions("generation", limit, len(new))
+        text = self.decode(ids + new)
+        return Decoded(text, new, stop) if details else text
 
 
 def generate(

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .contracts import MODEL_FORMAT, Meta
-from .errors import DeviceError, InputError, ModelLoadError
+from .errors import DeviceError, InputError, ModelLoadError, RunError
+from .text import Vocab
 
 _DTYPES = {
     "tensor(float)": np.float32,
@@ -111,7 +113,18 @@ def providers_for(device: str, available: list[str]) -> list[str]:
     raise DeviceError(f"unknown device '{device}': use 'auto', 'cpu' or 'cuda'")
 
 
+def _check_threads(name: str, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ModelLoadError(
+            f"{name} must be a whole number >= 1 (or None, or 0: ONNX Runtime's choice), got {value!r}"
+        )
+
+
 def _options(ort, threads, inter_op_threads, optimization):
+    _check_threads("threads", threads)
+    _check_threads("inter_op_threads", inter_op_threads)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -124,72 +137,89 @@ def _options(ort, threads, inter_op_threads, optimization):
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[optimization]
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # failures come back as exceptions, told in our words
     return options
 
 
-def _session(ort, path: Path, options, providers):
+def _session(ort, source: Path | bytes, options, providers, path: Path | None = None):
+    """An InferenceSession from a file or from bytes already read (then `path` names them)."""
+    where = path or source
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(
+            source if isinstance(source, bytes) else str(source),
+            sess_options=options,
+            providers=providers,
+        )
     except Exception as e:  # onnxruntime raises its own types for unreadable or invalid files
         detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ModelLoadError(
-            f"cannot load {path}: {detail} (is the file truncated or not an ONNX model?)"
+            f"cannot load {where}: {detail} (is the file truncated or not an ONNX model?)"
         ) from e
 
 
-def _open_session(ort, path: Path, options, providers, optimization: str, cache: bool):
-    """A session, through the optimized-graph cache next to the model when allowed.
+CACHE_ENV = "SPECC_CACHE_DIR"
 
-    The cache holds the graph ONNX Runtime optimized for these providers and this level, keyed
-    by the model file's sha256 (recorded with its size and mtime, so an unchanged file is not
-    hashed again) and the ONNX Runtime version; a cached graph with any other key is rebuilt. With level `all` the graph may hold hardware-specific layouts: the cache is for the
-    machine that wrote it. Returns (session, "hit" | "written" | "off").
-    """
-    if not cache or optimization == "disabled":
-        return _session(ort, path, options, providers), "off"
-    stem = f".{path.stem}.{optimization}.{providers[0].removesuffix('ExecutionProvider').lower()}"
-    cached, sidecar = path.with_name(stem + ".onnx"), path.with_name(stem + ".json")
-    stat = path.stat()
-    seen = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    settings = {
-        "optimization": optimization,
-        "providers": providers,
-        "onnxruntime": ort.__version__,
-    }
+
+def cache_dir() -> Path:
+    """Where optimized graphs are kept: $SPECC_CACHE_DIR, else $XDG_CACHE_HOME/specc, else
+    ~/.cache/specc. Never beside the model: a folder that is shipped cannot carry an entry."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "specc"
+
+
+def _private_dir(folder: Path) -> bool:
+    """The cache folder exists (made 0700 if not) and only this user can write to it: an entry
+    someone else could plant would decide what runs. POSIX only; elsewhere it is just made."""
     try:
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = {}
-    # The sha256 recorded for this exact file (same size and mtime) is trusted, as git trusts its
-    # index; any change of the file means hashing it again.
-    if record.get("file") == seen and record.get("settings") == settings:
-        digest = record.get("model_sha256")
-    else:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    key = {"model_sha256": digest, "file": seen, "settings": settings}
-    if cached.is_file() and record == key:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return False
+    if os.name != "posix":
+        return True
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _open_session(ort, path: Path, options, providers, optimization: str, cache: bool):
+    """A session on the bytes of `path`, through the optimized-graph cache when allowed.
+
+    The model file is read once and ONNX Runtime is given those bytes, so what was hashed is
+    what runs. A cache entry is the graph ONNX Runtime optimized for these providers and this
+    level, named by the sha256 of those bytes and the ONNX Runtime version, in the per-user
+    cache_dir(); nothing next to the model is ever read. With level `all` the graph may hold
+    hardware-specific layouts: the cache belongs to the machine that wrote it.
+    Returns (session, "hit" | "written" | "off").
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read {path}: {e.strerror}") from None
+    folder = cache_dir()
+    if not cache or optimization == "disabled" or not _private_dir(folder):
+        return _session(ort, data, options, providers, path), "off"
+    digest = hashlib.sha256(data).hexdigest()
+    provider = providers[0].removesuffix("ExecutionProvider").lower()
+    cached = folder / f"{digest}.{optimization}.{provider}.ort{ort.__version__}.onnx"
+    if cached.is_file():
+        level = options.graph_optimization_level
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             return _session(ort, cached, options, providers), "hit"
-        except ModelLoadError:
-            options.graph_optimization_level = _options(
-                ort, None, None, optimization
-            ).graph_optimization_level
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+        except ModelLoadError:  # a damaged entry: rebuilt below
+            options.graph_optimization_level = level
+    tmp = cached.with_name(cached.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
     options.optimized_model_filepath = str(tmp)
     try:
-        session = _session(ort, path, options, providers)
+        session = _session(ort, data, options, providers, path)
     except ModelLoadError:
         tmp.unlink(missing_ok=True)
         raise
     try:
         os.replace(tmp, cached)
-        side_tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
-        side_tmp.write_text(json.dumps(key), encoding="utf-8")
-        os.replace(side_tmp, sidecar)
         return session, "written"
-    except OSError:  # a read-only folder: serve without a cache
+    except OSError:  # a read-only cache folder: serve without a cache
         tmp.unlink(missing_ok=True)
         return session, "off"
 
@@ -224,6 +254,7 @@ class Model:
         inter_op_threads: int | None = None,
         optimization: str = "all",
         cache: bool = True,
+        check_finite: bool = True,
     ):
         ort = _import_ort()
         self.path = _resolve(path)
@@ -252,6 +283,13 @@ class Model:
         self.outputs = [self._info(o) for o in self.session.get_outputs()]
         self._options_args = (threads, inter_op_threads, optimization)
         self._output_names = [o.name for o in self.outputs]
+        self.check_finite = check_finite
+        self.token_ids = _token_ids(meta, self.inputs)
+        self.length_of = _lengths(meta, self.inputs, self.token_ids)
+        # integer (batch, time, ...) inputs: token ids, whatever the vocabulary (even unknown)
+        self.sequences_of_ids = {
+            i.name for i in self.inputs if i.dtype.startswith("int") and len(i.shape) >= 2
+        }
         # ONNX Runtime's own binding, without InferenceSession.run's Python-side checks: this
         # class checks inputs itself (falls back to the public method if the binding moves).
         inner = getattr(self.session, "_sess", None)
@@ -260,9 +298,12 @@ class Model:
         tail = first.shape[1:]
         self._fast = (
             (first.name, np.dtype(first.dtype), tuple(tail))
-            if len(self.inputs) == 1 and all(isinstance(d, int) for d in tail)
+            if len(self.inputs) == 1
+            and all(isinstance(d, int) for d in tail)
+            and first.name not in self.token_ids
             else None
         )
+        self._finite_fast = check_finite and first.dtype.startswith("float")
         if self.device == "cuda":
             on_cpu = {
                 k: v for k, v in self.node_placement().items() if k != "CUDAExecutionProvider"
@@ -303,11 +344,57 @@ class Model:
                 "; ".join(parts)
                 + f"; the model takes {', '.join(f'{n}: {i.describe()}' for n, i in expected.items())}"
             )
-        return {name: self._check_array(name, info, feeds[name]) for name, info in expected.items()}
+        arrays = {
+            name: self._check_array(name, info, feeds[name]) for name, info in expected.items()
+        }
+        self._check_values(arrays)
+        return arrays
+
+    def _check_values(self, arrays: dict[str, np.ndarray]) -> None:
+        """What shapes and dtypes cannot say: one batch size across inputs, token ids inside the
+        vocabulary, lengths from 1 to the time steps they count, no NaN or infinity. ONNX
+        Runtime would fail on some (and take a whole micro-batch down) or answer nonsense."""
+        sizes = {}
+        for info in self.inputs:
+            if "batch" in info.shape:
+                sizes[info.name] = arrays[info.name].shape[info.shape.index("batch")]
+        if len(set(sizes.values())) > 1:
+            raise InputError(
+                "inputs disagree on the batch size: "
+                + ", ".join(f"'{k}' has {v}" for k, v in sizes.items())
+            )
+        for name, arr in arrays.items():
+            count = self.token_ids.get(name)
+            if count is not None:
+                bad = (arr < 0) | (arr >= count)
+                if bad.any():
+                    at = tuple(int(i) for i in np.argwhere(bad)[0])
+                    raise InputError(
+                        f"input '{name}' holds token id {int(arr[at])} at {list(at)}; this model's "
+                        f"token ids run from 0 to {count - 1}"
+                    )
+            elif name in self.sequences_of_ids and arr.size and arr.min() < 0:
+                at = tuple(int(i) for i in np.argwhere(arr < 0)[0])
+                raise InputError(
+                    f"input '{name}' holds token id {int(arr[at])} at {list(at)}; token ids are "
+                    "never negative"
+                )
+            counted = self.length_of.get(name)
+            if counted is not None:
+                steps = arrays[counted].shape[1]
+                bad = (arr < 1) | (arr > steps)
+                if bad.any():
+                    row = int(np.argwhere(bad)[0][0])
+                    raise InputError(
+                        f"input '{name}' holds the length {int(arr[row])} in row {row}; each length "
+                        f"counts the steps of '{counted}', so it must be from 1 to {steps}"
+                    )
+            if self.check_finite and arr.dtype.kind == "f":
+                _check_finite(name, arr)
 
     @staticmethod
     def _check_array(name: str, info: TensorInfo, value) -> np.ndarray:
-        arr = np.asarray(value)
+        arr = _as_array(name, value)
         want = np.dtype(info.dtype)
         if arr.dtype != want:
             same_kind = (
@@ -317,6 +404,10 @@ class Model:
                 raise InputError(
                     f"input '{name}': expected {info.describe()}, got a {arr.dtype} array"
                 )
+            if want.kind in "iu" and arr.size:
+                limits = np.iinfo(want)
+                if arr.min() < limits.min or arr.max() > limits.max:
+                    raise InputError(f"input '{name}' holds values that do not fit {want}")
             arr = arr.astype(want)
         if arr.ndim != len(info.shape) or any(
             isinstance(d, int) and d != a for d, a in zip(info.shape, arr.shape, strict=False)
@@ -334,8 +425,23 @@ class Model:
     def run(self, **inputs) -> dict[str, np.ndarray]:
         """Run the model; returns {output name: array}."""
         feeds = inputs if self._ready(inputs) else self.check_inputs(inputs)
-        values = self._run(self._output_names, feeds, None)
+        return self.run_checked(feeds)
+
+    def run_checked(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run inputs that `check_inputs` returned (the server checks each request once, then
+        runs them together); an ONNX Runtime failure is a RunError."""
+        try:
+            values = self._run(self._output_names, feeds, None)
+        except Exception as e:  # onnxruntime's own exception types
+            raise self._failed(e) from e
         return dict(zip(self._output_names, values, strict=True))
+
+    def _failed(self, e: Exception) -> RunError:
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        error = RunError(f"{self.path.name}: ONNX Runtime failed on these inputs: {detail}")
+        # ONNX Runtime's INVALID_ARGUMENT: these inputs, not the model or the machine, are wrong
+        error.input_refused = type(e).__name__ == "InvalidArgument" or "INVALID_ARGUMENT" in str(e)
+        return error
 
     def _ready(self, inputs: dict) -> bool:
         """The common case, checked in a few comparisons: one well-formed, contiguous array."""
@@ -349,6 +455,7 @@ class Model:
             and x.shape[1:] == fast[2]
             and x.shape[0] > 0
             and x.flags.c_contiguous
+            and (not self._finite_fast or np.isfinite(x).all())
         )
 
     def __call__(self, *args, **inputs):
@@ -363,7 +470,10 @@ class Model:
             x = args[0]
             feeds = {self.inputs[0].name: x}
             if self._ready(feeds):
-                values = self._run(self._output_names, feeds, None)
+                try:
+                    values = self._run(self._output_names, feeds, None)
+                except Exception as e:  # onnxruntime's own exception types
+                    raise self._failed(e) from e
                 return (
                     values[0]
                     if len(values) == 1
@@ -375,18 +485,25 @@ class Model:
 
     def run_batched(self, inputs, batch_size: int = 256):
         """Run over arrays of any length in batches; returns what `model(inputs)` would."""
-        if batch_size < 1:
+        if isinstance(batch_size, int | np.integer) and batch_size < 1:
             raise InputError("batch_size must be at least 1")
         feeds = inputs if isinstance(inputs, dict) else None
         if feeds is None:
             if len(self.inputs) != 1:
                 raise InputError("pass a dict of inputs by name to a model with several inputs")
             feeds = {self.inputs[0].name: inputs}
-        feeds = {k: np.asarray(v) for k, v in feeds.items()}
+        if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool):
+            raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        feeds = {k: _as_array(k, v) for k, v in feeds.items()}
+        for k, v in feeds.items():
+            if v.ndim == 0:
+                raise InputError(f"input '{k}' is a scalar; pass a batch (x[None] for one example)")
         sizes = {len(v) for v in feeds.values()}
         if len(sizes) != 1:
             raise InputError(f"inputs have different batch sizes: {sorted(sizes)}")
         (n,) = sizes
+        if n == 0:
+            raise InputError("the batch is empty: run_batched needs at least one row")
         parts = [
             self.run(**{k: v[start : start + batch_size] for k, v in feeds.items()})
             for start in range(0, n, batch_size)
@@ -502,6 +619,71 @@ class Model:
         return interpret(self, np.asarray(output), **options) if interpret else None
 
 
+def _as_array(name: str, value) -> np.ndarray:
+    """np.asarray, with numpy's errors (ragged lists, odd objects) as InputErrors."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"input '{name}' is not a rectangular array of numbers: {e}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise InputError(
+            f"input '{name}' must be an array of numbers, got {arr.dtype} values"
+            + (" (ragged lists?)" if arr.dtype == object else "")
+        )
+    return arr
+
+
+def _check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():
+        at = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise InputError(
+            f"input '{name}' holds {arr[at]} at {list(at)}; NaN and infinity make the model's "
+            "answer meaningless (load with check_finite=False to let them through)"
+        )
+
+
+def _token_ids(meta: dict, inputs: list[TensorInfo]) -> dict[str, int]:
+    """How many token ids each integer token input takes: the embedding rows the exporter
+    recorded (Meta.TOKEN_IDS), else the vocabulary the graph carries (a seq2seq model's source
+    and target vocabularies, a text model's Meta.VOCAB for its (batch, time) integer inputs)."""
+    found: dict[str, int] = {}
+    if Meta.SEQ2SEQ in meta:
+        info = json.loads(meta[Meta.SEQ2SEQ])
+        if info.get("source_vocab"):
+            found[info["source"]["name"]] = len(Vocab.from_json(info["source_vocab"]))
+        found[info["target"]] = len(Vocab.from_json(info["target_vocab"]))
+    elif Meta.VOCAB in meta:
+        size = len(Vocab.from_json(meta[Meta.VOCAB]))
+        for i in inputs:
+            if i.dtype == "int64" and len(i.shape) == 2:
+                found[i.name] = size
+    found.update({k: int(v) for k, v in json.loads(meta.get(Meta.TOKEN_IDS, "{}")).items()})
+    names = {i.name for i in inputs}
+    return {k: v for k, v in found.items() if k in names}
+
+
+def _lengths(meta: dict, inputs: list[TensorInfo], token_ids: dict) -> dict[str, str]:
+    """Lengths inputs ((batch,) integers) and the sequence input each counts: the first token
+    input, else the first input with a named time axis. A seq2seq encoder's lengths count its
+    source; a step graph's count the source, which it does not take (the runtime feeds them)."""
+    if meta.get(Meta.GRAPH) == "step":
+        return {}
+    if Meta.SEQ2SEQ in meta:
+        info = json.loads(meta[Meta.SEQ2SEQ])
+        return {info["lengths"]: info["source"]["name"]} if info.get("lengths") else {}
+    sequences = [i.name for i in inputs if len(i.shape) >= 2 and isinstance(i.shape[1], str)]
+    tokens = [n for n in sequences if n in token_ids]
+    counted = (tokens or sequences or [None])[0]
+    return {
+        i.name: counted
+        for i in inputs
+        if counted is not None
+        and i.dtype.startswith("int")
+        and len(i.shape) == 1
+        and i.name not in token_ids
+    }
+
+
 def _classify(model: Model, output: np.ndarray) -> Prediction:
     probs = model.probabilities_from(output)
     classes = probs.argmax(axis=1)
@@ -516,6 +698,7 @@ def load(path: str | Path, device: str = "auto", **options) -> Model:
     """Load a .onnx file, or the output folder of `specc train`, on 'auto', 'cpu' or 'cuda'.
 
     Options: threads, inter_op_threads, optimization ('disabled'|'basic'|'extended'|'all'),
-    cache (reuse the optimized graph saved next to the model; default True).
+    cache (reuse the optimized graph kept in the per-user cache_dir(); default True),
+    check_finite (refuse NaN and infinity in float inputs; default True).
     """
     return Model(path, device=device, **options)

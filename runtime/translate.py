@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .contracts import SPECIAL_TOKENS, Meta
-from .errors import InputError, ModelLoadError
-from .generate import pick
+from .errors import InputError, ModelLoadError, RunError
+from .generate import Decoded, max_positions, past_the_table, pick, warn_positions
 from .session import Model
 from .text import Vocab, pad_ids
 
@@ -50,6 +50,7 @@ class Seq2Seq:
         self.target_vocab = Vocab.from_json(info["target_vocab"])
         self.pad, self.bos, self.eos = (info["special"][k] for k in ("pad", "bos", "eos"))
         self.max_len = int(info["max_len"])
+        self.max_positions = max_positions(self.stepper.metadata)  # the decoder's; None: any
         self._states = info["states"]
         self._memories = [m["name"] for m in info["memories"]]
         self._step_outputs = [info["logits"]] + [s["output"] for s in self._states]
@@ -88,19 +89,27 @@ class Seq2Seq:
             )
         return pad_ids(rows)
 
-    def translate(self, texts: list[str] | str, **options) -> list[str]:
-        """Decode each text (options as in `decode`); one output string per input."""
+    def translate(self, texts: list[str] | str, details: bool = False, **options):
+        """Decode each text (options as in `decode`); one output string per input (with
+        details=True, a Decoded per input that also says why it stopped)."""
         single = isinstance(texts, str)
         ids, lengths = self.encode_texts([texts] if single else list(texts))
-        out = [self.target_vocab.decode(s) for s in self.decode(ids, lengths, **options)]
+        out = self._texts(self.decode(ids, lengths, details=True, **options), details)
         return out[0] if single else out
 
-    def caption(self, images: np.ndarray, **options) -> list[str]:
+    def caption(self, images: np.ndarray, details: bool = False, **options) -> list:
         """Decode image sources (batch, *image shape) to text."""
-        return [
-            self.target_vocab.decode(s)
-            for s in self.decode(np.asarray(images, np.float32), **options)
-        ]
+        if self.source_vocab is not None:
+            raise InputError("this model reads text: call translate(texts)")
+        images = np.asarray(images, np.float32)
+        return self._texts(self.decode(images, details=True, **options), details)
+
+    def _texts(self, decoded: tuple[list, list], details: bool) -> list:
+        written, stops = decoded
+        texts = [self.target_vocab.decode(s) for s in written]
+        if not details:
+            return texts
+        return [Decoded(t, w, s) for t, w, s in zip(texts, written, stops, strict=True)]
 
     # ------------------------------------------------------------------ decoding
 
@@ -115,8 +124,11 @@ class Seq2Seq:
         temperature: float = 1.0,
         top_k: int | None = None,
         seed: int | None = None,
-    ) -> list[list[int]]:
-        """Token ids written for each source, without <bos>/<eos>.
+        details: bool = False,
+    ) -> list[list[int]] | tuple[list[list[int]], list[str]]:
+        """Token ids written for each source, without <bos>/<eos> (details=True: and why each
+        stopped, "eos", "max_tokens" at max_len, or "max_positions" with a PositionLimitWarning
+        when the decoder cannot represent another position; max_len is capped there).
 
         greedy: the likeliest token each step (never <pad> or <bos>); beam: the `beam_size` best partial sequences,
         scored by log-probability divided by ((5 + length) / 6) ** length_penalty (Wu et al.
@@ -132,18 +144,44 @@ class Seq2Seq:
         if method == "sample" and temperature <= 0:
             raise InputError(f"temperature must be > 0 for sampling, got {temperature}")
         max_len = max_len or self.max_len
+        limit = self.max_positions
+        steps = min(max_len, limit) if limit is not None else max_len
         memories, states, extra = self._start(source, lengths)
-        if method == "beam":
-            return self._beam(
-                len(source), memories, states, extra, beam_size, length_penalty, max_len
-            )
-        rng = np.random.default_rng(seed)
         batch = len(source)
+        if method == "beam":
+            written, ended, limit = self._beam(
+                batch, memories, states, extra, beam_size, length_penalty, steps, limit
+            )
+        else:
+            written, ended, limit = self._sequential(
+                method, batch, memories, states, extra, steps, limit, temperature, top_k, seed
+            )
+        at_limit = limit is not None and limit <= max_len
+        stops = ["eos" if e else ("max_positions" if at_limit else "max_tokens") for e in ended]
+        if "max_positions" in stops:
+            warn_positions(
+                "decoding",
+                limit,
+                max(len(w) for w, s in zip(written, stops, strict=True) if s != "eos"),
+            )
+        return (written, stops) if details else written
+
+    def _sequential(
+        self, method, batch, memories, states, extra, steps, limit, temperature, top_k, seed
+    ):
+        """Greedy or sampled decoding: (written, ended at <eos>, the position limit met)."""
+        rng = np.random.default_rng(seed)
         tokens = np.full((batch, 1), self.bos, dtype=np.int64)
         done = np.zeros(batch, dtype=bool)
         written = [[] for _ in range(batch)]
-        for _ in range(max_len):
-            logits, states = self.step(tokens, memories, extra, states)
+        for t in range(steps):
+            try:
+                logits, states = self.step(tokens, memories, extra, states)
+            except RunError as e:
+                if t == 0 or not past_the_table(e):
+                    raise
+                limit = t  # the table ends here; the graph did not record it
+                break
             last = logits[:, -1]
             if method == "greedy":
                 last = last.copy()
@@ -159,7 +197,7 @@ class Seq2Seq:
             if done.all():
                 break
             tokens = chosen[:, None].astype(np.int64)
-        return written
+        return written, done.tolist(), limit
 
     def _start(self, source, lengths):
         """Run the encoder: (memories, first states, the step's other inputs)."""
@@ -168,6 +206,13 @@ class Seq2Seq:
             if lengths is None:
                 raise InputError("this model reads padded token ids: pass their lengths too")
             feeds[self.info["lengths"]] = lengths
+        longest = self.info.get("max_source_len")
+        steps = np.shape(source)[1] if self.source_vocab is not None and np.ndim(source) == 2 else 0
+        if longest and steps > longest:
+            raise InputError(
+                f"the sources have {steps} positions; this model's learned source positions "
+                f"cover {longest}"
+            )
         out = self.encoder.run(**feeds)
         values = [out[n] for n in self._encoder_outputs]
         n = len(self._memories)
@@ -180,10 +225,13 @@ class Seq2Seq:
         feeds.update(zip(self._memories, memories, strict=True))
         feeds.update(zip(self.info["step_inputs"], extra, strict=True))
         feeds.update((s["name"], v) for s, v in zip(self._states, states, strict=True))
-        logits, *states = self.stepper._run(self._step_outputs, feeds, None)
+        try:
+            logits, *states = self.stepper._run(self._step_outputs, feeds, None)
+        except Exception as e:  # onnxruntime's own exception types
+            raise self.stepper._failed(e) from e
         return logits, states
 
-    def _beam(self, batch, memories, states, extra, k, alpha, max_len):
+    def _beam(self, batch, memories, states, extra, k, alpha, max_len, limit):
         """Beam search, vectorized over the batch: each step keeps, per source, the k best
         continuations that do not end; the first k that end (<eos>) are the candidates."""
 
@@ -205,7 +253,13 @@ class Seq2Seq:
             return score / (((5.0 + length) / 6.0) ** alpha)
 
         for t in range(max_len):
-            logits, states = self.step(tokens, memories, extra, states)
+            try:
+                logits, states = self.step(tokens, memories, extra, states)
+            except RunError as e:
+                if t == 0 or not past_the_table(e):
+                    raise
+                limit = t  # the table ends here; the graph did not record it
+                break
             last = logits[:, -1].astype(np.float64)
             logp = last - last.max(axis=1, keepdims=True)
             logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
@@ -239,9 +293,10 @@ class Seq2Seq:
             seqs = np.concatenate([seqs[rows], new_tokens[:, None]], axis=1)
             states = [np.take(s, rows, axis=ax) for s, ax in zip(states, axes, strict=True)]
             tokens = new_tokens[:, None]
-        out = []
+        out, ended = [], []
         for b in range(batch):
             options = list(finished[b])
+            ended.append(bool(options))
             if not options:  # nothing ended within max_len: the best unfinished
                 options = [
                     (norm(scores[b, j], seqs.shape[1]), seqs[b * k + j].tolist())
@@ -249,4 +304,4 @@ class Seq2Seq:
                     if np.isfinite(scores[b, j])
                 ]
             out.append(list(max(options, key=lambda o: o[0])[1]))
-        return out
+        return out, ended, limit

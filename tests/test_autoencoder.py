@@ -148,7 +148,9 @@ def test_vae_digits_trains_exports_its_halves_and_draws(tmp_path):
     np.testing.assert_allclose(path[-1], ae.reconstruct(x[1:2])[0], atol=1e-5)
     pictures = [out / "latent.png", *sorted((out / "samples").glob("epoch_*.png"))]
     assert len(pictures) >= 2 and (out / "samples" / "epoch_030.png").is_file()
-    proc = run_specc("sample", out, "-n", "64", "-o", tmp_path / "grid.png", "--seed", "0")
+    proc = run_specc(
+        "sample", out, "-n", "64", "-o", tmp_path / "grid.png", "--seed", "0", "--scale", "4"
+    )
     assert proc.returncode == 0, proc.stderr
     for p in [*pictures, tmp_path / "grid.png"]:
         image = np.asarray(Image.open(p).convert("L"), dtype=np.float64)

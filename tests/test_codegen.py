@@ -59,7 +59,12 @@ def test_generated_code_is_standalone_and_formatted(spec):
         required = everywhere - guarded - set(sys.stdlib_module_names)
         assert required <= {"torch", "numpy", "model"}, required
         assert "specc" not in everywhere and "compiler" not in everywhere
-        assert guarded - set(sys.stdlib_module_names) <= {"rich", "matplotlib", "torch"}, guarded
+        assert guarded - set(sys.stdlib_module_names) <= {
+            "rich",
+            "matplotlib",
+            "torch",
+            "safetensors",
+        }, guarded
     forward = (
         files["model.py"].split("def forward", 1)[1].split("return", 1)[0]
     )  # the model class comes first

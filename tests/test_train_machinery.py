@@ -155,7 +155,11 @@ def test_metrics_png_is_a_grid_of_at_most_three_panels_a_row(tmp_path, monkeypat
     rows = [
         {
             "epoch": e,
-            **{f"{s}_{m}": 1.0 / e for s in ("train", "val") for m in ("loss", "a", "b", "c", "d")},
+            **{
+                f"{s}_{m}": (i + 1.0) / e  # curves of their own: a repeated one shares a panel
+                for s in ("train", "val")
+                for i, m in enumerate(("loss", "a", "b", "c", "d"))
+            },
         }
         for e in (1, 2)
     ]

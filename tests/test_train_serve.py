@@ -128,9 +128,7 @@ def test_runtime_input_errors_are_one_clear_message(trained):
         match=r"unknown input 'image'; missing input 'x'; the model takes x: float32 \(batch, 2\)",
     ):
         model.run(image=np.zeros((1, 2), np.float32))
-    with pytest.raises(
-        sr.InputError, match=r"input 'x': expected float32 \(batch, 2\), got a <U1 array"
-    ):
+    with pytest.raises(sr.InputError, match=r"input 'x' must be an array of numbers, got <U1"):
         model.run(x=np.array([["a", "b"]]))
     with pytest.raises(
         sr.InputError, match=r"expected shape \(batch, 2\), got \(2,\); add a batch dimension"

@@ -25,7 +25,12 @@ def step_feeds(model, ir, batch: int, length: int, seed: int) -> tuple[torch.Ten
 
 
 def export_step(
-    model: torch.nn.Module, ir, path: Path, opset: int = 20, vocab: str | None = None
+    model: torch.nn.Module,
+    ir,
+    path: Path,
+    opset: int = 20,
+    vocab: str | None = None,
+    max_positions: int | None = None,
 ) -> Path:
     """A language model's step graph: (tokens, *state) -> (logits, *next state), dynamic batch and time.
 
@@ -64,6 +69,8 @@ def export_step(
             ]
         ),
     }
+    if max_positions:  # a learned position table: generation stops at its last row
+        meta[Meta.MAX_POSITIONS] = str(max_positions)
     with torch.no_grad():
         learned = [s.numpy() for s in model.initial_state(1)]
     if any(np.any(s != 0) for s in learned):
@@ -114,7 +121,11 @@ def export(job) -> dict:
 
     ir, spec = job.compiled.ir, job.compiled.spec
     vocab = job.data.vocab.to_json() if job.data.vocab is not None else None
-    path = export_step(job.model, ir, job.folder / "step.onnx", spec.export.opset, vocab)
+    layers = job.compiled.parsed.layers
+    tables = [x.max_len for x in layers if x.positional and x.kind == "learned"]
+    path = export_step(
+        job.model, ir, job.folder / "step.onnx", spec.export.opset, vocab, min(tables, default=None)
+    )
     step = step_parity(job.model, path, ir, spec.export.tolerance)
     job.log(
         f"exported {path}; chained and single steps match PyTorch (max abs diff {step.max_abs_diff:.2e})"

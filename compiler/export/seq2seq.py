@@ -113,7 +113,8 @@ def export(model, ir, folder: Path, opset: int, info: dict) -> dict:
         opset,
         " of the decoder step",
     )
-    stamp(proto, ir, None, extra={Meta.GRAPH: "step", **meta})
+    limit = {Meta.MAX_POSITIONS: str(info["max_target_len"])} if info["max_target_len"] else {}
+    stamp(proto, ir, None, extra={Meta.GRAPH: "step", **meta, **limit})
     for out, want in zip(
         proto.graph.output, [ir.output_dims] + [st.dims for st in ir.states], strict=True
     ):

@@ -85,13 +85,24 @@ SizeOrVocab = Annotated[
     PositiveInt | Literal["vocab", "source_vocab", "target_vocab"],
     BeforeValidator(_size_or_vocab),
 ]
-Pair = Annotated[tuple[int, int], BeforeValidator(_pair)]
-Padding2d = Annotated[Literal["same", "valid"] | tuple[int, int], BeforeValidator(_padding)]
+# json_schema_input_type: what a spec may write (`kernel_size: 5`), for `specc schema`.
+Pair = Annotated[
+    tuple[int, int], BeforeValidator(_pair, json_schema_input_type=int | tuple[int, int])
+]
+Padding2d = Annotated[
+    Literal["same", "valid"] | tuple[int, int],
+    BeforeValidator(
+        _padding, json_schema_input_type=Literal["same", "valid"] | int | tuple[int, int]
+    ),
+]
 Padding1d = Annotated[
     Literal["same", "valid"] | int,
-    BeforeValidator(lambda v: v if v in ("same", "valid") else _single(v)),
+    BeforeValidator(
+        lambda v: v if v in ("same", "valid") else _single(v),
+        json_schema_input_type=Literal["same", "valid"] | int | tuple[int],
+    ),
 ]
-Single = Annotated[int, BeforeValidator(_single)]
+Single = Annotated[int, BeforeValidator(_single, json_schema_input_type=int | tuple[int])]
 
 
 class Layer(BaseModel):
@@ -104,7 +115,13 @@ class Layer(BaseModel):
         None,
         description="Name to refer to this layer's output with `from:`; generated when absent.",
     )
-    from_: list[str] | None = Field(
+    from_: Annotated[  # one name is short for a list of one (`from: input`)
+        list[str] | None,
+        BeforeValidator(
+            lambda v: [v] if isinstance(v, str) else v,
+            json_schema_input_type=str | list[str] | None,
+        ),
+    ] = Field(
         None,
         alias="from",
         description="Inputs by name (layer outputs or model inputs); default: the previous layer.",

@@ -121,3 +121,41 @@ class Autoencoder(Task):
                 noise=spec.noise.model_dump() if spec.noise else None,
             )
         )
+
+    def evaluate(self, job):
+        """How well model.onnx rebuilds its input: mse and mae per element, and for a VAE the
+        ELBO's terms per example as train.py sums them (the reconstruction under the spec's
+        loss, the KL of encoder.onnx's mean and log-variance against N(0, I)), and the loss."""
+        import numpy as np
+
+        from specc.runtime import Autoencoder
+
+        x = next(iter(job.examples.feeds.values())).astype(np.float64)
+        out = job.out.astype(np.float64).reshape(x.shape)
+        n = len(x)
+        err = (out - x).reshape(n, -1)
+        loss = job.spec["train"]["loss"]["type"]
+        if loss == "binary_cross_entropy":
+            p = np.clip(out, 1e-7, 1 - 1e-7)
+            per = -(x * np.log(p) + (1 - x) * np.log(1 - p))
+        else:
+            per = np.abs(out - x) if loss == "l1" else (out - x) ** 2
+        per = per.reshape(n, -1)
+        scores = {"mse": float((err**2).mean()), "mae": float(np.abs(err).mean())}
+        latent = job.spec.get("latent")
+        if latent is None:
+            return {"loss": float(per.mean()), **scores}
+        if not job.graphs:  # scoring another model file: the KL term needs encoder.onnx
+            return scores
+        mean, log_var = Autoencoder(job.run, device=job.device).encode(x, log_var=True)
+        mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
+        kl = 0.5 * (mean**2 + np.exp(log_var) - 1 - log_var).sum(axis=1)
+        recon = per.sum(axis=1)
+        beta = latent.get("beta", 1.0)
+        return {
+            "loss": float((recon + beta * kl).mean()),
+            **scores,
+            "recon": float(recon.mean()),
+            "kl": float(kl.mean()),
+            "elbo": float(-(recon + kl).mean()),
+        }

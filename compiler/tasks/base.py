@@ -12,7 +12,7 @@ fixed points and never branch on its name:
 | ir         | `named_outputs`, `build` (its IR pieces: extra model methods, states)         |
 | codegen    | its template partials: `templates/tasks/<name>.model.jinja` and `.train.jinja` |
 | export     | `export` (the graphs besides model.onnx, and their parity)                    |
-| evaluate   | `score` (how new data is scored through ONNX Runtime)                         |
+| evaluate   | `read_examples` (new data in its own formats), `evaluate`/`score` (ONNX Runtime) |
 | runtime    | `runtime_class` (what serves it from `specc.runtime`)                         |
 
 The defaults below describe the common case: one `model:` section read from the spec's single
@@ -93,7 +93,7 @@ class Task:
     target_dtype: ClassVar[str | None] = "int64"  # what train.py makes them (None: as they come)
     text_corpus: ClassVar[bool] = False  # trains on a text corpus (else on labelled texts)
     noise_inputs: ClassVar[tuple[str, ...]] = ()  # inputs drawn at random, not read from data
-    # Why `specc evaluate` cannot score this task's model on a dataset, if it cannot.
+    # Why `specc evaluate` has nothing to score for this task's model, if it has not.
     evaluate_refusal: ClassVar[str | None] = None
     losses: ClassVar[tuple[str, ...]] = ()
     default_output: ClassVar[str] = "logits"  # the output's name when `output:` is not given
@@ -206,9 +206,23 @@ class Task:
             )
         return None
 
+    # -- evaluate: `specc evaluate`, and `specc export --quantize`'s guard
+
+    def read_examples(self, run: Path, data: str | None, spec: dict, model):
+        """The examples `specc evaluate --data DATA` scores: a split of the run (None: test, else
+        val), or a file or folder in a format this task reads (evaluate.Examples)."""
+        from ..evaluate import read_examples
+
+        return read_examples(run, data, spec, model.labels)
+
+    def evaluate(self, job) -> dict[str, float]:
+        """The loss and metrics of model.onnx's output on the examples (evaluate.Scoring), and
+        whatever else this task measures through its other graphs."""
+        return self.score(job.out, job.examples.y, job.model.output_kind, job.spec["train"])
+
     def score(self, out, y, kind: str, train: dict) -> dict[str, float]:
-        """`specc evaluate`: the loss and metrics of ONNX Runtime's outputs `out` against the
-        targets `y` (numpy), defined as in the generated train.py."""
+        """The loss and metrics of ONNX Runtime's outputs `out` against the targets `y` (numpy),
+        defined as in the generated train.py."""
         from ..evaluate import scores
 
         return scores(out, y, kind, train)
@@ -276,6 +290,39 @@ def step_by_step(src: Source, layer, path: tuple, who: str, verb: str, hint: str
             )
         )
     return errors
+
+
+def token_scores(out, y, train: dict, defaults: tuple[str, ...]) -> dict[str, float]:
+    """A model that predicts a token per position, scored as train.py scores it: cross-entropy
+    per real token (targets -100 are padding); accuracy and top-k per position, averaged over
+    each sequence's real positions, then over sequences; `exact`, whole sequences right;
+    `perplexity`, exp(loss)."""
+    import numpy as np
+
+    logits = out.astype(np.float64)
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    real = y != IGNORE_INDEX
+    target = np.where(real, y, 0)
+    picked = np.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
+    eps = (train.get("loss") or {}).get("label_smoothing", 0.0)
+    per = -(1 - eps) * picked - eps * logp.mean(axis=-1)
+    loss = float(per[real].mean())
+    predicted = logits.argmax(axis=-1)
+    count = np.maximum(real.sum(axis=1), 1)
+    result = {"loss": loss}
+    for m in list(train.get("metrics") or defaults) + ["perplexity"]:
+        if m == "accuracy":
+            result[m] = float((((predicted == y) & real).sum(axis=1) / count).mean())
+        elif m == "exact":
+            result[m] = float(((predicted == y) | ~real).all(axis=1).mean())
+        elif m == "perplexity":
+            result[m] = float(np.exp(loss))
+        elif m.startswith("top"):
+            top = np.argsort(-logits, axis=-1)[..., : int(m[3:])]
+            hit = (top == y[..., None]).any(axis=-1) & real
+            result[m] = float((hit.sum(axis=1) / count).mean())
+    return result
 
 
 def sequence_output(parsed: Parsed, inferred: Inferred, what: str, vocab: str) -> list:

@@ -8,7 +8,7 @@ served by `specc.runtime.Model.predict` (classes, labels, probabilities).
 
 from __future__ import annotations
 
-from .base import Output, Task
+from .base import Output, Task, token_scores
 
 
 class Classification(Task):
@@ -24,3 +24,16 @@ class Classification(Task):
 
     def default_loss(self, output: Output) -> str:
         return "binary_cross_entropy" if output.kind.startswith("binary") else "cross_entropy"
+
+    def read_examples(self, run, data, spec, model):
+        """A split, the common formats, or labelled texts (.jsonl / .csv / .tsv) for a model
+        trained on text."""
+        from ..evaluate import read_labelled_texts
+
+        return read_labelled_texts(run, data, spec, model, super().read_examples)
+
+    def evaluate(self, job):
+        """A class per input; a sequence tagger (a class per position) is scored per token."""
+        if job.out.ndim == 3 and job.examples.y.ndim == 2:
+            return token_scores(job.out, job.examples.y, job.spec["train"], ("accuracy",))
+        return super().evaluate(job)

@@ -46,7 +46,11 @@ class Gan(Task):
     targets = "inputs"
     target_dtype = None  # labels, when the data has them, only colour pictures
     noise_inputs = (GAN_NOISE,)
-    evaluate_refusal = "a GAN's scores are in report.json (and `specc sample` draws from it)"
+    evaluate_refusal = (
+        "a GAN's generator reads noise, so there is no new data to score it on; its training "
+        "figures (d_loss, g_loss, d_real, d_fake) are in report.json and metrics.png, and "
+        "`specc sample DIR` draws from it"
+    )
     train_keys = {"gan": "sets a GAN's alternating updates"}
     runtime_class = "specc.runtime.Generator"
     train_modules = ("specc.runtime.png", "specc.compiler.train.images")

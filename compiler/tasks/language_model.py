@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ir import TaskIR, state_irs
-from .base import Task, sequence_output, step_by_step
+from .base import Task, sequence_output, step_by_step, token_scores
 
 
 class LanguageModel(Task):
@@ -19,9 +19,6 @@ class LanguageModel(Task):
     summary = "next-token prediction over text, sampled one token at a time with `specc sample`"
     losses = ("cross_entropy",)
     text_corpus = True
-    evaluate_refusal = (
-        "a language model's scores are in report.json (and `specc sample` draws from it)"
-    )
     train_keys = {"tbptt": "carries a language model's state across chunks of a sequence"}
     runtime_class = "specc.runtime.LanguageModel"
 
@@ -79,3 +76,15 @@ class LanguageModel(Task):
             built.node = replace(built.node, step_line=line)
             initial.append(layer.initial_state_source(module))
         return TaskIR(states=tuple(states), initial_states=tuple(initial))
+
+    def read_examples(self, run, data, spec, model):
+        """A split of the run, or a text file (or a folder of .txt/.md files) read as the data
+        stage reads a corpus: <bos>, the tokens, <eos>, cut into windows of seq_len (the rest
+        is one shorter window), tokens outside the vocabulary as <unk>."""
+        from ..evaluate import read_corpus
+
+        return read_corpus(run, data, spec, model, super().read_examples)
+
+    def evaluate(self, job):
+        """Cross-entropy per token, its exp (perplexity) and next-token accuracy."""
+        return token_scores(job.out, job.examples.y, job.spec["train"], ("accuracy",))

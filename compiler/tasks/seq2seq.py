@@ -17,7 +17,7 @@ from specc.runtime.contracts import BOS, EOS, PAD, SOURCE_LENGTHS, TARGET_IN
 from ..diagnostics import did_you_mean
 from ..expand import Section
 from ..ir import InputIR, StateIR, TaskIR, state_irs
-from .base import Layout, Task, sequence_output, step_by_step
+from .base import Layout, Task, sequence_output, step_by_step, token_scores
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,6 @@ class Seq2seq(Task):
     sections = ("encoder", "decoder")
     takes_state_sources = True
     data_types = ("pairs",)
-    evaluate_refusal = (
-        "a seq2seq model's scores are in report.json (and `specc translate` decodes with it)"
-    )
     losses = ("cross_entropy",)
     train_keys = {"teacher_forcing": "applies to a seq2seq decoder"}
     runtime_class = "specc.runtime.Seq2Seq"
@@ -91,6 +88,41 @@ class Seq2seq(Task):
             return None
         chain = (Section("encoder", start=source), Section("decoder", start=TARGET_IN))
         return Layout(chain, added)
+
+    # -- evaluate
+
+    def read_examples(self, run, data, spec, model):
+        """A split, or `source<TAB>target` lines (a text source)."""
+        from ..evaluate import read_pairs
+
+        return read_pairs(run, data, spec, model, super().read_examples)
+
+    def evaluate(self, job):
+        """Teacher-forced through model.onnx as train.py scores it (loss, token accuracy, exact),
+        then decoded as `specc translate` decodes (encoder.onnx once, step.onnx per token,
+        greedy or beam): `<method>_exact`, the share of outputs equal to the target."""
+        import numpy as np
+
+        from specc.runtime import Seq2Seq
+        from specc.runtime.contracts import SOURCE_LENGTHS
+
+        scores = token_scores(job.out, job.examples.y, job.spec["train"], ("accuracy", "exact"))
+        if not job.graphs:  # scoring another model file (a quantized model.onnx): no decoding
+            return scores
+        feeds, y = job.examples.feeds, job.examples.y
+        s2s = Seq2Seq(job.run, device=job.device)
+        source = feeds[s2s.info["source"]["name"]]
+        method = job.decode.get("method", "greedy")
+        beam = int(job.decode.get("beam_size", 4))
+        written = []
+        for start in range(0, len(y), 256):
+            part = slice(start, start + 256)
+            lengths = feeds[SOURCE_LENGTHS][part] if SOURCE_LENGTHS in feeds else None
+            written += s2s.decode(source[part], lengths, method=method, beam_size=beam)
+        wanted = [[t for t in row if t >= 0][:-1] for row in y]  # without -100 and <eos>
+        right = np.mean([w == t for w, t in zip(written, wanted, strict=True)])
+        scores[f"{'beam' + str(beam) if method == 'beam' else method}_exact"] = float(right)
+        return scores
 
     # -- checks
 

@@ -5,5 +5,6 @@ These modules are linted and unit-tested like the rest of specc, and inlined int
 """
 
 MACHINERY = tuple(
-    f"specc.compiler.train.{name}" for name in ("errors", "data", "checkpoints", "evaluation", "progress", "loop")
+    f"specc.compiler.train.{name}"
+    for name in ("errors", "data", "checkpoints", "evaluation", "progress", "init", "loop")
 )

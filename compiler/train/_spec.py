@@ -40,6 +40,10 @@ DATA_INPUTS: dict[str, dict] = {"x": {"dims": ["batch", 2], "dtype": "float32"}}
 TARGET_DTYPE: type | None = np.int64  # what the targets become (None: int64 if integer, else float32)
 RESTORE_BEST = True  # finish with the best epoch's weights (a GAN keeps its last)
 ONE_PROCESS: str | None = None  # why this model trains in one process only, if it does
+# train.init: {"from": absolute path, "map": "name" | "position", "strict", "skip", "where": "spec:line:col"}
+INIT: dict[str, Any] | None = None
+FREEZE: tuple[str, ...] = ()  # train.freeze: the module names whose parameters stay as they are
+GROUPS: tuple[dict, ...] = ()  # train.optimizer.groups: {"layers": module names, "lr", "weight_decay"}
 
 
 class Model(torch.nn.Module):  # model.py's model class

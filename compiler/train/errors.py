@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 CHECKPOINT_FORMAT = 1
-EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+# 2 is a usage error and 3 an internal one (specc's own codes): a diverged run has a code of its own.
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 4, 130
 
 
 class TrainingError(Exception):
@@ -11,7 +12,7 @@ class TrainingError(Exception):
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+    """The loss became NaN or infinite: exit code 4 (the last checkpoint is kept)."""
 
 
 class Interrupted(Exception):

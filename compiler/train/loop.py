@@ -60,6 +60,7 @@ from .errors import (
     TrainingError,
 )
 from .evaluation import evaluate
+from .init import freeze, start_from
 from .progress import Progress, plot_metrics
 
 
@@ -69,7 +70,11 @@ class Trainer:
     def __init__(self, args, data: dict, device: torch.device, rank: int, world: int):
         self.args, self.data, self.device, self.rank, self.world = args, data, device, rank, world
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
-        self.model = Model().to(device)
+        self.model = Model()
+        if not getattr(args, "resume", False):  # a resume reads its weights from the checkpoint
+            start_from(self.model, getattr(args, "init", None))
+        freeze(self.model)
+        self.model.to(device)
         if STANDARDIZE:
             x = data["train"][0][0]
             mean, std = x.mean_std() if hasattr(x, "mean_std") else (x.mean(dim=0), x.std(dim=0))  # Rows: in chunks
@@ -556,6 +561,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--init", type=Path, default=None, help="train.init's weights (default: the spec's path)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:

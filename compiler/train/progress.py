@@ -60,20 +60,54 @@ class Progress:
             self.bar.stop()
 
 
+def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
+    repeat an earlier one's, or negate them (up to float rounding), joins that panel's title."""
+    candidates = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+
+    def curves(name: str) -> list:
+        return [r.get(f"{split}_{name}") for split in ("train", "val") for r in rows]
+
+    def same(a: list, b: list) -> bool:  # equal up to float rounding (sums in another order)
+        return all(
+            x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9))
+            for x, y in zip(a, b, strict=True)
+        )
+
+    def negated(name: str) -> list:
+        return [None if x is None else -x for x in curves(name)]
+
+    names, titles = [], {}
+    for name in candidates:
+        twin = next((n for n in names if same(curves(n), curves(name))), None)
+        if twin is not None:
+            titles[twin] += f" = {name}"
+            continue
+        twin = next((n for n in names if same(curves(n), negated(name))), None)
+        if twin is not None:  # a VAE's elbo is its loss negated: one panel says both
+            titles[twin] += f" = -{name}"
+            continue
+        titles[name] = name
+        names.append(name)
+    return names, titles
+
+
 def plot_metrics(rows: list[dict], path: Path) -> None:
     """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
-    panels a row (skipped without matplotlib)."""
+    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
+    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return
-    names = [
-        "loss",
-        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
-    ]
+    names, titles = panels(rows)
     columns = min(3, len(names))
     grid_rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
@@ -86,7 +120,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
-        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(titles[name])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

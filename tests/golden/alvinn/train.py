@@ -18,6 +18,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 import argparse
 import contextlib
 import errno
+import fnmatch
 import hashlib
 import json
 import math
@@ -39,7 +40,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "3d864533d90df66e878353d637be3fd6415771d720e722cfef5c3b9541e9bde7"  # the spec without what a resume may change (epochs, ...)
+SPEC_SHA256 = "c989298c201fab19e0630bd2e77a79ea653684da6b0485eb7acf8d475ecbd815"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 15,
     "batch_size": 32,
@@ -65,6 +66,9 @@ DATA_INPUTS = INPUTS  # what data.npz holds, in order
 TARGET_DTYPE = np.float32  # what the targets become
 RESTORE_BEST = True  # finish with the weights of the best epoch (checkpoint.restore_best)
 ONE_PROCESS = None  # several processes may train this model
+INIT = None  # train.init: the weights the model starts from
+FREEZE = ()  # train.freeze: modules whose parameters never change
+GROUPS = ()  # train.optimizer.groups: modules with their own lr, weight_decay
 
 
 def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
@@ -73,7 +77,7 @@ def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
 
 
 def make_optimizers(model: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-    return {"optimizer": make_optimizer(model.parameters())}
+    return {"optimizer": make_optimizer(param_groups(model))}
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
@@ -136,7 +140,8 @@ AFTER_TRAINING = ()  # hook(trainer) after the final scores
 # ============================================================================= machinery
 
 CHECKPOINT_FORMAT = 1
-EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+# 2 is a usage error and 3 an internal one (specc's own codes): a diverged run has a code of its own.
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 4, 130
 
 
 class TrainingError(Exception):
@@ -144,7 +149,7 @@ class TrainingError(Exception):
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+    """The loss became NaN or infinite: exit code 4 (the last checkpoint is kept)."""
 
 
 class Interrupted(Exception):
@@ -539,20 +544,54 @@ class Progress:
             self.bar.stop()
 
 
+def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
+    repeat an earlier one's, or negate them (up to float rounding), joins that panel's title."""
+    candidates = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+
+    def curves(name: str) -> list:
+        return [r.get(f"{split}_{name}") for split in ("train", "val") for r in rows]
+
+    def same(a: list, b: list) -> bool:  # equal up to float rounding (sums in another order)
+        return all(
+            x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9))
+            for x, y in zip(a, b, strict=True)
+        )
+
+    def negated(name: str) -> list:
+        return [None if x is None else -x for x in curves(name)]
+
+    names, titles = [], {}
+    for name in candidates:
+        twin = next((n for n in names if same(curves(n), curves(name))), None)
+        if twin is not None:
+            titles[twin] += f" = {name}"
+            continue
+        twin = next((n for n in names if same(curves(n), negated(name))), None)
+        if twin is not None:  # a VAE's elbo is its loss negated: one panel says both
+            titles[twin] += f" = -{name}"
+            continue
+        titles[name] = name
+        names.append(name)
+    return names, titles
+
+
 def plot_metrics(rows: list[dict], path: Path) -> None:
     """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
-    panels a row (skipped without matplotlib)."""
+    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
+    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return
-    names = [
-        "loss",
-        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
-    ]
+    names, titles = panels(rows)
     columns = min(3, len(names))
     grid_rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
@@ -565,7 +604,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
-        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(titles[name])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -575,13 +615,152 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+# Set from the data when the spec standardizes its input, never from another model's weights.
+DATA_BUFFERS = ("input_mean", "input_std")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a state_dict (.pt/.pth), a safetensors file, a specc checkpoint or a specc
+    run folder (the weights its results.json names), in the file's order."""
+    path = Path(path)
+    if path.is_dir():
+        results = path / "results.json"
+        if not results.is_file():
+            raise TrainingError(f"{path} is a folder but not a finished specc run (no results.json)")
+        path = path / json.loads(results.read_text(encoding="utf-8"))["weights"]
+    if not path.is_file():
+        raise TrainingError(f"no weights file at {path}")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise TrainingError(f"{path} is a safetensors file: pip install safetensors") from None
+        try:
+            return dict(load_file(str(path)))
+        except Exception as e:
+            raise TrainingError(f"{path} is not a readable safetensors file ({e})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrainingError(
+            f"{path} is not a PyTorch state_dict torch.load can read safely ({type(e).__name__})"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):  # a specc checkpoint
+        state = state["model"]
+    elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a common wrapping
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state:
+        raise TrainingError(f"{path} holds no state_dict (a dict of tensors)")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise TrainingError(f"{path}: entry {bad[0]!r} is not a tensor; expected a state_dict")
+    return state
+
+
+def named(name: str, patterns) -> bool:
+    """Whether a tensor name falls under one of the patterns: a module name (`conv2d_1` covers
+    `conv2d_1.weight`) or a shell pattern (`linear_*`)."""
+    return any(name == p or name.startswith(p + ".") or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def match_weights(model: dict, file: dict, how: str, strict: bool, skip) -> tuple[list, list[str]]:
+    """Pair the model's tensors (name -> shape, in order) with the file's.
+
+    Names under `skip` (either side) and the standardization buffers take no part. Returns
+    ([(model name, file name)], [problems]); a shape mismatch is always a problem, missing and
+    unexpected tensors only when `strict`.
+    """
+    model = {k: tuple(v) for k, v in model.items() if not named(k, skip) and k not in DATA_BUFFERS}
+    file = {k: tuple(v) for k, v in file.items() if not named(k, skip) and k not in DATA_BUFFERS}
+    if how == "position":
+        pairs = list(zip(model, file))
+        missing, unexpected = list(model)[len(pairs) :], list(file)[len(pairs) :]
+    else:
+        pairs = [(k, k) for k in model if k in file]
+        missing, unexpected = [k for k in model if k not in file], [k for k in file if k not in model]
+    problems = []
+    for position, (m, f) in enumerate(pairs):
+        if model[m] != file[f]:
+            at = f"position {position}: " if how == "position" else ""
+            problems.append(
+                f"{at}the model's {m} has shape {_shape(model[m])}, the file's {f} has shape {_shape(file[f])}"
+            )
+    if strict:
+        problems += [f"missing from the file: the model's {m} {_shape(model[m])}" for m in missing]
+        problems += [f"unexpected in the file: {f} {_shape(file[f])}, which the model lacks" for f in unexpected]
+    return pairs, problems
+
+
+def describe_problems(source: str, problems: list[str], how: str) -> str:
+    shown = problems[:8] + ([f"... and {len(problems) - 8} more"] if len(problems) > 8 else [])
+    hint = "list names under init.skip, or set init.strict: false to leave missing ones as initialized"
+    if how == "name":
+        hint += ", or map: position"
+    return f"{len(problems)} mismatch(es) between the model and {source}:\n  " + "\n  ".join(shown) + f"\n  ({hint})"
+
+
+def start_from(model: torch.nn.Module, path=None) -> None:
+    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion). `path`
+    (train.py --init) overrides the file the spec names, which is relative to the spec."""
+    if INIT is None:
+        return
+    path = Path(path or INIT["from"])
+    try:
+        state = read_weights(path)
+        own = model.state_dict()
+        pairs, problems = match_weights(
+            {k: v.shape for k, v in own.items()},
+            {k: v.shape for k, v in state.items()},
+            INIT["map"],
+            INIT["strict"],
+            INIT["skip"],
+        )
+        if problems:
+            raise TrainingError(describe_problems(str(path), problems, INIT["map"]))
+    except TrainingError as e:
+        raise TrainingError(f"{INIT['where']}: train.init: {e}") from None
+    with torch.no_grad():
+        for m, f in pairs:
+            own[m].copy_(state[f])
+
+
+def freeze(model: torch.nn.Module) -> None:
+    """train.freeze: these layers' parameters get no gradient and join no optimizer."""
+    for name, p in model.named_parameters():
+        if named(name, FREEZE):
+            p.requires_grad_(False)
+
+
+def param_groups(model: torch.nn.Module) -> list[dict]:
+    """The trainable parameters as optimizer groups: those of train.optimizer.groups with their
+    own settings, in order, then the rest with the optimizer's."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups, taken = [], set()
+    for group in GROUPS:
+        mine = [p for n, p in params if n not in taken and named(n, group["layers"])]
+        taken.update(n for n, _ in params if named(n, group["layers"]))
+        if mine:
+            settings = {k: v for k, v in group.items() if k != "layers" and v is not None}
+            groups.append({"params": mine, **settings})
+    rest = [p for n, p in params if n not in taken]
+    return [{"params": rest}, *groups] if rest else groups
+
+
 class Trainer:
     """Owns everything a checkpoint holds, and the loop that changes it."""
 
     def __init__(self, args, data: dict, device: torch.device, rank: int, world: int):
         self.args, self.data, self.device, self.rank, self.world = args, data, device, rank, world
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
-        self.model = Model().to(device)
+        self.model = Model()
+        if not getattr(args, "resume", False):  # a resume reads its weights from the checkpoint
+            start_from(self.model, getattr(args, "init", None))
+        freeze(self.model)
+        self.model.to(device)
         if STANDARDIZE:
             x = data["train"][0][0]
             mean, std = x.mean_std() if hasattr(x, "mean_std") else (x.mean(dim=0), x.std(dim=0))  # Rows: in chunks
@@ -1068,6 +1247,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--init", type=Path, default=None, help="train.init's weights (default: the spec's path)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:

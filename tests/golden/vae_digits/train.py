@@ -18,6 +18,7 @@ computes the loss and metrics. The machinery after it is the same in every train
 import argparse
 import contextlib
 import errno
+import fnmatch
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ from model import INPUTS, Model  # noqa: E402
 
 # ============================================================================= this spec
 
-SPEC_SHA256 = "0afbaaba8dedc52890974e13e3f7676bdc13ccfa94346118f7edd2391b9dbe9a"  # the spec without what a resume may change (epochs, ...)
+SPEC_SHA256 = "d03d90974d266d07ae28d8d7af8fa9be8d7739666616699c034caa85f94c6426"  # the spec without what a resume may change (epochs, ...)
 CONFIG = {
     "epochs": 30,
     "batch_size": 64,
@@ -67,6 +68,9 @@ DATA_INPUTS = INPUTS  # what data.npz holds, in order
 TARGET_DTYPE = None  # labels for pictures only: int64 when they are integers, else float32
 RESTORE_BEST = True  # finish with the weights of the best epoch (checkpoint.restore_best)
 ONE_PROCESS = None  # several processes may train this model
+INIT = None  # train.init: the weights the model starts from
+FREEZE = ()  # train.freeze: modules whose parameters never change
+GROUPS = ()  # train.optimizer.groups: modules with their own lr, weight_decay
 
 
 def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
@@ -75,7 +79,7 @@ def make_optimizer(params, lr: float = 0.003) -> torch.optim.Optimizer:
 
 
 def make_optimizers(model: torch.nn.Module) -> dict[str, torch.optim.Optimizer]:
-    return {"optimizer": make_optimizer(model.parameters())}
+    return {"optimizer": make_optimizer(param_groups(model))}
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, steps_per_epoch: int):
@@ -147,8 +151,11 @@ def evaluate_batch(model: torch.nn.Module, xb: tuple, yb: torch.Tensor, draws) -
 
 @torch.no_grad()
 def draw_samples(trainer, row: dict) -> None:
-    """samples/epoch_NNN.png: a row of validation inputs, a row of their reconstructions, a row of
-    draws from the prior."""
+    """samples/epoch_NNN.png (at most 50 a run): a row of validation inputs, a row of their reconstructions,
+    a row of draws from the prior; each row labelled."""
+    path = sample_sheet(trainer.args.out, row["epoch"], CONFIG["epochs"])
+    if path is None:
+        return
     model = trainer.model
     was_training = model.training
     model.eval()
@@ -157,7 +164,7 @@ def draw_samples(trainer, row: dict) -> None:
     z = torch.randn(10, 2, generator=torch.Generator().manual_seed(0)).to(x.device)
     rows.append(as_images(model.decode(z)))
     model.train(was_training)
-    write_grid(rows, trainer.args.out / "samples" / f"epoch_{row['epoch']:03d}.png")
+    write_grid(rows, path, labels=["input", "rebuilt", "prior"])
 
 
 @torch.no_grad()
@@ -246,9 +253,49 @@ def as_images(x: torch.Tensor) -> np.ndarray:
     return x[:, 0].numpy() if x.shape[1] == 1 else x[:, :3].permute(0, 2, 3, 1).numpy()
 
 
-def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
-    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale.
-    Written with zlib alone (png_bytes): fast enough for every epoch."""
+# Per-epoch sample sheets: at most this many per run, spread evenly over it (the first and the
+# last epoch included), so a long run does not leave thousands of pictures.
+MAX_SAMPLE_SHEETS = 50
+
+
+def sample_sheet(folder: Path, epoch: int, epochs: int) -> Path | None:
+    """samples/epoch_NNN.png if this epoch draws one, else None; numbers are zero-padded to the
+    run's last epoch (at least three digits), so the names sort in epoch order."""
+    if epochs > MAX_SAMPLE_SHEETS:
+        picked = {1 + round(k * (epochs - 1) / (MAX_SAMPLE_SHEETS - 1)) for k in range(MAX_SAMPLE_SHEETS)}
+        if epoch not in picked:
+            return None
+    return folder / "samples" / f"epoch_{epoch:0{max(3, len(str(epochs)))}d}.png"
+
+
+# A 3x5 bitmap font for row labels (letters drawn as capitals, digits, a few signs): the sheets
+# are written without an imaging library, so their labels are too. FONT_ROWS[r] holds row r of
+# every glyph, in FONT's order, three pixels each ("#" inked), one space apart.
+FONT = "abcdefghijklmnopqrstuvwxyz0123456789 -.()/"
+FONT_ROWS = (
+    ".#. ##. .## ##. ### ### .## #.# ### ..# #.# #.. #.# ##. .#. ##. .#. ##. .## ### #.# #.# #.# #.# #.# ### ### .#. ##. ##. #.# ### .## ### ### ### ... ... ... .#. .#. ..#",
+    "#.# #.# #.. #.# #.. #.. #.. #.# .#. ..# #.# #.. ### #.# #.# #.# #.# #.# #.. .#. #.# #.# #.# #.# #.# ..# #.# ##. ..# ..# #.# #.. #.. ..# #.# #.# ... ... ... #.. ..# ..#",
+    "### ##. #.. #.# ##. ##. #.# ### .#. ..# ##. #.. ### #.# #.# ##. #.# ##. .#. .#. #.# #.# ### .#. .#. .#. #.# .#. .#. .#. ### ##. ### .#. ### ### ... ### ... #.. ..# .#.",
+    "#.# #.# #.. #.# #.. #.. #.# #.# .#. #.# #.# #.. #.# #.# #.# #.. ##. #.# ..# .#. #.# #.# ### #.# .#. #.. #.# .#. #.. ..# ..# ..# #.# .#. #.# ..# ... ... ... #.. ..# #..",
+    "#.# ##. .## ##. ### #.. .## #.# ### .#. #.# ### #.# #.# .#. #.. .## #.# ##. .#. ### .#. #.# #.# .#. ### ### ### ### ##. ..# ##. ### .#. ### ##. ... ... .#. .#. .#. #..",
+)
+
+
+def text_pixels(text: str) -> np.ndarray:
+    """(5, 4 * len(text) - 1) float32: 1 where the letters are inked (unknown signs as blanks)."""
+    columns = []
+    for k, char in enumerate(text.lower()):
+        at = 4 * FONT.find(char) if char in FONT else 4 * FONT.index(" ")
+        columns.append(np.array([[c == "#" for c in row[at : at + 3]] for row in FONT_ROWS], dtype=np.float32))
+        if k < len(text) - 1:
+            columns.append(np.zeros((5, 1), dtype=np.float32))
+    return np.concatenate(columns, axis=1) if columns else np.zeros((5, 0), dtype=np.float32)
+
+
+def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4, labels: list[str] | None = None) -> None:
+    """Rows of images as one PNG, tiles separated by gray lines, each pixel drawn scale x scale;
+    `labels` names the rows in a white column on the left (dark letters, 3x5 font, enlarged with
+    the tiles). Written with zlib alone (png_bytes): fast enough for every epoch."""
     h, w = rows[0].shape[1:3]
     color = rows[0].ndim == 4
     cols = max(len(r) for r in rows)
@@ -260,6 +307,16 @@ def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
     for r, images in enumerate(rows):
         for c, image in enumerate(images):
             grid[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + c * (w + 1) : 1 + c * (w + 1) + w] = image
+    if labels:
+        size = max(1, h // 8)  # letters grow with the tiles: 5 rows of the font per 8 of a tile
+        inked = [text_pixels(t).repeat(size, axis=0).repeat(size, axis=1) for t in labels]
+        width = max(i.shape[1] for i in inked) + 4 * size
+        column = np.ones((grid.shape[0], width) + grid.shape[2:], dtype=np.float32)
+        for r, ink in enumerate(inked):
+            top = 1 + r * (h + 1) + max(0, (h - ink.shape[0]) // 2)
+            part = column[top : top + ink.shape[0], 2 * size : 2 * size + ink.shape[1]]
+            part[...] = (1.0 - ink[: part.shape[0], : part.shape[1]]).reshape(part.shape[:2] + (1,) * (part.ndim - 2))
+        grid = np.concatenate([column, grid], axis=1)
     pixels = (grid.clip(0, 1) * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".tmp." + path.name)
@@ -268,7 +325,8 @@ def write_grid(rows: list[np.ndarray], path: Path, scale: int = 4) -> None:
 
 
 CHECKPOINT_FORMAT = 1
-EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 130
+# 2 is a usage error and 3 an internal one (specc's own codes): a diverged run has a code of its own.
+EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 4, 130
 
 
 class TrainingError(Exception):
@@ -276,7 +334,7 @@ class TrainingError(Exception):
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite: exit code 2 (the last checkpoint is kept)."""
+    """The loss became NaN or infinite: exit code 4 (the last checkpoint is kept)."""
 
 
 class Interrupted(Exception):
@@ -671,20 +729,54 @@ class Progress:
             self.bar.stop()
 
 
+def panels(rows: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The metrics metrics.png draws, in order, and each panel's title: a metric whose curves
+    repeat an earlier one's, or negate them (up to float rounding), joins that panel's title."""
+    candidates = [
+        "loss",
+        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
+    ]
+
+    def curves(name: str) -> list:
+        return [r.get(f"{split}_{name}") for split in ("train", "val") for r in rows]
+
+    def same(a: list, b: list) -> bool:  # equal up to float rounding (sums in another order)
+        return all(
+            x == y or (x is not None and y is not None and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9))
+            for x, y in zip(a, b, strict=True)
+        )
+
+    def negated(name: str) -> list:
+        return [None if x is None else -x for x in curves(name)]
+
+    names, titles = [], {}
+    for name in candidates:
+        twin = next((n for n in names if same(curves(n), curves(name))), None)
+        if twin is not None:
+            titles[twin] += f" = {name}"
+            continue
+        twin = next((n for n in names if same(curves(n), negated(name))), None)
+        if twin is not None:  # a VAE's elbo is its loss negated: one panel says both
+            titles[twin] += f" = -{name}"
+            continue
+        titles[name] = name
+        names.append(name)
+    return names, titles
+
+
 def plot_metrics(rows: list[dict], path: Path) -> None:
     """Loss and metric curves, train vs validation, per epoch, in a grid of at most three
-    panels a row (skipped without matplotlib)."""
+    panels a row (skipped without matplotlib). A metric whose curves repeat an earlier panel's
+    (a GAN's loss is its g_loss) is drawn once, titled with both names."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return
-    names = [
-        "loss",
-        *[k[len("val_") :] for k in rows[0] if k.startswith("val_") and k != "val_loss"],
-    ]
+    names, titles = panels(rows)
     columns = min(3, len(names))
     grid_rows = math.ceil(len(names) / columns)
     fig, axes = plt.subplots(grid_rows, columns, figsize=(5 * columns, 3.6 * grid_rows), squeeze=False)
@@ -697,7 +789,8 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
         for split in ("train", "val"):
             ax.plot(epochs, [r[f"{split}_{name}"] for r in rows], marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
-        ax.set_title(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(titles[name])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -707,13 +800,152 @@ def plot_metrics(rows: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+# Set from the data when the spec standardizes its input, never from another model's weights.
+DATA_BUFFERS = ("input_mean", "input_std")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a state_dict (.pt/.pth), a safetensors file, a specc checkpoint or a specc
+    run folder (the weights its results.json names), in the file's order."""
+    path = Path(path)
+    if path.is_dir():
+        results = path / "results.json"
+        if not results.is_file():
+            raise TrainingError(f"{path} is a folder but not a finished specc run (no results.json)")
+        path = path / json.loads(results.read_text(encoding="utf-8"))["weights"]
+    if not path.is_file():
+        raise TrainingError(f"no weights file at {path}")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise TrainingError(f"{path} is a safetensors file: pip install safetensors") from None
+        try:
+            return dict(load_file(str(path)))
+        except Exception as e:
+            raise TrainingError(f"{path} is not a readable safetensors file ({e})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrainingError(
+            f"{path} is not a PyTorch state_dict torch.load can read safely ({type(e).__name__})"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):  # a specc checkpoint
+        state = state["model"]
+    elif isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a common wrapping
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state:
+        raise TrainingError(f"{path} holds no state_dict (a dict of tensors)")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise TrainingError(f"{path}: entry {bad[0]!r} is not a tensor; expected a state_dict")
+    return state
+
+
+def named(name: str, patterns) -> bool:
+    """Whether a tensor name falls under one of the patterns: a module name (`conv2d_1` covers
+    `conv2d_1.weight`) or a shell pattern (`linear_*`)."""
+    return any(name == p or name.startswith(p + ".") or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def match_weights(model: dict, file: dict, how: str, strict: bool, skip) -> tuple[list, list[str]]:
+    """Pair the model's tensors (name -> shape, in order) with the file's.
+
+    Names under `skip` (either side) and the standardization buffers take no part. Returns
+    ([(model name, file name)], [problems]); a shape mismatch is always a problem, missing and
+    unexpected tensors only when `strict`.
+    """
+    model = {k: tuple(v) for k, v in model.items() if not named(k, skip) and k not in DATA_BUFFERS}
+    file = {k: tuple(v) for k, v in file.items() if not named(k, skip) and k not in DATA_BUFFERS}
+    if how == "position":
+        pairs = list(zip(model, file))
+        missing, unexpected = list(model)[len(pairs) :], list(file)[len(pairs) :]
+    else:
+        pairs = [(k, k) for k in model if k in file]
+        missing, unexpected = [k for k in model if k not in file], [k for k in file if k not in model]
+    problems = []
+    for position, (m, f) in enumerate(pairs):
+        if model[m] != file[f]:
+            at = f"position {position}: " if how == "position" else ""
+            problems.append(
+                f"{at}the model's {m} has shape {_shape(model[m])}, the file's {f} has shape {_shape(file[f])}"
+            )
+    if strict:
+        problems += [f"missing from the file: the model's {m} {_shape(model[m])}" for m in missing]
+        problems += [f"unexpected in the file: {f} {_shape(file[f])}, which the model lacks" for f in unexpected]
+    return pairs, problems
+
+
+def describe_problems(source: str, problems: list[str], how: str) -> str:
+    shown = problems[:8] + ([f"... and {len(problems) - 8} more"] if len(problems) > 8 else [])
+    hint = "list names under init.skip, or set init.strict: false to leave missing ones as initialized"
+    if how == "name":
+        hint += ", or map: position"
+    return f"{len(problems)} mismatch(es) between the model and {source}:\n  " + "\n  ".join(shown) + f"\n  ({hint})"
+
+
+def start_from(model: torch.nn.Module, path=None) -> None:
+    """Load train.init's weights into the fresh model (bitwise: a copy, no conversion). `path`
+    (train.py --init) overrides the file the spec names, which is relative to the spec."""
+    if INIT is None:
+        return
+    path = Path(path or INIT["from"])
+    try:
+        state = read_weights(path)
+        own = model.state_dict()
+        pairs, problems = match_weights(
+            {k: v.shape for k, v in own.items()},
+            {k: v.shape for k, v in state.items()},
+            INIT["map"],
+            INIT["strict"],
+            INIT["skip"],
+        )
+        if problems:
+            raise TrainingError(describe_problems(str(path), problems, INIT["map"]))
+    except TrainingError as e:
+        raise TrainingError(f"{INIT['where']}: train.init: {e}") from None
+    with torch.no_grad():
+        for m, f in pairs:
+            own[m].copy_(state[f])
+
+
+def freeze(model: torch.nn.Module) -> None:
+    """train.freeze: these layers' parameters get no gradient and join no optimizer."""
+    for name, p in model.named_parameters():
+        if named(name, FREEZE):
+            p.requires_grad_(False)
+
+
+def param_groups(model: torch.nn.Module) -> list[dict]:
+    """The trainable parameters as optimizer groups: those of train.optimizer.groups with their
+    own settings, in order, then the rest with the optimizer's."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups, taken = [], set()
+    for group in GROUPS:
+        mine = [p for n, p in params if n not in taken and named(n, group["layers"])]
+        taken.update(n for n, _ in params if named(n, group["layers"]))
+        if mine:
+            settings = {k: v for k, v in group.items() if k != "layers" and v is not None}
+            groups.append({"params": mine, **settings})
+    rest = [p for n, p in params if n not in taken]
+    return [{"params": rest}, *groups] if rest else groups
+
+
 class Trainer:
     """Owns everything a checkpoint holds, and the loop that changes it."""
 
     def __init__(self, args, data: dict, device: torch.device, rank: int, world: int):
         self.args, self.data, self.device, self.rank, self.world = args, data, device, rank, world
         self.main, self.on_gpu = rank == 0, device.type != "cpu"
-        self.model = Model().to(device)
+        self.model = Model()
+        if not getattr(args, "resume", False):  # a resume reads its weights from the checkpoint
+            start_from(self.model, getattr(args, "init", None))
+        freeze(self.model)
+        self.model.to(device)
         if STANDARDIZE:
             x = data["train"][0][0]
             mean, std = x.mean_std() if hasattr(x, "mean_std") else (x.mean(dim=0), x.std(dim=0))  # Rows: in chunks
@@ -1200,6 +1432,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    parser.add_argument("--init", type=Path, default=None, help="train.init's weights (default: the spec's path)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     try:
