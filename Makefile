@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX ?=
 TORCH_FIRST = $(if $(TORCH_INDEX),$(1) -m pip install -q -c constraints.txt --index-url $(TORCH_INDEX) torch)
 
-.PHONY: demo test install js chromium golden bench lint docs clean
+.PHONY: demo test install js chromium golden bench lint docs clean fuzz
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,14 @@ chromium:
 # so the models they train are trained once.
 test: install js chromium
 	$(BIN)/pytest -n 2 --dist loadgroup tests
+
+# The spec fuzzer of tests/test_fuzz.py at length: mutated specs, damaged YAML/TOML and hostile
+# --set values through `specc check`; prints exit codes, time, memory and root causes.
+FUZZ_CASES ?= 100000
+FUZZ_JOBS ?= 2
+fuzz: install
+	@mkdir -p build
+	$(BIN)/python tests/fuzz.py --cases $(FUZZ_CASES) --jobs $(FUZZ_JOBS) --json build/fuzz.json
 
 golden: install
 	$(BIN)/python tests/regen_golden.py

@@ -26,6 +26,7 @@ import keyword
 import re
 from dataclasses import dataclass
 
+from . import limits
 from .diagnostics import did_you_mean
 from .sanitize import RESERVED
 
@@ -55,6 +56,9 @@ class Expr:
 
 
 def tokenize(text: str) -> list[tuple[str, str, int]]:
+    most = limits.EQUATION_CHARS.value
+    if len(text) > most:
+        raise CellError(0, f"an equation longer than {most:,} characters, the limit for a cell")
     tokens, pos = [], 0
     while pos < len(text):
         if text[pos:].strip() == "":
@@ -77,6 +81,28 @@ class Parser:
 
     def __init__(self, text: str):
         self.tokens, self.i = tokenize(text), 0
+        self.depth: dict[int, int] = {}  # id(expression) -> its depth: checking recurses on it
+        self.nesting = 0  # brackets, calls and minus signs open around the current token
+
+    def node(self, kind: str, col: int, value: str = "", args: tuple = ()) -> Expr:
+        """An expression, refused when it nests deeper than the limit (its checking and its
+        rendering recurse once per level)."""
+        expr = Expr(kind, col, value, args)
+        depth = 1 + max((self.depth[id(a)] for a in args), default=0)
+        if depth > limits.EXPRESSION_DEPTH.value:
+            raise CellError(col, self.too_deep())
+        self.depth[id(expr)] = depth
+        return expr
+
+    def enter(self, col: int) -> None:
+        self.nesting += 1
+        if self.nesting > limits.EXPRESSION_DEPTH.value:
+            raise CellError(col, self.too_deep())
+
+    @staticmethod
+    def too_deep() -> str:
+        most = limits.EXPRESSION_DEPTH.value
+        return f"the expression nests more than {most} levels deep, the limit for a cell"
 
     def peek(self):
         return self.tokens[self.i]
@@ -101,38 +127,45 @@ class Parser:
         left = self.product()
         while self.peek()[1] in ("+", "-"):
             _, op, col = self.take()
-            left = Expr("add" if op == "+" else "sub", col, args=(left, self.product()))
+            left = self.node("add" if op == "+" else "sub", col, args=(left, self.product()))
         return left
 
     def product(self) -> Expr:
         left = self.unary()
         while self.peek()[1] in ("*", "@"):
             _, op, col = self.take()
-            left = Expr("mul" if op == "*" else "matmul", col, args=(left, self.unary()))
+            left = self.node("mul" if op == "*" else "matmul", col, args=(left, self.unary()))
         return left
 
     def unary(self) -> Expr:
         if self.peek()[1] == "-":
             _, _, col = self.take()
-            return Expr("neg", col, args=(self.unary(),))
+            self.enter(col)
+            inner = self.unary()
+            self.nesting -= 1
+            return self.node("neg", col, args=(inner,))
         return self.atom()
 
     def atom(self) -> Expr:
         kind, value, col = self.peek()
         if kind == "num":
             self.take()
-            return Expr("num", col, value)
+            return self.node("num", col, value)
         if kind == "name":
             self.take()
             if self.peek()[1] == "(":
                 self.take("(")
+                self.enter(col)
                 arg = self.sum()
+                self.nesting -= 1
                 self.take(")")
-                return Expr("call", col, value, (arg,))
-            return Expr("name", col, value)
+                return self.node("call", col, value, (arg,))
+            return self.node("name", col, value)
         if value == "(":
             self.take("(")
+            self.enter(col)
             inner = self.sum()
+            self.nesting -= 1
             self.take(")")
             return inner
         got = "the end of the equation" if kind == "end" else repr(value)

@@ -82,7 +82,15 @@ SetOpt = Annotated[
     typer.Option(
         "--set",
         metavar="KEY=VALUE",
-        help="Override one spec value by dotted path, e.g. --set train.optimizer.lr=0.01 (repeatable).",
+        help="Override one spec value by dotted path, e.g. --set train.optimizer.lr=0.01 (repeatable); KEY=null clears a value.",
+    ),
+]
+UnsetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--unset",
+        metavar="KEY",
+        help="Remove a key or list item by dotted path, e.g. --unset train.target (repeatable; before any --set).",
     ),
 ]
 
@@ -96,10 +104,16 @@ PrintSpecOpt = Annotated[
 ]
 
 
-def _compile(spec: Path, overrides: list[str] | None = None, print_spec: bool = False):
+def _compile(
+    spec: Path,
+    overrides: list[str] | None = None,
+    unsets: list[str] | None = None,
+    print_spec: bool = False,
+):
+    from .overrides import unset
     from .pipeline import compile_file
 
-    compiled = compile_file(spec, overrides or ())
+    compiled = compile_file(spec, [*map(unset, unsets or ()), *(overrides or ())])
     if print_spec:  # what spec.json records: a spec of its own that compiles to the same model
         import yaml
 
@@ -112,7 +126,14 @@ def _compile(spec: Path, overrides: list[str] | None = None, print_spec: bool = 
             default_flow_style=None,
             width=100,
         )
-        print(f"# {spec}" + "".join(f" --set {o}" for o in overrides or ()) + "\n" + text, end="")
+        print(
+            f"# {spec}"
+            + "".join(f" --unset {u}" for u in unsets or ())
+            + "".join(f" --set {o}" for o in overrides or ())
+            + "\n"
+            + text,
+            end="",
+        )
         raise typer.Exit()
     return compiled
 
@@ -122,6 +143,7 @@ def check(
     spec: SpecArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
     print_spec: PrintSpecOpt = False,
     dims: Annotated[
         list[str] | None,
@@ -137,7 +159,7 @@ def check(
     from .layers.base import fmt_shape
 
     try:
-        compiled = _compile(spec, overrides, print_spec)
+        compiled = _compile(spec, overrides, unsets, print_spec)
     except SpecError as e:
         if as_json:  # the diagnostics on stdout for tools; the same lines on stderr for people
             doc = {"ok": False, "diagnostics": [d.as_json() for d in e.diagnostics]}
@@ -213,8 +235,12 @@ def _sizes(dims: list[str] | None) -> dict[str, int]:
     out = {}
     for text in dims or []:
         name, _, value = text.partition("=")
-        if not name or not value.isdigit() or int(value) < 1:
-            raise UserError(f"--dim {text}: expected NAME=SIZE with a positive size, e.g. time=64")
+        # ASCII digits only ('²' is a digit to str.isdigit, not to int), and a size a tensor
+        # axis can have (a longer one overflowed the FLOPs' float formatting: exit 3)
+        if not name or not (value.isascii() and value.isdigit()) or not 1 <= int(value) < 2**31:
+            raise UserError(
+                f"--dim {text}: expected NAME=SIZE with a size from 1 to {2**31 - 1}, e.g. time=64"
+            )
         out[name] = int(value)
     return out
 
@@ -237,12 +263,13 @@ def build(
         bool, typer.Option(help="Export the fresh model and check ONNX Runtime against PyTorch.")
     ] = True,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
     print_spec: PrintSpecOpt = False,
 ):
     """Generate model.py, train.py and spec.json (deterministic, formatted, standalone)."""
     from . import driver
 
-    compiled = _compile(spec, overrides, print_spec)
+    compiled = _compile(spec, overrides, unsets, print_spec)
     driver.build(compiled, out or driver.default_out(compiled, "build"), verify=verify)
 
 
@@ -253,6 +280,7 @@ def train(
         Path | None, typer.Option("-o", "--out", help="Output folder (default: runs/<name>/).")
     ] = None,
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from OUT/checkpoints/last.pt.")
     ] = False,
@@ -271,7 +299,7 @@ def train(
     """Build, train with the generated train.py, export model.onnx and verify it against PyTorch."""
     from . import driver
 
-    compiled = _compile(spec, overrides, print_spec)
+    compiled = _compile(spec, overrides, unsets, print_spec)
     report = driver.train(
         compiled,
         out or driver.default_out(compiled, "runs"),
@@ -641,7 +669,7 @@ def encode(
         else:
             with np.load(model / "data.npz", allow_pickle=False) as f:
                 x = f["x"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError) as e:
         raise UserError(f"cannot read the inputs: {e}") from None
     codes = ae.encode(x)
     for i, row in enumerate(codes[:limit]):
@@ -655,11 +683,12 @@ def graph(
     spec: SpecArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="A .svg, .png or .pdf file.")],
     overrides: SetOpt = None,
+    unsets: UnsetOpt = None,
 ):
     """Draw the network: layers, shapes, parameter counts and every `from:` connection."""
     from .graph import draw
 
-    path = draw(_compile(spec, overrides), out)
+    path = draw(_compile(spec, overrides, unsets), out)
     print(f"wrote {path}")
 
 

@@ -191,8 +191,17 @@ def read_npz(path: Path, x_key: str = "x", y_key: str = "y", more: tuple = ()) -
     """Arrays x and y; a model's other inputs (e.g. `lengths`) from the arrays of their names."""
     if not path.is_file():
         raise DataProblem("path", f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataProblem("path", f"{path.name} is empty")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise DataProblem(
+                "path",
+                f"{path.name} holds one array (.npy); the data is a .npz of arrays by name",
+                "write it with numpy.savez(path, x=inputs, y=targets)",
+            )
+        with f:
             wanted = [("x", x_key), ("y", y_key)] + [(None, name) for name in more]
             for field, key in wanted:
                 if key not in f.files:
@@ -204,10 +213,29 @@ def read_npz(path: Path, x_key: str = "x", y_key: str = "y", more: tuple = ()) -
                     )
             x, y = f[x_key], f[y_key]
             extra = [f[name] for name in more]
-            labels = [str(v) for v in f["labels"]] if "labels" in f.files else None
-    except (OSError, ValueError) as e:
+            labels = f["labels"] if "labels" in f.files else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataProblem("path", f"cannot read {path.name} as .npz: {e}") from None
-    return Dataset(x, y, labels, extra)
+    for field, key, arr in [("x", x_key, x), ("y", y_key, y)] + [
+        (None, n, a) for n, a in zip(more, extra, strict=True)
+    ]:
+        problem = _not_numbers(arr)
+        if problem:
+            raise DataProblem(field, f"{path.name}: array '{key}' {problem}")
+    if labels is not None and labels.ndim != 1:
+        raise DataProblem(
+            "path", f"{path.name}: 'labels' is a list of class names, not {labels.shape}"
+        )
+    return Dataset(x, y, None if labels is None else [str(v) for v in labels], extra)
+
+
+def _not_numbers(arr: np.ndarray) -> str | None:
+    """Why an array cannot be a model's data, or None: one row per example, of real numbers."""
+    if arr.ndim == 0:
+        return "is a single value; it needs one row per example"
+    if arr.dtype.kind not in "biuf":  # bool, integers, floats: not text, objects, complex, dates
+        return f"holds {arr.dtype} values; the data must be numbers"
+    return None
 
 
 def _class_order(values) -> list[str]:
@@ -609,6 +637,10 @@ def _fit_stream(chunks: Iterator, labels, compiled: Compiled) -> Iterator:
 def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
     ir = compiled.ir
     (name, inp), *_ = compiled.parsed.inputs.items()
+    for what, arr in (("inputs", ds.x), ("targets", ds.y), *(("inputs", m) for m in ds.more)):
+        problem = _not_numbers(np.asarray(arr))
+        if problem:
+            raise DataProblem(None, f"the {what}: the array {problem}")
     want = tuple(inp.shape)
     if all(isinstance(d, int) for d in want) and ds.x.shape[1:] != want:
         if math.prod(ds.x.shape[1:]) != math.prod(want):
@@ -639,6 +671,11 @@ def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
     problem = compiled.task.check_targets(ds.y, ir)
     if problem:
         raise DataProblem(None, problem)
+    names = compiled.spec.labels or ds.labels
+    if compiled.task.targets == "classes" and names and ir.num_classes not in (None, len(names)):
+        raise DataProblem(
+            None, f"the data names {len(names)} classes, but the model has {ir.num_classes}"
+        )
     return ds
 
 

@@ -8,6 +8,7 @@ the CLI prints them and exits 1. Anything else the user did wrong outside a spec
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 
@@ -39,10 +40,20 @@ class Diagnostic:
 
     def format(self) -> str:
         where = f"{self.path}:{self.pos.line}:{self.pos.col}" if self.pos else self.path
-        text = f"{where}: {self.severity}: {self.message}"
+        where = printable(where)
+        text = f"{where}: {self.severity}: {printable(self.message)}"
         if self.hint:
-            text += f"\n{where}: note: {self.hint}"
+            text += f"\n{where}: note: {printable(self.hint)}"
         return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Control characters (a newline, a terminal escape) written as escapes: a spec's keys and
+    values are echoed in messages, and must not start a line of their own or drive a terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class UserError(Exception):

@@ -79,6 +79,14 @@ def evaluate(
     out = model.run_batched(examples.feeds, batch_size)
     if isinstance(out, dict):  # several outputs: the first is the model's answer
         out = out[model.outputs[0].name]
+    y = examples.y
+    if task.targets == "classes" and len(y) and y.ndim == 1:  # scoring indexes outputs by them
+        n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
+        if y.min() < 0 or y.max() >= n:
+            raise UserError(
+                f"{examples.source}: targets range over {int(y.min())}..{int(y.max())}, "
+                f"but the model has {n} classes"
+            )
     result = {"data": examples.source, "examples": len(examples), "device": model.device}
     if keep_outputs:
         result["outputs"] = out
@@ -190,6 +198,16 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
             f"--data {data}: {p.message}" + (f" ({p.hint})" if p.hint else "")
         ) from None
     x = ds.x
+    if not len(x):
+        raise UserError(f"--data {data}: the data holds no examples")
+    for what, arr in (("inputs", x), ("targets", ds.y)):  # what training refuses, scoring does
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
+            raise UserError(f"--data {data}: the {what} of {bad} example(s) hold NaN or infinity")
+    if TASKS[spec["task"]].targets == "classes" and len(ds.y):
+        y = ds.y
+        if not np.issubdtype(y.dtype, np.integer) and not (y == np.round(y)).all():
+            raise UserError(f"--data {data}: classification targets must be whole class indices")
     if x.shape[1:] != shape and all(isinstance(d, int) for d in shape):
         if int(np.prod(x.shape[1:])) != int(np.prod(shape)):
             raise UserError(
@@ -205,7 +223,7 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
 def _npz(path: Path):
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise UserError(f"cannot read {path} as a .npz: {e}") from None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from . import limits
 from .diagnostics import Diagnostic, did_you_mean
 from .layers import LAYERS
 from .load import Source
@@ -32,6 +33,10 @@ def block_note(src: Source, origin: Origin) -> str | None:
     """For an error inside a block body: where the block was used."""
     use = src.pos(origin.block_use) if origin.block_use is not None else None
     return f"in a block used at line {use.line}" if use else None
+
+
+class _TooMany(Exception):
+    """The expansion passed the layer limit; the error is recorded, the expansion stops."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Expander:
         self.origins: list[Origin] = []
         self.aliases: dict[str, str] = {}  # block instance name -> its last layer
         self.section = "model"  # the section being expanded: every layer records it
+        self.limit = limits.LAYERS.value
 
     def run(self, chain: tuple) -> tuple[list[dict], list[Origin]]:
         """Expand each link of `chain` in order into one flat list of layers. A `Section` is a
@@ -105,7 +111,10 @@ class Expander:
                 continue
             if link.start is not None:
                 prev = link.start
-            prev = self.emit(self.raw.get(link.name), (link.name,), prev, Scope())
+            try:
+                prev = self.emit(self.raw.get(link.name), (link.name,), prev, Scope())
+            except _TooMany:
+                break
         for layer in self.out:
             if isinstance(layer.get("from"), list):
                 layer["from"] = [
@@ -118,7 +127,11 @@ class Expander:
         layer's `lengths:` does not count), or nothing when that is ambiguous."""
         first = self.raw.get(chain[0].name) if chain else None
         items = first if isinstance(first, list) else []
-        lengths = {i.get("lengths") for i in items if isinstance(i, dict)}
+        lengths = {
+            i.get("lengths")
+            for i in items
+            if isinstance(i, dict) and isinstance(i.get("lengths"), str)
+        }
         data_inputs = [n for n in self.inputs if n not in lengths]
         return data_inputs[0] if len(data_inputs) == 1 else None
 
@@ -178,9 +191,26 @@ class Expander:
             return value  # pydantic reports the type error
         return [scope.local(n) for n in names]
 
+    def count(self, repeat: int, ipath: tuple, scope: Scope) -> None:
+        """Refuse, before making them, layers past the limit (`repeat: 1000000`, or blocks
+        repeated inside repeated blocks)."""
+        if len(self.out) + repeat <= self.limit:
+            return
+        where = ipath + ("repeat",) if repeat > 1 else ipath
+        note = block_note(self.src, Origin(ipath, scope.use))
+        self.errors.append(
+            self.src.error(
+                where,
+                limits.LAYERS.exceeded(f"this makes {len(self.out) + repeat:,} layers"),
+                note,
+            )
+        )
+        raise _TooMany
+
     def emit_layer(self, item: dict, ipath: tuple, prev: str | None, scope: Scope) -> str | None:
         """One built-in layer, `repeat` times; each copy reads the one before it."""
         kind, repeat, refs = item["type"], item.get("repeat", 1), self.refs(item.get("from"), scope)
+        self.count(repeat, ipath, scope)
         local = item.get("name")
         base = f"{scope.prefix}{local}" if isinstance(local, str) else None
         for r in range(repeat):
@@ -229,9 +259,19 @@ class Expander:
                 )
             )
             return prev
+        if len(scope.stack) >= limits.DEPTH.value:
+            self.errors.append(
+                self.src.error(
+                    ipath + ("type",),
+                    f"blocks are used inside blocks more than {limits.DEPTH.value} levels deep, "
+                    "the limit for a spec",
+                )
+            )
+            return prev
         block = self.blocks[kind]
         if not isinstance(block, dict):
             return prev  # pydantic reports the malformed block
+        self.count(repeat, ipath, scope)  # each use makes a layer at least
         params = self.block_params(item, kind, block, ipath)
         if refs is not None and len(refs) != 1:
             self.errors.append(self.src.error(ipath + ("from",), "a block reads exactly one input"))

@@ -120,7 +120,7 @@ def _one_input(path: Path, name: str, model) -> np.ndarray:
     if suffix == ".npy":
         try:
             return np.load(path, allow_pickle=False)
-        except ValueError as e:
+        except (ValueError, EOFError) as e:  # EOFError: an empty file (click would say "Aborted!")
             raise UserError(f"{path} is not a .npy array: {e}") from None
     if suffix in IMAGE_SUFFIXES:
         return read_image(path, model, name)[None]
@@ -135,7 +135,7 @@ def _one_input(path: Path, name: str, model) -> np.ndarray:
 def _npz(path: Path):
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise UserError(f"cannot read {path} as a .npz: {e}") from None
 
 

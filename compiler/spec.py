@@ -44,7 +44,9 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 # ----------------------------------------------------------------------------- model inputs
@@ -135,11 +137,13 @@ class Spec(Strict):
     blocks: dict[Identifier, BlockDef] = Field(
         default_factory=dict, description="Reusable layer groups."
     )
-    model: list[Any] | None = Field(None, description=SECTION_DOC["model"])
-    encoder: list[Any] | None = Field(None, description=SECTION_DOC["encoder"])
-    decoder: list[Any] | None = Field(None, description=SECTION_DOC["decoder"])
-    generator: list[Any] | None = Field(None, description=SECTION_DOC["generator"])
-    discriminator: list[Any] | None = Field(None, description=SECTION_DOC["discriminator"])
+    model: list[Any] | None = Field(None, min_length=1, description=SECTION_DOC["model"])
+    encoder: list[Any] | None = Field(None, min_length=1, description=SECTION_DOC["encoder"])
+    decoder: list[Any] | None = Field(None, min_length=1, description=SECTION_DOC["decoder"])
+    generator: list[Any] | None = Field(None, min_length=1, description=SECTION_DOC["generator"])
+    discriminator: list[Any] | None = Field(
+        None, min_length=1, description=SECTION_DOC["discriminator"]
+    )
     latent: LatentSpec | None = Field(
         None,
         description="A VAE latent between encoder and decoder, or a GAN generator's noise: "
@@ -410,6 +414,14 @@ def parse(src: Source) -> Parsed:
     if errors:
         raise SpecError(_sorted(errors))
     inputs = {**spec.inputs, **{n: InputSpec.model_validate(v) for n, v in added.items()}}
+    if spec.output in inputs:  # the ONNX graph names its inputs and its output apart
+        raise SpecError(
+            [
+                src.error(
+                    ("output",), f"output '{spec.output}' is the name of an input; name it apart"
+                )
+            ]
+        )
     return Parsed(spec, inputs, layers, tuple(origins), src, task)
 
 

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import datasets
+from . import datasets, limits
 from .layers.base import Pair
 
 
@@ -52,8 +52,21 @@ def _only_accepted(value, info: ValidationInfo, kind: datasets.Kind, by: str):
     return value
 
 
+def _generated(count: int | None) -> int | None:
+    """Data made at compile time (texts, pairs) is made by every `specc check`: refuse, before
+    making it, more examples than the limit allows."""
+    most = limits.GENERATED_EXAMPLES.value
+    if count is not None and count > most:
+        raise ValueError(
+            limits.GENERATED_EXAMPLES.exceeded(f"{count:,} examples to generate at compile time")
+        )
+    return count
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class Augment(Strict):
@@ -235,7 +248,7 @@ class TextData(DataBase):
     @field_validator("count")
     @classmethod
     def _accepted(cls, value, info: ValidationInfo):
-        return _only_accepted(value, info, "text", "generate")
+        return _generated(_only_accepted(value, info, "text", "generate"))
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -278,7 +291,8 @@ class PairsData(DataBase):
     @field_validator("count", "lengths", "hold_out_lengths")
     @classmethod
     def _accepted(cls, value, info: ValidationInfo):
-        return _only_accepted(value, info, "pairs", "generate")
+        value = _only_accepted(value, info, "pairs", "generate")
+        return _generated(value) if info.field_name == "count" else value
 
     @model_validator(mode="after")
     def _one_source(self):

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 class LatentSpec(Strict):

@@ -24,7 +24,9 @@ from pydantic import (
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -72,6 +74,8 @@ class Optimizer(Strict):
         if not isinstance(data, dict):
             return data
         kind = data.get("type", "adam")
+        if not isinstance(kind, str):
+            return data  # the type error is pydantic's to report
         if data.get("lr") is None and kind in DEFAULT_LR:
             data = {**data, "lr": DEFAULT_LR[kind]}
         if data.get("weight_decay") is None:
@@ -265,7 +269,7 @@ class Init(Strict):
 
 
 class TrainSpec(Strict):
-    epochs: PositiveInt = Field(10, description="Passes over the training split.")
+    epochs: PositiveInt = Field(10, le=1_000_000, description="Passes over the training split.")
     batch_size: PositiveInt = Field(32, description="Examples per step (all processes together).")
     seed: int = Field(0, ge=0, description="Seeds weights, split, data order and dropout.")
     deterministic: bool = Field(

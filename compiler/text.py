@@ -103,6 +103,13 @@ def _corpus(corpus: str, data, seed: int, field: str) -> TextSet:
         )
     windows = [stream[i * seq_len : i * seq_len + seq_len + 1] for i in range(count)]
     split = split_indices(count, seed, data.val_split, data.test_split)
+    if not len(split["train"]):
+        raise DataProblem(
+            "seq_len",
+            f"the corpus makes {count} window(s) of seq_len {seq_len}, and the validation and "
+            "test splits take them all",
+            "lower seq_len, or give a longer corpus",
+        )
     vocab = build_vocab(
         (windows[i] for i in split["train"]), data.level, data.lowercase, data.min_count
     )

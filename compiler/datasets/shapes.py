@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import limits
+from ..diagnostics import DataProblem
 from .registry import register
 
 IMAGE_SIZE = 24
@@ -44,4 +46,13 @@ def generate(count: int, seed: int) -> tuple[np.ndarray, list[str]]:
 
 @register("shapes", "pairs", "24x24 pictures of one shape and their captions")
 def make(seed: int, count: int = 4000):
+    most = limits.GENERATED_VALUES.value
+    if count * IMAGE_SIZE**2 > most:  # refused before drawing one
+        raise DataProblem(
+            "count",
+            limits.GENERATED_VALUES.exceeded(
+                f"{count:,} pictures of {IMAGE_SIZE}x{IMAGE_SIZE} make {count * IMAGE_SIZE**2:,} "
+                "values to generate at compile time"
+            ),
+        )
     return generate(count, seed)

@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from . import _window as w
-from .base import Layer, Pair, ShapeError, Single, args, opt, unpair
+from .base import Layer, Pair, ShapeError, Single, args, check_window, opt, unpair
 
 
 class _Pool(Layer):
@@ -20,6 +20,8 @@ class _Pool(Layer):
 
     def infer(self, shapes):
         channels, spatial = w.spatial_input(shapes[0], self.nd, self.type)
+        for k, s in zip(w.as_tuple(self.kernel_size, self.nd), w.as_tuple(self._stride(), self.nd)):
+            check_window(k, s)
         for k, p in zip(w.as_tuple(self.kernel_size, self.nd), w.as_tuple(self.padding, self.nd)):
             if p > k // 2:
                 raise ShapeError(

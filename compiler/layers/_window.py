@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .base import Dim, Shape, ShapeError, fmt_shape, need_int, same_pad, window_out
+from .base import (
+    Dim,
+    Shape,
+    ShapeError,
+    check_window,
+    fmt_shape,
+    need_int,
+    same_pad,
+    window_out,
+)
 
 AXES = {1: "length", 2: "height and width"}
 
@@ -38,6 +47,8 @@ def window_shape(spatial: tuple, kernel, stride, padding, dilation, nd: int, sam
     kernel, stride, padding, dilation = (
         as_tuple(v, nd) for v in (kernel, stride, padding, dilation)
     )
+    for k, s, d in zip(kernel, stride, dilation):
+        check_window(k, s, d)  # before 'same' padding, which never reaches window_out
     if same:  # PyTorch pads 'same' asymmetrically for even kernels: the size is kept exactly
         return tuple(spatial)
     return tuple(

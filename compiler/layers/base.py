@@ -108,7 +108,9 @@ Single = Annotated[int, BeforeValidator(_single, json_schema_input_type=int | tu
 class Layer(BaseModel):
     """Fields common to every layer. Frozen: later stages make changed copies, never edits."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
     type: str
     name: str | None = Field(
@@ -280,10 +282,18 @@ def need_rank(
     return shape
 
 
+def check_window(kernel: int, stride: int, dilation: int = 1) -> None:
+    """A window of 0 or a step of 0 would divide by zero here and fail in torch later."""
+    for name, value in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
+        if value < 1:
+            raise ShapeError(f"{name} must be at least 1, got {value}", field=name)
+
+
 def window_out(
     size: Dim, kernel: int, stride: int, pad: int, dilation: int = 1, what: str = "input"
 ) -> Dim:
     """Output length of a convolution/pooling window along one axis."""
+    check_window(kernel, stride, dilation)
     if isinstance(size, str):
         if kernel == 1 and stride == 1 and pad == 0:
             return size

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from . import _window as w
-from .base import Layer, Pair, ShapeError, args, opt, unpair
+from .base import Layer, Pair, ShapeError, args, check_window, opt, unpair
 
 
 class ConvTranspose2d(Layer):
@@ -34,6 +34,8 @@ class ConvTranspose2d(Layer):
     def infer(self, shapes):
         channels, spatial = w.spatial_input(shapes[0], 2, "conv_transpose2d")
         w.check_groups(channels, self.out_channels, self.groups)
+        for k, s, d in zip(self.kernel_size, self.stride, self.dilation):
+            check_window(k, s, d)
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= max(s, d):
                 raise ShapeError(

@@ -198,6 +198,12 @@ class Task:
 
         if not np.issubdtype(y.dtype, np.integer):
             return "classification targets must be integer class indices"
+        positions = ir.output_dims[1:-1]  # a class index per example, or per position
+        if len(ir.output_dims) >= 2 and y.ndim != 1 + len(positions):
+            return (
+                f"targets have shape {tuple(y.shape[1:])} per example, but the model predicts "
+                f"one class per {'example' if not positions else 'position of ' + str(positions)}"
+            )
         n, real = ir.num_classes, y[y != IGNORE_INDEX]
         if n is not None and len(real) and (real.min() < 0 or real.max() >= n):
             return (

@@ -74,7 +74,8 @@ class Seq2seq(Task):
         if (
             isinstance(declared, dict)
             and declared.get("dtype") == "int64"
-            and len(declared.get("shape") or []) == 1
+            and isinstance(declared.get("shape"), list)
+            and len(declared["shape"]) == 1
         ):  # token ids: padded, so their lengths come too
             added = {SOURCE_LENGTHS: {"shape": [], "dtype": "int64"}, **added}
         if source in added:
