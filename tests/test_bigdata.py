@@ -144,7 +144,7 @@ def test_saved_datasets_folder_with_its_splits_and_class_names(tmp_path):
 
 
 def test_separate_csv_files_keep_their_splits(tmp_path):
-    for name, rows in (("tr", "1,a\n2,b\n3,a\n4,b\n"), ("va", "5,a\n"), ("te", "6,b\n7,a\n")):
+    for name, rows in (("tr", "1,a\n2,b\n3,c\n4,b\n"), ("va", "5,a\n"), ("te", "6,b\n7,a\n")):
         (tmp_path / f"{name}.csv").write_text("v,kind\n" + rows)
     spec = tmp_path / "s.yaml"
     spec.write_text(
@@ -154,7 +154,7 @@ def test_separate_csv_files_keep_their_splits(tmp_path):
     )
     ds, arrays = prepared(spec)
     assert arrays["x"].ravel().tolist() == [1, 2, 3, 4, 5, 6, 7]
-    assert arrays["split"].tolist() == [0, 0, 0, 0, 1, 2, 2] and ds.labels == ["a", "b"]
+    assert arrays["split"].tolist() == [0, 0, 0, 0, 1, 2, 2] and ds.labels == ["a", "b", "c"]
     d = located(spec, TABLE.format(n=1, kind="csv", where="path: tr.csv, test: te.csv", extra=""))
     assert "validation and test files go with train:" in d.message
 
