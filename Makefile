@@ -21,7 +21,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	$(call TORCH_FIRST,$(BIN)/python)
-	$(PIP) install -q -c constraints.txt ".[cpu,dev,serve,tune,track]"
+	$(PIP) install -q -c constraints.txt ".[cpu,dev,serve,tune,track,data]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,8 +9,12 @@ about the file it was given.
 from __future__ import annotations
 
 import csv
+import errno
 import math
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -18,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets
-from .diagnostics import DataProblem, SpecError, did_you_mean
+from .diagnostics import DataProblem, SpecError, UserError, did_you_mean
 from .files import atomic_file
 from .pipeline import Compiled
 from .text import TextSet, Vocab
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+CHUNK_BYTES = 64 << 20  # about this much decoded data in memory at a time
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # data.npz's `split` array, with separate files
 
 
 @dataclass
@@ -39,6 +45,11 @@ class Dataset:
     # How a raw value (a file's pixels, a CSV row) became the first input: stamped into model.onnx
     # as specc.preprocess, so a client outside Python can prepare its own inputs alike.
     preprocess: dict = dataclass_field(default_factory=dict)
+    # A source read in one streaming pass (images, CSV, Parquet, datasets): x, y and more stay None
+    # and `chunks` yields (x, more, y, split) pieces; save() writes them as they come.
+    chunks: Iterator | None = None
+    count: int = 0  # examples written, once a stream is saved
+    shape: tuple = ()  # one example's shape, once a stream is saved
 
 
 def prepare(compiled: Compiled) -> Dataset:
@@ -63,32 +74,47 @@ def prepare(compiled: Compiled) -> Dataset:
                 n for n in list(compiled.parsed.inputs)[1:] if n not in compiled.task.noise_inputs
             ]
             ds = read_npz(base / data.path, data.x, data.y, tuple(others))
-        elif data.type == "csv":
-            ds = read_csv(base / data.path, data, compiled.task.targets)
+        elif data.type in ("csv", "parquet", "datasets"):
+            ds = read_table(base, data, compiled.task.targets)
         elif data.type == "text":
             ds = from_text(compiled.text, compiled)
         elif data.type == "pairs":
             ds = from_pairs(compiled.text, compiled)
         else:
-            ds = read_images(
-                base / data.path, data, tuple(next(iter(compiled.parsed.inputs.values())).shape)
-            )
+            shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)
+            ds = stream_images(base, data, shape)
         if data.classes:
             ds = keep_classes(ds, [str(c) for c in data.classes])
         ds = fit(ds, compiled)
     except DataProblem as p:
-        where = ("data", p.field) if p.field else ("data",)
-        raise SpecError([src.error(where, p.message, p.hint)]) from None
+        raise _located(p, src) from None
+    if ds.chunks is not None:
+        ds.chunks = _located_stream(ds.chunks, src)
     if spec.labels:
         ds.labels = list(spec.labels)
     return ds
 
 
+def _located(p: DataProblem, src) -> SpecError:
+    where = ("data", p.field) if p.field else ("data",)
+    return SpecError([src.error(where, p.message, p.hint)])
+
+
+def _located_stream(chunks: Iterator, src) -> Iterator:
+    """A problem found part way through a stream is still an error located at the spec."""
+    try:
+        yield from chunks
+    except DataProblem as p:
+        raise _located(p, src) from None
+
+
 def keep_classes(ds: Dataset, classes: list[str]) -> Dataset:
-    """data.classes: only these classes' examples, their labels renumbered in the order given."""
-    labels = ds.labels or [str(k) for k in range(int(ds.y.max()) + 1)]
+    """data.classes: only these classes' examples, their labels renumbered in the order given
+    (a stream: each piece as it comes)."""
+    streamed = ds.chunks is not None
+    labels = ds.labels or ([] if streamed else [str(k) for k in range(int(ds.y.max()) + 1)])
     unknown = [c for c in classes if c not in labels]
-    if unknown or ds.y.ndim != 1:
+    if unknown or (not streamed and ds.y.ndim != 1):
         raise DataProblem(
             "classes",
             f"'{unknown[0] if unknown else classes[0]}' is not a class of this data; its classes are {', '.join(labels)}",
@@ -97,6 +123,16 @@ def keep_classes(ds: Dataset, classes: list[str]) -> Dataset:
     keep = np.isin(ds.y, old)
     remap = np.full(len(labels), -1, dtype=np.int64)
     remap[old] = np.arange(len(old))
+    if streamed:
+
+        def kept(chunks):
+            for x, more, y, split in chunks:
+                keep = np.isin(y, old)
+                picked = None if split is None else split[keep]
+                yield x[keep], [m[keep] for m in more], remap[y[keep]].astype(y.dtype), picked
+
+        ds.chunks, ds.labels = kept(ds.chunks), list(classes)
+        return ds
     ds.x, ds.y = ds.x[keep], remap[ds.y[keep]].astype(ds.y.dtype)
     ds.more = [m[keep] for m in ds.more]
     ds.labels = list(classes)
@@ -202,70 +238,281 @@ def _not_numbers(arr: np.ndarray) -> str | None:
     return None
 
 
-def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) -> Dataset:
-    """A header row, then one example per row; `labels` fixes the class order (else sorted)."""
-    if not path.is_file():
-        raise DataProblem("path", f"data file not found: {path}")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f, delimiter=data.delimiter))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataProblem("path", f"cannot read {path.name} as CSV: {e}") from None
-    if len(rows) < 2:
-        raise DataProblem("path", f"{path.name} has no data rows")
-    header, body = rows[0], rows[1:]
-    columns_hint = f"columns: {', '.join(header)}"
-    if data.label not in header:
-        raise DataProblem(
-            "label",
-            f"{path.name} has no column '{data.label}'",
-            did_you_mean(data.label, header) or columns_hint,
-        )
-    for field in ("features", "exclude"):
-        unknown = [c for c in getattr(data, field) or [] if c not in header]
-        if unknown:
+def _class_order(values) -> list[str]:
+    """Class names in a stable order: integers numerically, then the rest alphabetically."""
+    return sorted(
+        set(values),
+        key=lambda v: (
+            not v.lstrip("-").isdigit(),
+            int(v) if v.lstrip("-").isdigit() else 0,
+            v,
+        ),
+    )
+
+
+class Table:
+    """A tabular source read in pieces: its columns, and batches of rows as {column: values}."""
+
+    def __init__(self, path: Path, field: str):
+        self.path, self.field, self.name = path, field, path.name
+        self.columns: list[str] = []
+
+    def batches(self, names: list[str]) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def class_names(self, column: str) -> list[str] | None:
+        """The names a column's integer codes stand for, where the file records them."""
+        return None
+
+
+class CsvTable(Table):
+    def __init__(self, path: Path, field: str, delimiter: str):
+        super().__init__(path, field)
+        self.delimiter = delimiter
+        with self._open() as f:
+            try:
+                self.columns = next(csv.reader(f, delimiter=delimiter))
+            except StopIteration:
+                raise DataProblem(field, f"{path.name} is empty (a header row expected)") from None
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise DataProblem(field, f"cannot read {path.name} as CSV: {e}") from None
+
+    def _open(self):
+        try:
+            return open(self.path, newline="", encoding="utf-8")
+        except OSError as e:
+            raise DataProblem(self.field, f"cannot read {self.path.name}: {e}") from None
+
+    def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
+        cols = [self.columns.index(n) for n in names]
+        width = len(self.columns)
+        with self._open() as f:
+            reader = csv.reader(f, delimiter=self.delimiter)
+            try:
+                next(reader)
+                batch: list[list[str]] = []
+                for row in reader:
+                    if len(row) != width:
+                        raise DataProblem(
+                            self.field,
+                            f"{self.name}:{reader.line_num}: {len(row)} values, the header has {width}",
+                        )
+                    batch.append([row[c] for c in cols])
+                    if len(batch) == rows:
+                        yield dict(zip(names, zip(*batch), strict=True))
+                        batch = []
+                if batch:
+                    yield dict(zip(names, zip(*batch), strict=True))
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise DataProblem(self.field, f"cannot read {self.name} as CSV: {e}") from None
+
+
+class ParquetTable(Table):
+    def __init__(self, path: Path, field: str):
+        super().__init__(path, field)
+        pq = _optional("pyarrow.parquet", "pyarrow", field)
+        try:
+            self.file = pq.ParquetFile(path)
+        except Exception as e:  # pyarrow raises its own ArrowInvalid, OSError, ...
+            raise DataProblem(field, f"cannot read {path.name} as Parquet: {e}") from None
+        self.columns = list(self.file.schema_arrow.names)
+
+    def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
+        for batch in self.file.iter_batches(batch_size=rows, columns=names):
+            yield {n: batch.column(n).to_numpy(zero_copy_only=False) for n in names}
+
+
+class HFTable(Table):
+    def __init__(self, path: Path, field: str, dataset=None, split: str | None = None):
+        super().__init__(path, field)
+        if split:
+            self.name = f"{path.name} (split {split})"
+        self.dataset = dataset if dataset is not None else _load_from_disk(path, field)
+        if not hasattr(self.dataset, "column_names") or isinstance(self.dataset.column_names, dict):
             raise DataProblem(
-                field,
-                f"{path.name} has no column '{unknown[0]}'",
-                did_you_mean(unknown[0], header) or columns_hint,
+                field, f"{path.name} holds several splits; give it as path:, or one split's folder"
             )
-    features = data.features or [c for c in header if c != data.label and c not in data.exclude]
+        self.columns = list(self.dataset.column_names)
+
+    def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
+        ds = self.dataset.select_columns(names).with_format("numpy")
+        for start in range(0, len(ds), rows):
+            yield ds[start : start + rows]
+
+    def class_names(self, column: str) -> list[str] | None:
+        return list(getattr(self.dataset.features.get(column), "names", None) or []) or None
+
+
+def _optional(module: str, package: str, field: str):
+    """An optional reader's library, or a clear word on installing it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DataProblem(
+            field, f"reading this data needs {package}", f"pip install {package} (or specc[data])"
+        ) from None
+
+
+def _load_from_disk(path: Path, field: str):
+    datasets_lib = _optional("datasets", "datasets", field)
+    if not path.is_dir():
+        raise DataProblem(field, f"data folder not found: {path} (a save_to_disk folder expected)")
+    try:
+        return datasets_lib.load_from_disk(str(path))
+    except Exception as e:  # datasets raises FileNotFoundError, its own errors, ...
+        raise DataProblem(
+            field, f"cannot read {path.name} with datasets.load_from_disk: {e}"
+        ) from None
+
+
+def open_tables(base: Path, data) -> list[tuple[Table, str]]:
+    """(table, split) for each file the section names; a saved DatasetDict gives its splits."""
+    tables = []
+    for field, name, split in data.files():
+        path = base / name
+        if data.type == "datasets":
+            ds = _load_from_disk(path, field)
+            if isinstance(getattr(ds, "column_names", None), dict):  # a DatasetDict
+                if field != "path":
+                    raise DataProblem(field, f"{path.name} holds several splits, not one")
+                known = {"train": "train", "validation": "val", "valid": "val", "test": "test"}
+                if "train" not in ds:
+                    raise DataProblem(
+                        field, f"{path.name} has no 'train' split", f"it holds: {', '.join(ds)}"
+                    )
+                tables += [(HFTable(path, field, ds[k], k), known[k]) for k in ds if k in known]
+                continue
+            tables.append((HFTable(path, field, ds), split))
+            continue
+        if not path.is_file():
+            raise DataProblem(field, f"data file not found: {path}")
+        if data.type == "csv":
+            tables.append((CsvTable(path, field, data.delimiter), split))
+        else:
+            tables.append((ParquetTable(path, field), split))
+    return tables
+
+
+def _numbers(values, table: Table, column: str, what: str = "feature") -> np.ndarray:
+    """A column's values as float32, one row per example (a list column gives several)."""
+    arr = np.asarray(values)
+    if arr.dtype == object:  # fixed-length lists of numbers (Parquet, datasets)
+        try:
+            arr = np.stack([np.asarray(v, dtype=np.float32) for v in arr])
+        except (ValueError, TypeError) as e:
+            raise DataProblem(
+                table.field, f"{table.name}: column '{column}' is not numbers of one length ({e})"
+            ) from None
+    try:
+        arr = arr.astype(np.float32)
+    except ValueError as e:
+        raise DataProblem(
+            table.field, f"{table.name}: a {what} value is not a number ({e})"
+        ) from None
+    return arr.reshape(len(arr), -1)
+
+
+def read_table(
+    base: Path, data, targets: str, labels: list[str] | None = None, stream: bool = True
+) -> Dataset:
+    """CSV, Parquet or a saved `datasets` folder: the feature columns as x (a list column adds
+    its length), the label column as y; read in batches, never whole. `labels` fixes the class
+    order (else the file's class names, or the values sorted)."""
+    tables = open_tables(base, data)
+    first = tables[0][0]
+    for table, _ in tables:
+        columns_hint = f"{table.name} has the columns: {', '.join(table.columns)}"
+        if data.label not in table.columns:
+            raise DataProblem(
+                "label",
+                f"{table.name} has no column '{data.label}'",
+                did_you_mean(data.label, table.columns) or columns_hint,
+            )
+        for field in ("features", "exclude"):
+            unknown = [c for c in getattr(data, field) or [] if c not in table.columns]
+            if unknown:
+                raise DataProblem(
+                    field,
+                    f"{table.name} has no column '{unknown[0]}'",
+                    did_you_mean(unknown[0], table.columns) or columns_hint,
+                )
+    features = data.features or [
+        c for c in first.columns if c != data.label and c not in data.exclude
+    ]
     if data.label in features:
         raise DataProblem("features", f"the label column '{data.label}' is also a feature")
-    cols = [header.index(c) for c in features]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
+    if not features:
+        raise DataProblem("features", f"{first.name} has no feature columns besides the label")
+    for table, _ in tables[1:]:
+        missing = [c for c in features if c not in table.columns]
+        if missing:
+            raise DataProblem(table.field, f"{table.name} has no column '{missing[0]}'")
+    classes = targets != "values"
+    coded = first.class_names(data.label) if classes else None
+    if classes and labels is None:
+        labels = coded or _class_order(
+            {
+                str(v)
+                for table, _ in tables
+                for b in table.batches([data.label])
+                for v in b[data.label]
+            }
+        )
+    index = {v: i for i, v in enumerate(labels or [])}
+
+    def targets_of(values, table: Table) -> np.ndarray:
+        if not classes:
+            return _numbers(values, table, data.label, "target")[:, 0]
+        if coded:
+            values = [coded[int(v)] for v in values]
+        raw = [str(v) for v in values]
+        unknown = sorted(set(raw) - set(index))
+        if unknown:
             raise DataProblem(
-                "path", f"{path.name}:{line}: {len(row)} values, the header has {len(header)}"
+                "label",
+                f"{table.name}: label '{unknown[0]}' is not one of the model's labels {labels}",
             )
-    try:
-        x = np.array([[float(r[c]) for c in cols] for r in body], dtype=np.float32)
-    except ValueError as e:
-        raise DataProblem("path", f"{path.name}: a feature value is not a number ({e})") from None
-    raw = [r[header.index(data.label)] for r in body]
-    if targets == "values":
-        try:
-            y = np.array([float(v) for v in raw], dtype=np.float32)
-            return Dataset(x, y, None, preprocess=csv_preprocess(features, data))
-        except ValueError as e:
-            raise DataProblem("label", f"{path.name}: a target is not a number ({e})") from None
-    if labels is None:
-        labels = sorted(
-            set(raw),
-            key=lambda v: (
-                not v.lstrip("-").isdigit(),
-                int(v) if v.lstrip("-").isdigit() else 0,
-                v,
-            ),
-        )
-    index = {v: i for i, v in enumerate(labels)}
-    unknown = sorted(set(raw) - set(index))
-    if unknown:
-        raise DataProblem(
-            "label", f"{path.name}: label '{unknown[0]}' is not one of the model's labels {labels}"
-        )
-    y = np.array([index[v] for v in raw], dtype=np.int64)
-    return Dataset(x, y, list(labels), preprocess=csv_preprocess(features, data))
+        return np.array([index[v] for v in raw], dtype=np.int64)
+
+    def chunks():
+        rows = 0
+        for table, split in tables:
+            for batch in table.batches([*features, data.label]):
+                x = np.concatenate([_numbers(batch[c], table, c) for c in features], axis=1)
+                y = targets_of(batch[data.label], table)
+                rows += len(x)
+                yield x, [], y, np.full(len(x), SPLIT_CODES[split], np.uint8) if split else None
+        if not rows:
+            raise DataProblem(tables[0][0].field, f"{first.name} has no data rows")
+
+    preprocess = (
+        csv_preprocess(features, data)
+        if data.type == "csv"
+        else {"source": data.type, "columns": list(features), "label": data.label}
+    )
+    ds = Dataset(None, None, list(labels) if labels else None, preprocess=preprocess)
+    ds.chunks = chunks()
+    return ds if stream else gathered(ds)
+
+
+def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) -> Dataset:
+    """A CSV file given on its own (specc evaluate --data), in memory."""
+    settings = data.model_copy(update={"path": path.name, "train": None})
+    return read_table(path.parent, settings, targets, labels, stream=False)
+
+
+def gathered(ds: Dataset) -> Dataset:
+    """A stream's pieces joined in memory (for data a user hands to specc evaluate, and tests)."""
+    if ds.chunks is None:
+        return ds
+    xs, ys = [], []
+    for x, _more, y, _split in ds.chunks:
+        xs.append(x)
+        ys.append(y)
+    ds.x, ds.y, ds.chunks = np.concatenate(xs), np.concatenate(ys), None
+    return ds
 
 
 def csv_preprocess(features: list[str], data) -> dict:
@@ -278,19 +525,11 @@ def csv_preprocess(features: list[str], data) -> dict:
     }
 
 
-def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
-    """One sub-folder per class, named by its label; every image resized to the input's size."""
+def stream_images(base: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
+    """Image folders with one sub-folder per class, named by its label; every image resized to
+    the input's size, decoded a chunk at a time."""
     from PIL import Image, UnidentifiedImageError
 
-    if not folder.is_dir():
-        raise DataProblem("path", f"image folder not found: {folder}")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DataProblem(
-            "path",
-            f"{folder} has no class sub-folders",
-            "put each class's images in a folder named after the class",
-        )
     channels = 1 if data.color == "gray" else 3
     if len(input_shape) != 3 or input_shape[0] != channels:
         raise DataProblem(
@@ -298,26 +537,54 @@ def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None
             f"{data.color} images have {channels} channel(s); the input is {input_shape}",
             f"declare the input as [{channels}, height, width]",
         )
-    labels = list(labels) if labels is not None else classes
-    unknown = [c for c in classes if c not in labels]
-    if unknown:
-        raise DataProblem("path", f"class folder '{unknown[0]}' is not one of the labels {labels}")
     height, width = tuple(data.resize) if data.resize else input_shape[1:]
-    xs, ys = [], []
-    for cls in classes:
-        files = sorted(p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DataProblem("path", f"class folder {folder / cls} holds no images")
-        for f in files:
-            try:
-                with Image.open(f) as img:
-                    img = img.convert("L" if channels == 1 else "RGB")
-                    img = img.resize((width, height), Image.Resampling.BILINEAR)
-                    arr = np.asarray(img, dtype=np.float32) / 255.0
-            except (OSError, UnidentifiedImageError) as e:
-                raise DataProblem("path", f"cannot read image {f}: {e}") from None
-            xs.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            ys.append(labels.index(cls))
+    files: list[tuple[Path, int, str]] = []
+    for field, name, split in data.files():
+        folder = base / name
+        if not folder.is_dir():
+            raise DataProblem(field, f"image folder not found: {folder}")
+        classes = sorted(
+            p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+        if not classes:
+            raise DataProblem(
+                field,
+                f"{folder} has no class sub-folders",
+                "put each class's images in a folder named after the class",
+            )
+        labels = list(labels) if labels is not None else classes
+        unknown = [c for c in classes if c not in labels]
+        if unknown:
+            raise DataProblem(
+                field, f"class folder '{unknown[0]}' is not one of the labels {labels}"
+            )
+        for cls in classes:
+            found = sorted(
+                p for p in (folder / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise DataProblem(field, f"class folder {folder / cls} holds no images")
+            files += [(f, labels.index(cls), split) for f in found]
+    per_chunk = max(1, CHUNK_BYTES // (channels * height * width * 4))
+
+    def decode(f: Path) -> np.ndarray:
+        try:
+            with Image.open(f) as img:
+                img = img.convert("L" if channels == 1 else "RGB")
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
+                arr = np.asarray(img, dtype=np.float32) / 255.0
+        except (OSError, UnidentifiedImageError) as e:
+            raise DataProblem("path", f"cannot read image {f}: {e}") from None
+        return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+    def chunks():
+        for start in range(0, len(files), per_chunk):
+            part = files[start : start + per_chunk]
+            x = np.stack([decode(f) for f, _, _ in part])
+            y = np.array([c for _, c, _ in part], dtype=np.int64)
+            split = np.array([SPLIT_CODES[s] for _, _, s in part], np.uint8) if part[0][2] else None
+            yield x, [], y, split
+
     preprocess = {
         "source": "images",
         "raw": "an image file (PNG, JPEG, ...)",
@@ -329,11 +596,45 @@ def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None
             {"op": "layout", "from": "HWC", "to": "CHW"},
         ],
     }
-    return Dataset(np.stack(xs), np.array(ys, dtype=np.int64), labels, preprocess=preprocess)
+    ds = Dataset(None, None, labels, preprocess=preprocess)
+    ds.chunks = chunks()
+    return ds
+
+
+def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
+    """One image folder given on its own (specc evaluate --data), in memory."""
+    settings = data.model_copy(update={"path": folder.name, "train": None})
+    return gathered(stream_images(folder.parent, settings, input_shape, labels))
 
 
 def fit(ds: Dataset, compiled: Compiled) -> Dataset:
-    """Reshape to the model's input shape and check targets against the model's output."""
+    """Reshape to the model's input shape and check targets against the model's output (a
+    stream: each piece as it comes)."""
+    (name, inp), *_ = compiled.parsed.inputs.items()
+    augment = compiled.spec.data.augment
+    if augment is not None and len(inp.shape) != 3:
+        raise DataProblem(
+            "augment",
+            f"augment: changes images; input '{name}' has shape {list(inp.shape)}, not "
+            "[channels, height, width]",
+        )
+    if ds.chunks is None:
+        return _fit(ds, compiled)
+    ds.chunks = _fit_stream(ds.chunks, ds.labels, compiled)
+    return ds
+
+
+def _fit_stream(chunks: Iterator, labels, compiled: Compiled) -> Iterator:
+    rows = 0
+    for x, more, y, split in chunks:
+        piece = _fit(Dataset(x, y, labels, more), compiled)
+        rows += len(piece.x)
+        yield piece.x, piece.more, piece.y, split
+    if not rows:
+        raise DataProblem(None, "the data holds no examples")
+
+
+def _fit(ds: Dataset, compiled: Compiled) -> Dataset:
     ir = compiled.ir
     (name, inp), *_ = compiled.parsed.inputs.items()
     for what, arr in (("inputs", ds.x), ("targets", ds.y), *(("inputs", m) for m in ds.more)):
@@ -424,10 +725,89 @@ def _check_vocabs(vocabs: dict, compiled: Compiled) -> None:
 
 
 def save(ds: Dataset, path: Path) -> None:
-    arrays = {"x": ds.x, "y": ds.y}
-    for i, extra in enumerate(ds.more, start=1):
-        arrays[f"x{i}"] = extra
-    if ds.labels:
-        arrays["labels"] = np.array(ds.labels)
-    with atomic_file(path, sum(a.nbytes for a in arrays.values())) as f:
-        np.savez(f, **arrays)
+    """Write data.npz in one pass over the data: each array's pieces go to a raw file beside it,
+    then into an uncompressed .npz (np.savez's format, so np.load reads it) whose members
+    train.py memory-maps (open_npz). Arrays: x, x1, x2, ... (inputs), y, labels, and split
+    (0 train, 1 validation, 2 test) when the data came as separate files."""
+    chunks = ds.chunks if ds.chunks is not None else iter([(ds.x, ds.more, ds.y, None)])
+    parts = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    arrays: dict[str, list] = {}  # name -> [raw file, dtype, one row's shape, rows]
+    try:
+        try:
+            for x, more, y, split in chunks:
+                named = {"x": x, **{f"x{i}": m for i, m in enumerate(more, start=1)}, "y": y}
+                if split is not None:
+                    named["split"] = split
+                for key, arr in named.items():
+                    arr = np.ascontiguousarray(arr)
+                    if key not in arrays:
+                        raw = open(Path(parts) / key, "wb")  # noqa: SIM115 (closed below)
+                        arrays[key] = [raw, arr.dtype, arr.shape[1:], 0]
+                    entry = arrays[key]
+                    if arr.dtype != entry[1] or arr.shape[1:] != entry[2]:
+                        raise DataProblem(
+                            None,
+                            f"the data's examples change shape part way: {entry[2]} then "
+                            f"{arr.shape[1:]}",
+                        )
+                    entry[0].write(arr.tobytes())
+                    entry[3] += len(arr)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                written = sum(e[3] * e[1].itemsize * math.prod(e[2]) for e in arrays.values())
+                raise UserError(
+                    f"no space left on the device to write {path} ({written / 1e6:.1f} MB of "
+                    "examples read so far; it needs about twice that while written); free some "
+                    "and rerun"
+                ) from None
+            raise
+        finally:
+            for entry in arrays.values():
+                entry[0].close()
+        if ds.labels:
+            labels = np.array(ds.labels)
+            arrays["labels"] = [None, labels.dtype, (), len(labels)]
+        size = sum(e[3] * e[1].itemsize * math.prod(e[2]) for e in arrays.values())
+        with atomic_file(path, size) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+            for key, (raw, dtype, tail, rows) in arrays.items():
+                with z.open(key + ".npy", "w", force_zip64=True) as member:
+                    header = {
+                        "descr": np.lib.format.dtype_to_descr(dtype),
+                        "fortran_order": False,
+                        "shape": (rows, *tail),
+                    }
+                    np.lib.format.write_array_header_2_0(member, header)
+                    if raw is None:
+                        member.write(labels.tobytes())
+                        continue
+                    with open(raw.name, "rb") as src:
+                        shutil.copyfileobj(src, member, 1 << 20)
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    ds.count = arrays["x"][3]
+    ds.shape = tuple(arrays["x"][2])
+    if ds.chunks is not None:  # what export and parity read: the written arrays, memory-mapped
+        from .train.data import open_npz
+
+        written = open_npz(path)
+        ds.x, ds.y, ds.chunks = written["x"], written["y"], None
+        ds.more = [written[f"x{i}"] for i in range(1, len(written)) if f"x{i}" in written]
+
+
+def augmented_examples(
+    data_npz: Path, settings: dict, seed: int, path: Path, count: int = 8
+) -> None:
+    """A picture of data.augment at work: the first `count` images of the data in the top row, then
+    four rows of the draws train.py makes for them (as in epochs 1-4)."""
+    import torch
+
+    from .train.data import augment, augment_generator, open_npz
+    from .train.images import as_images, write_grid
+
+    x = torch.from_numpy(np.array(open_npz(data_npz)["x"][:count], dtype=np.float32))
+    rows = [as_images(x)]
+    for epoch in range(1, 5):
+        rows.append(
+            as_images(augment(x, augment_generator(seed, epoch, 0, 0), settings).clamp(0, 1))
+        )
+    write_grid(rows, path, scale=max(1, 96 // max(x.shape[-2:])))

@@ -124,7 +124,14 @@ def _train(compiled, out_dir, quiet, resume, overwrite, nproc, log, watches, out
         *(out_dir / f for f in TRAIN_FILES),
     )
     data_stage.save(ds, out_dir / "data.npz")
-    log(f"data: {len(ds.x)} examples of shape {tuple(ds.x.shape[1:])} -> {out_dir / 'data.npz'}")
+    log(f"data: {ds.count} examples of shape {ds.shape} -> {out_dir / 'data.npz'}")
+    if compiled.spec.data.augment is not None:  # what train.py will do to the training images
+        picture = out_dir / "augmented_examples.png"
+        folder.record(picture)
+        data_stage.augmented_examples(
+            out_dir / "data.npz", compiled.ir.augment, compiled.spec.train.seed, picture
+        )
+        log(f"data.augment: {picture}")
     _run_train_py(out_dir, quiet, resume, nproc, watches, output, init=init_path(compiled))
     results = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
 

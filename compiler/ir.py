@@ -133,6 +133,7 @@ class ModelIR:
     train: TrainIR
     example_batch: int
     teacher: bool = False  # forward() takes the targets (a decoder's teacher forcing)
+    augment: dict | None = None  # data.augment (images), for train.py's training batches
     autoencoder: object = None  # tasks/autoencoder.py: AutoencoderIR
     gan: object = None  # tasks/gan.py: GanIR
     seq2seq: object = None  # tasks/seq2seq.py: Seq2seqIR
@@ -227,6 +228,7 @@ def build_ir(
         train=_train_ir(parsed, plan, out_shape, {bt.layer.name: bt.ident for bt in b.built}),
         example_batch=2,
         teacher=any(parsed.layers[i].takes_targets for i in order),
+        augment=spec.data.augment.model_dump() if spec.data and spec.data.augment else None,
         autoencoder=pieces.autoencoder,
         gan=pieces.gan,
         seq2seq=pieces.seq2seq,

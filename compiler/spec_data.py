@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveInt,
     ValidationInfo,
     field_validator,
@@ -68,6 +69,47 @@ class Strict(BaseModel):
     )
 
 
+class Augment(Strict):
+    """Image augmentation, applied by train.py to each training batch of a [C, H, W] input."""
+
+    crop: NonNegativeInt = Field(
+        0, description="Pad by this many pixels (edge values), then crop back at a random offset."
+    )
+    flip: bool = Field(False, description="Mirror left-right with probability 1/2.")
+    rotate: float = Field(0.0, ge=0.0, le=45.0, description="Rotate by up to this many degrees.")
+    color_jitter: float = Field(
+        0.0, ge=0.0, le=1.0, description="Scale brightness and contrast by up to 1 +- this."
+    )
+
+
+class Files(Strict):
+    """One file (split by val_split/test_split), or separate train/validation/test files."""
+
+    path: str | None = Field(None, description="The data, relative to the spec.")
+    train: str | None = Field(None, description="Training examples (instead of path).")
+    validation: str | None = Field(
+        None, description="Validation examples (with train:; default: val_split of train)."
+    )
+    test: str | None = Field(None, description="Test examples (with train:; never trained on).")
+
+    @model_validator(mode="after")
+    def _path_or_train(self):
+        if (self.path is None) == (self.train is None):
+            raise ValueError(
+                "give path (split by val_split/test_split) or train (with validation/test)"
+            )
+        if self.path is not None and (self.validation or self.test):
+            raise ValueError("validation and test files go with train:, not path:")
+        return self
+
+    def files(self) -> list[tuple[str, str, str]]:
+        """(field, path, split) for each file given; split is train, val or test."""
+        if self.path is not None:
+            return [("path", self.path, "")]
+        given = [("train", self.train, "train"), ("validation", self.validation, "val")]
+        return [(f, p, s) for f, p, s in [*given, ("test", self.test, "test")] if p]
+
+
 class DataBase(Strict):
     val_split: float = Field(
         0.2, ge=0.0, le=0.9, description="Fraction held out for validation (0: validate on train)."
@@ -78,6 +120,11 @@ class DataBase(Strict):
     standardize: bool = Field(
         False,
         description="Scale inputs to zero mean, unit variance (statistics from the train split, baked into the model).",
+    )
+    augment: Augment | None = Field(
+        None,
+        description="Random changes to the training images, drawn afresh each epoch (seeded; the "
+        "validation and test splits are never augmented).",
     )
     classes: list[str | int] | None = Field(
         None,
@@ -126,22 +173,39 @@ class NpzData(DataBase):
     y: str = Field("y", description="Array of targets.")
 
 
-class CsvData(DataBase):
-    type: Literal["csv"]
-    path: str = Field(description="Path to a .csv file with a header row, relative to the spec.")
+class Columns(Files):
     label: str = Field(description="Column holding the target.")
     features: list[str] | None = Field(
         None, description="Input columns (default: all but the label and `exclude`)."
     )
     exclude: list[str] = Field(default_factory=list, description="Columns to leave out.")
+
+
+class CsvData(Columns, DataBase):
+    """A .csv file with a header row, read row by row."""
+
+    type: Literal["csv"]
     delimiter: str = Field(",", min_length=1, max_length=1)
 
 
-class ImageFolderData(DataBase):
+class ParquetData(Columns, DataBase):
+    """A Parquet file (pyarrow), read a row group at a time; columns of numbers or of fixed-length
+    lists of numbers."""
+
+    type: Literal["parquet"]
+
+
+class HFDatasetData(Columns, DataBase):
+    """A Hugging Face `datasets` folder written by save_to_disk (a Dataset, or a DatasetDict whose
+    train/validation/test splits are used as they are); read with load_from_disk, nothing fetched."""
+
+    type: Literal["datasets"]
+
+
+class ImageFolderData(Files, DataBase):
+    """Folders with one sub-folder per class (its name is the label), relative to the spec."""
+
     type: Literal["images"]
-    path: str = Field(
-        description="Folder with one sub-folder per class (its name is the label), relative to the spec."
-    )
     resize: Pair | None = Field(
         None, description="Resize every image to [height, width] (default: the input's size)."
     )
@@ -240,13 +304,24 @@ class PairsData(DataBase):
 
 
 DataSpec = Annotated[
-    Union[BuiltinData, NpzData, CsvData, ImageFolderData, TextData, PairsData],  # noqa: UP007
+    Union[  # noqa: UP007
+        BuiltinData,
+        NpzData,
+        CsvData,
+        ParquetData,
+        HFDatasetData,
+        ImageFolderData,
+        TextData,
+        PairsData,
+    ],
     Field(discriminator="type"),
 ]
 DATA_KINDS = {
     "builtin": BuiltinData,
     "npz": NpzData,
     "csv": CsvData,
+    "parquet": ParquetData,
+    "datasets": HFDatasetData,
     "images": ImageFolderData,
     "text": TextData,
     "pairs": PairsData,

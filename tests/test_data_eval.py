@@ -48,7 +48,7 @@ def stripes(folder, per_class=40, size=16, seed=0):
 def located(path, text):
     path.write_text(text)
     with pytest.raises(SpecError) as e:
-        data.prepare(compile_file(path))
+        data.gathered(data.prepare(compile_file(path)))
     (d,) = e.value.diagnostics
     return d
 
@@ -123,10 +123,10 @@ def test_csv_column_selection_and_its_errors(tmp_path):
     (tmp_path / "d.csv").write_text("id,a,b,kind\n1,0.5,1.5,yes\n2,-1,2,no\n3,0,0,yes\n")
     spec = tmp_path / "s.yaml"
     spec.write_text(CSV.format(n=2, extra=", exclude: [id]"))
-    ds = data.prepare(compile_file(spec))
+    ds = data.gathered(data.prepare(compile_file(spec)))
     assert ds.x.tolist() == [[0.5, 1.5], [-1, 2], [0, 0]] and ds.y.tolist() == [1, 0, 1]
     spec.write_text(CSV.format(n=1, extra=", features: [b]"))
-    assert data.prepare(compile_file(spec)).x.ravel().tolist() == [1.5, 2, 0]
+    assert data.gathered(data.prepare(compile_file(spec))).x.ravel().tolist() == [1.5, 2, 0]
     d = located(spec, CSV.format(n=1, extra=", features: [bb]"))
     assert "has no column 'bb'" in d.message and d.hint == "did you mean 'b'?"
     d = located(spec, CSV.format(n=2, extra=", exclude: [idd]"))

@@ -38,7 +38,7 @@ class Autoencoder(Task):
     reads = ("encoder", "decoder", "latent", "noise")
     sections = ("encoder", "decoder")
     losses = ("mse", "binary_cross_entropy", "l1")
-    data_types = ("builtin", "npz", "csv", "images")
+    data_types = ("builtin", "npz", "csv", "parquet", "datasets", "images")
     targets = "inputs"
     target_dtype = None  # labels, when the data has them, only colour pictures
     default_output = "prediction"

@@ -77,7 +77,15 @@ class Task:
     takes_state_sources: ClassVar[bool] = False  # initial_state: {from: LAYER} allowed
     # train: keys only some tasks read, with why they need this task: {"tbptt": "carries ..."}
     train_keys: ClassVar[dict[str, str]] = {}
-    data_types: ClassVar[tuple[str, ...]] = ("builtin", "npz", "csv", "images", "text")
+    data_types: ClassVar[tuple[str, ...]] = (
+        "builtin",
+        "npz",
+        "csv",
+        "parquet",
+        "datasets",
+        "images",
+        "text",
+    )
     # What the data's targets are: "classes" (an index per example, or per position), "values"
     # (regression), or "inputs" (the model rebuilds or imitates its input; y, when the data has
     # it, only labels pictures).

@@ -42,7 +42,7 @@ class Gan(Task):
     reads = ("generator", "discriminator", "latent")
     sections = ("generator", "discriminator")
     losses = ("adversarial",)
-    data_types = ("builtin", "npz", "csv", "images")
+    data_types = ("builtin", "npz", "csv", "parquet", "datasets", "images")
     targets = "inputs"
     target_dtype = None  # labels, when the data has them, only colour pictures
     noise_inputs = (GAN_NOISE,)

@@ -11,7 +11,7 @@ class Regression(Task):
     name = "regression"
     summary = "real values out, trained with mse, l1 or huber"
     losses = ("mse", "l1", "huber")
-    data_types = ("builtin", "npz", "csv", "images")
+    data_types = ("builtin", "npz", "csv", "parquet", "datasets", "images")
     targets = "values"
     target_dtype = "float32"
 

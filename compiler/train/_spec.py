@@ -34,6 +34,7 @@ CONFIG: dict[str, Any] = {  # the train: settings the machinery reads at run tim
 }
 VAL_SPLIT, TEST_SPLIT = 0.2, 0.0  # fractions of the data held out
 STANDARDIZE = False  # set the model's input mean and std from the training split
+AUGMENT: dict | None = None  # data.augment: {crop, flip, rotate, color_jitter}, training batches only
 MONITOR, MONITOR_MODE = "val_loss", "min"  # picks the best epoch; min or max
 DATA_INPUTS: dict[str, dict] = {"x": {"dims": ["batch", 2], "dtype": "float32"}}  # read from data.npz
 TARGET_DTYPE: type | None = np.int64  # what the targets become (None: int64 if integer, else float32)

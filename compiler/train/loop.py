@@ -23,6 +23,7 @@ import torch.distributed as dist
 from ._spec import (
     AFTER_EPOCH,
     AFTER_TRAINING,
+    AUGMENT,
     CONFIG,
     MONITOR,
     MONITOR_MODE,
@@ -38,7 +39,17 @@ from ._spec import (
     train_batch,
 )
 from .checkpoints import load_checkpoint, params_sha256, rng_state, save_checkpoint, set_rng_state
-from .data import Batches, EpochOrder, InProcessBatches, load_data, split_indices
+from .data import (
+    Batches,
+    EpochOrder,
+    InProcessBatches,
+    augment,
+    augment_generator,
+    given_splits,
+    load_data,
+    split_indices,
+    splits_of,
+)
 from .errors import (
     CHECKPOINT_FORMAT,
     EXIT_DIVERGED,
@@ -66,8 +77,8 @@ class Trainer:
         self.model.to(device)
         if STANDARDIZE:
             x = data["train"][0][0]
-            std = x.std(dim=0)
-            self.model.input_mean.copy_(x.mean(dim=0))
+            mean, std = x.mean_std() if hasattr(x, "mean_std") else (x.mean(dim=0), x.std(dim=0))  # Rows: in chunks
+            self.model.input_mean.copy_(mean)
             self.model.input_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))  # constant features: scale 1
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
         self.optimizers = make_optimizers(self.model)
@@ -271,6 +282,9 @@ class Trainer:
         self.net.train()
         progress.start_epoch(self.epoch, self.batches, self.batch)
         for xb, yb in self.loader:
+            if AUGMENT:  # the training split only; the draws are fixed by (seed, epoch, batch, rank)
+                draws = augment_generator(CONFIG["seed"], self.epoch, self.batch, self.rank)
+                xb = (augment(xb[0], draws), *xb[1:])
             if self.on_gpu:
                 xb, yb = (
                     tuple(x.to(self.device, non_blocking=True) for x in xb),
@@ -406,16 +420,14 @@ def run(args) -> int:
     np.random.seed(seed)
     random.seed(seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    xs, y = load_data(args.data)
-    splits = split_indices(len(y), seed)
+    xs, y = load_data(args.data)  # the inputs memory-mapped: batches read their rows from disk
+    splits = split_indices(len(y), seed, given_splits(args.data))
     if rank == 0:  # which examples trained, validated and tested the model
         tmp = args.out / ".splits.npz.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, **splits)
         os.replace(tmp, args.out / "splits.npz")
-    data = {
-        name: (tuple(torch.from_numpy(x[idx]) for x in xs), torch.from_numpy(y[idx])) for name, idx in splits.items()
-    }
+    data = splits_of(xs, y, splits)
 
     trainer = Trainer(args, data, device, rank, world)
     progress = Progress(args.quiet or rank != 0)
