@@ -246,7 +246,7 @@ def guard_scores(run: Path, spec: dict, graph: Path) -> tuple[dict, np.ndarray, 
     from .tasks import TASKS
 
     task = TASKS[spec["task"]]
-    if spec["task"] == "language_model":
+    if task.text_corpus:  # a language model: perplexity over every position
         model = sr.load(graph, device="cpu", cache=False)
         feeds, y = _split(run, "val", [i.name for i in model.inputs])
         out = model.run_batched(feeds, 64)[model.outputs[0].name]

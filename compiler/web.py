@@ -22,6 +22,7 @@ from specc.runtime import describe
 from specc.runtime.text import Vocab
 
 from .diagnostics import UserError
+from .tasks import TASKS
 
 ORT_WEB_VERSION = "1.30.0"  # the version runtime/js/package.json pins and the tests run
 ORT_FILES = (
@@ -75,32 +76,24 @@ def _examples(run: Path, desc: dict) -> dict:
         return {}
     x = data["x"][rows]
     labels = [str(v) for v in data["labels"]] if "labels" in data.files else None
-    task, first = desc["task"], desc["inputs"][0]
+    task, first = TASKS[desc["task"]], desc["inputs"][0]
     tokenizers = desc.get("tokenizers", {})
 
-    def vocab(key):
-        t = tokenizers[key]
-        return Vocab(tuple(t["tokens"]), t["level"], t["lowercase"])
+    def vocab(key):  # a tokenizer by name; None where the folder has none of that name
+        t = tokenizers.get(key)
+        return None if t is None else Vocab(tuple(t["tokens"]), t["level"], t["lowercase"])
 
-    if task == "language_model":
-        v = vocab("text")
-        prompts = [p for p in ("The ", "the ", "A ") if not v.unknown(v.split(p))]
-        return {"prompts": prompts or [v.decode(x[0][:4])]}
-    if task == "seq2seq":
-        if "source" in tokenizers:
-            v, lengths = vocab("source"), data["x1"][rows]
-            return {"sources": [v.decode(r[:n]) for r, n in zip(x, lengths, strict=True)]}
-        return {"rows": x.reshape(len(x), -1).tolist()}
+    own = task.web_examples(x, data, rows, vocab)
+    if own is not None:
+        return own
     if first["role"] == "tokens":
         v = vocab(first["tokenizer"])
         lengths = data["x1"][rows] if "x1" in data.files else [len(r) for r in x]
         texts = [v.decode(r[:n]) for r, n in zip(x, lengths, strict=True)]
         targets = [labels[int(c)] if labels else str(c) for c in data["y"][rows]]
         return {"texts": texts, "targets": targets}
-    if task == "gan":
-        return {}
     out = {"rows": x.reshape(len(x), -1).astype(np.float32).tolist()}
-    if task == "classification":
+    if task.targets == "classes":
         out["targets"] = [labels[int(c)] if labels else str(int(c)) for c in data["y"][rows]]
     return out
 

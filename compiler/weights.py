@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .tasks import TASKS
 
 
 def layers_named(parsed, entry: str) -> list[str]:
@@ -42,12 +43,13 @@ def _entries(spec):
 def name_rules(parsed) -> list[Diagnostic]:
     """Each freeze/group name must name something; a GAN's two optimizers take neither."""
     src, spec, errors = parsed.source, parsed.spec, []
-    if spec.task == "gan" and (spec.train.freeze or spec.train.optimizer.groups):
+    if not TASKS[spec.task].one_optimizer and (spec.train.freeze or spec.train.optimizer.groups):
         key = "freeze" if spec.train.freeze else "optimizer"
         errors.append(
             src.error(
                 ("train", key),
-                f"task: gan does not take train.{key} (its two networks have their own optimizers)",
+                f"task: {spec.task} does not take train.{key} (its networks have their own "
+                "optimizers)",
             )
         )
         return errors

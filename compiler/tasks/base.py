@@ -98,6 +98,8 @@ class Task:
     losses: ClassVar[tuple[str, ...]] = ()
     default_output: ClassVar[str] = "logits"  # the output's name when `output:` is not given
     runtime_class: ClassVar[str] = "specc.runtime.Model"
+    # one optimizer over the model, so train.freeze and optimizer groups apply (a GAN has two)
+    one_optimizer: ClassVar[bool] = True
     # Modules inlined into train.py besides the machinery (compiler/train/MACHINERY)
     train_modules: ClassVar[tuple[str, ...]] = ()
 
@@ -245,6 +247,14 @@ class Task:
         """The graphs besides model.onnx, checked against PyTorch (raising UserError when they
         disagree); returns what report.json records of them."""
         return {}
+
+    # -- the web page (compiler/web.py)
+
+    def web_examples(self, x, data, rows, vocab) -> dict | None:
+        """The page's example inputs when the task shows its own kind (prompts, sources; a GAN
+        none): `x` the examples' first input, `data`/`rows` the run's data.npz and their rows,
+        `vocab(key)` a tokenizer by name (None: none). None: rows of inputs or texts, as the page reads them."""
+        return None
 
 
 DEFAULT_OUTPUT = {

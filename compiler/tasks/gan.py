@@ -52,7 +52,12 @@ class Gan(Task):
         "`specc sample DIR` draws from it"
     )
     train_keys = {"gan": "sets a GAN's alternating updates"}
+    one_optimizer = False
     runtime_class = "specc.runtime.Generator"
+
+    def web_examples(self, x, data, rows, vocab) -> dict:
+        return {}  # the page draws latent codes; no examples to show
+
     train_modules = ("specc.runtime.png", "specc.compiler.train.images")
 
     def layout(self, raw, src, errors):

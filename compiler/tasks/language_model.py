@@ -19,6 +19,12 @@ class LanguageModel(Task):
     summary = "next-token prediction over text, sampled one token at a time with `specc sample`"
     losses = ("cross_entropy",)
     text_corpus = True
+
+    def web_examples(self, x, data, rows, vocab) -> dict:
+        v = vocab("text")
+        prompts = [p for p in ("The ", "the ", "A ") if not v.unknown(v.split(p))]
+        return {"prompts": prompts or [v.decode(x[0][:4])]}
+
     train_keys = {"tbptt": "carries a language model's state across chunks of a sequence"}
     runtime_class = "specc.runtime.LanguageModel"
 

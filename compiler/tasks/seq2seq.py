@@ -49,6 +49,13 @@ class Seq2seq(Task):
     train_keys = {"teacher_forcing": "applies to a seq2seq decoder"}
     runtime_class = "specc.runtime.Seq2Seq"
 
+    def web_examples(self, x, data, rows, vocab) -> dict:
+        v = vocab("source")
+        if v is None:  # a captioning model's sources are images
+            return {"rows": x.reshape(len(x), -1).tolist()}
+        lengths = data["x1"][rows]
+        return {"sources": [v.decode(r[:n]) for r, n in zip(x, lengths, strict=True)]}
+
     # -- parse
 
     def layout(self, raw, src, errors):
