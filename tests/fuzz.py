@@ -569,23 +569,43 @@ def cli_args(args: list[str]) -> list[str]:
     ]
 
 
+# Runs `specc check` as its own child and reports that child's rusage. A process forked from a
+# large one (a pytest worker that has trained models: about 900 MB) inherits the parent's RSS as
+# its peak (Linux keeps the old mm's high-water mark across exec), so the measured process must
+# be forked from this small launcher, not from the caller.
+LAUNCHER = """\
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
+"""
+
+
 def check_cli(path: Path, args: list[str]) -> Outcome:
     """The real `specc check` in a child process; CPU time and peak memory from its rusage."""
     specc = str(Path(sys.executable).with_name("specc"))
     env = {k: v for k, v in os.environ.items() if k != "SPECC_DEBUG"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([specc, "check", str(path), *args], stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Outcome(
-            proc.returncode,
-            out.read().decode("utf-8", "replace"),
-            err.read().decode("utf-8", "replace"),
-            usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss * 1024,
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_file = Path(tmp) / "usage"
+        with open(Path(tmp) / "out", "w+b") as out, open(Path(tmp) / "err", "w+b") as err:
+            subprocess.run(
+                [sys.executable, "-c", LAUNCHER, str(usage_file), specc, "check", str(path), *args],
+                stdout=out,
+                stderr=err,
+                env=env,
+                check=False,
+            )
+            out.seek(0)
+            err.seek(0)
+            code, cpu_s, maxrss_kb = usage_file.read_text().split()
+            return Outcome(
+                int(code),
+                out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace"),
+                float(cpu_s),
+                int(maxrss_kb) * 1024,
+            )
 
 
 def write_case(case: Case, folder: Path) -> Path:

@@ -544,9 +544,9 @@ def test_seq2seq_in_node_decodes_what_python_decodes(runs, tmp_path):
                 }
             )
     folder = runs("captioning")
-    from specc.compiler.datasets.pairs import generate_pairs
+    from specc.compiler.datasets.shapes import generate
 
-    images, _ = generate_pairs("shapes", 6, 96)
+    images, _ = generate(6, 96)
     s2s = sr.Seq2Seq(folder)
     for options in methods[:4]:
         cases.append(

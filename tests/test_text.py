@@ -293,8 +293,10 @@ def test_sequence_regression_from_npz_with_lengths(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["metrics"]["val_mse"] < 0.05 * float(np.var(y))
-    proc = run_specc("evaluate", out)
-    assert proc.returncode == 1 and "report.json holds the scores" in proc.stderr
+    proc = run_specc("evaluate", out)  # both inputs fed by name from the run's own split
+    assert proc.returncode == 0, proc.stderr
+    scored = dict(line.split() for line in proc.stdout.splitlines()[1:] if line.strip())
+    assert float(scored["mse"]) == pytest.approx(report["metrics"]["val_mse"], abs=2e-4)
     np.savez(tmp_path / "seq.npz", x=x, y=y)  # the lengths array is gone
     (e,) = errors_of(run_specc("train", spec, "-o", tmp_path / "run2"))
     assert "seq.npz has no array 'n' (for the model input of that name)" in e["msg"]

@@ -74,7 +74,9 @@ def test_load_data_checks_shapes_and_names_what_it_expected(tmp_path, monkeypatc
         tmp_path / "ok.npz", x=np.zeros((4, 7, 3), dtype=np.float64), y=np.array([0.0, 1, 2, 3])
     )
     (x,), y = data.load_data(tmp_path / "ok.npz")
-    assert x.dtype == np.float32 and x.shape == (4, 7, 3) and y.dtype == np.int64
+    assert x.shape == (4, 7, 3) and y.dtype == np.int64  # inputs stay on disk as written
+    batch = data.Rows(x, np.arange(4), np.float32)[np.array([1, 3])]  # cast as a batch is read
+    assert batch.dtype == torch.float32 and tuple(batch.shape) == (2, 7, 3)
     np.savez(tmp_path / "bad.npz", x=np.zeros((4, 7, 2)), y=np.zeros(4))
     with pytest.raises(TrainingError, match=r"input 'x' has shape \(7, 2\).*expects \('time', 3\)"):
         data.load_data(tmp_path / "bad.npz")
