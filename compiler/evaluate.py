@@ -194,7 +194,7 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
                 if settings.get("type") == "npz"
                 else ("x", "y")
             )
-            with _npz(path) as f:
+            with npz_archive(path) as f:
                 keys = set(f.files)
             if len(names) > 1 and set(names) <= keys:  # arrays by input name
                 ds = stage.read_npz(path, names[0], y_key, tuple(names[1:]))
@@ -230,7 +230,8 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
     return _typed({names[0]: x, **more}, y, spec, str(path))
 
 
-def _npz(path: Path):
+def npz_archive(path: Path):
+    """A .npz of named arrays, or a UserError saying why the file is not one."""
     try:
         found = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:

@@ -22,6 +22,7 @@ from specc.runtime.contracts import UNK, Meta
 from specc.runtime.text import Vocab, pad_ids
 
 from .diagnostics import UserError
+from .evaluate import npz_archive
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TEXT_SUFFIXES = (".txt", ".jsonl")
@@ -83,7 +84,7 @@ def _whole(value: str, model) -> tuple[dict, list[str] | None]:
     if not path.exists():
         raise UserError(f"--input {value}: no such file or folder")
     if path.suffix.lower() == ".npz":
-        with _npz(path) as f:
+        with npz_archive(path) as f:
             arrays = {k: f[k] for k in f.files}
         names = [i.name for i in model.inputs]
         if set(names) <= set(arrays):
@@ -130,13 +131,6 @@ def _one_input(path: Path, name: str, model) -> np.ndarray:
         f"--input {path}: cannot read a {suffix or 'file without a suffix'} (use .npy, .npz, .csv, "
         "an image, a folder of images, or text lines in .txt / .jsonl)"
     )
-
-
-def _npz(path: Path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"cannot read {path} as a .npz: {e}") from None
 
 
 # ----------------------------------------------------------------------------- pictures
