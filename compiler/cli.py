@@ -485,10 +485,10 @@ def evaluate(
         typer.Option(
             "--data",
             help="A split of the run: train, val, test (default: test if the run has one, else "
-            "val); or a .npz (x, y), a .csv laid out like the spec's, an image folder (a sub-folder "
-            "per class), a .npy of inputs (autoencoders); a text file (language models), "
-            ".jsonl/.csv/.tsv of texts and labels (text classifiers), source<TAB>target lines "
-            "(seq2seq).",
+            "val); or a .npz (x, y), a table like the spec's (.csv, .parquet, a saved datasets "
+            "folder), an image folder (a sub-folder per class), a .npy of inputs (autoencoders); "
+            "a text file (language models), .jsonl/.csv/.tsv of texts and labels (text "
+            "classifiers), source<TAB>target lines (seq2seq).",
         ),
     ] = None,
     beam: Annotated[
@@ -536,7 +536,6 @@ def predict(
 ):
     """Run a model through ONNX Runtime on your inputs and print its predictions (pictures and
     rows prepared as the run's data stage prepared its own)."""
-    import numpy as np
 
     import specc.runtime as sr
 
@@ -558,30 +557,55 @@ def predict(
             f"{model} holds a {m.task} model, which answers through its other graphs: "
             f"use {elsewhere}"
         )
-    feeds, names = inputs.read(input, m)
-    checked = m.check_inputs(feeds)
-    output = m.run_batched(checked, 256)
-    output = output[m.outputs[0].name] if isinstance(output, dict) else output
-    result = m.predictions_from(output)
-    if isinstance(result, sr.Predictions):  # the task answers with labels
-        rows, lines = result.rows(), result.lines()
-        if names is not None:  # pictures read from files: each row says which
-            rows = [{"input": n, **row} for n, row in zip(names, rows, strict=True)]
-            lines = [
-                f"{n}\t{line.split(chr(9), 1)[1]}" for n, line in zip(names, lines, strict=True)
-            ]
+    # A piece at a time (a folder of images streams through), each printed as it comes; --json
+    # writes one array, opened before the first piece and closed after the last.
+    count = 0
+    for feeds, names in inputs.pieces(input, m):
+        output = m.run_batched(m.check_inputs(feeds), 256)
+        output = output[m.outputs[0].name] if isinstance(output, dict) else output
         if as_json:
-            print(json.dumps([{"index": i, **row} for i, row in enumerate(rows)]))
+            items = _prediction_items(m, output, names, count)
+            print(
+                "\n".join(("[" if i + count == 0 else ",") + item for i, item in enumerate(items))
+            )
         else:
-            print("\n".join(lines))
-        return
-    values = np.asarray(output)
+            print("\n".join(_prediction_lines(m, output, names)))
+        count += len(output)
     if as_json:
-        print(json.dumps(values.tolist()))
-        return
-    for k, row in enumerate(values):
-        line = " ".join(f"{v:.6g}" for v in np.ravel(row))
-        print(f"{names[k]}\t{line}" if names is not None else line)
+        print("[]" if not count else "]")
+
+
+def _prediction_lines(model, output, names: list[str] | None) -> list[str]:
+    """A line per example: its predictions (labels and scores) or its output's values, after
+    the example's file name when it came from one."""
+    import numpy as np
+
+    import specc.runtime as sr
+
+    result = model.predictions_from(output)
+    if isinstance(result, sr.Predictions):  # the task answers with labels
+        lines = result.lines()
+        if names is None:
+            return lines
+        return [f"{n}\t{line.split(chr(9), 1)[1]}" for n, line in zip(names, lines, strict=True)]
+    values = [" ".join(f"{v:.6g}" for v in np.ravel(row)) for row in np.asarray(output)]
+    return values if names is None else [f"{n}\t{v}" for n, v in zip(names, values, strict=True)]
+
+
+def _prediction_items(model, output, names: list[str] | None, start: int) -> list[str]:
+    """The JSON items of the examples numbered from `start`: {index, input?, predictions} rows
+    for a task that answers with labels, else each example's output as nested lists."""
+    import numpy as np
+
+    import specc.runtime as sr
+
+    result = model.predictions_from(output)
+    if not isinstance(result, sr.Predictions):
+        return [json.dumps(row.tolist()) for row in np.asarray(output)]
+    rows = result.rows()
+    if names is not None:  # pictures read from files: each row says which
+        rows = [{"input": n, **row} for n, row in zip(names, rows, strict=True)]
+    return [json.dumps({"index": start + i, **row}) for i, row in enumerate(rows)]
 
 
 @app.command()
@@ -792,10 +816,11 @@ def translate(
 
         name = s2s.info["source"]["name"]
         files = [f for path in image for f in inputs.image_files(path)]
-        x = np.stack([inputs.read_image(f, s2s.encoder, name) for f in files])
-        for start in range(0, len(x), batch_size):
-            captions = s2s.caption(x[start : start + batch_size], **options)
-            for f, line in zip(files[start : start + batch_size], captions, strict=True):
+        for start in range(0, len(files), batch_size):  # decoded a batch at a time
+            part = files[start : start + batch_size]
+            x = np.stack([inputs.read_image(f, s2s.encoder, name) for f in part])
+            captions = s2s.caption(x, **options)
+            for f, line in zip(part, captions, strict=True):
                 print(f"{f}\t{line}" if len(files) > 1 else line)
         return
     for start in range(0, len(text), batch_size):

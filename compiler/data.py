@@ -75,7 +75,8 @@ def prepare(compiled: Compiled) -> Dataset:
             ]
             ds = read_npz(base / data.path, data.x, data.y, tuple(others))
         elif data.type in ("csv", "parquet", "datasets"):
-            ds = read_table(base, data, compiled.task.targets)
+            shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)
+            ds = read_table(base, data, compiled.task.targets, shape=shape)
         elif data.type == "text":
             ds = from_text(compiled.text, compiled)
         elif data.type == "pairs":
@@ -256,6 +257,7 @@ class Table:
     def __init__(self, path: Path, field: str):
         self.path, self.field, self.name = path, field, path.name
         self.columns: list[str] = []
+        self.pictures: set[str] = set()  # columns of encoded images (PNG, JPEG, ... bytes)
 
     def batches(self, names: list[str]) -> Iterator[dict]:
         raise NotImplementedError
@@ -316,6 +318,7 @@ class ParquetTable(Table):
         except Exception as e:  # pyarrow raises its own ArrowInvalid, OSError, ...
             raise DataProblem(field, f"cannot read {path.name} as Parquet: {e}") from None
         self.columns = list(self.file.schema_arrow.names)
+        self.pictures = {f.name for f in self.file.schema_arrow if _encoded(f.type)}
 
     def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
         for batch in self.file.iter_batches(batch_size=rows, columns=names):
@@ -333,14 +336,50 @@ class HFTable(Table):
                 field, f"{path.name} holds several splits; give it as path:, or one split's folder"
             )
         self.columns = list(self.dataset.column_names)
+        features = self.dataset.features
+        self.pictures = {n for n in self.columns if type(features[n]).__name__ == "Image"}
+        self.pictures |= {
+            n for n in self.columns if _encoded(getattr(features[n], "pa_type", None))
+        }
 
     def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
-        ds = self.dataset.select_columns(names).with_format("numpy")
+        ds = self.dataset.select_columns(names)
+        for name in self.pictures & set(names):  # the encoded bytes, decoded here as files are
+            if type(ds.features[name]).__name__ == "Image":
+                ds = ds.cast_column(name, type(ds.features[name])(decode=False))
+        ds = ds.with_format("numpy")
         for start in range(0, len(ds), rows):
             yield ds[start : start + rows]
 
     def class_names(self, column: str) -> list[str] | None:
         return list(getattr(self.dataset.features.get(column), "names", None) or []) or None
+
+
+def _encoded(arrow_type) -> bool:
+    """An Arrow column of encoded files: binary, or the {bytes, path} struct `datasets` writes."""
+    import pyarrow as pa
+
+    if arrow_type is None:
+        return False
+    if pa.types.is_struct(arrow_type):
+        return arrow_type.get_field_index("bytes") >= 0
+    return pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+
+
+def _pictures(values, table: Table, column: str, shape: tuple, first: int) -> np.ndarray:
+    """A column of encoded images -> one row of C*H*W values per example, decoded as an image
+    folder's files are (`picture`); a {bytes, path} value without bytes is read from its path.
+    `first`: the table's row number of the first value."""
+    rows = []
+    for i, value in enumerate(values):
+        if isinstance(value, dict):
+            value = value.get("bytes") or (table.path.parent / str(value.get("path")))
+        where = f"{table.name}: row {first + i + 1}, column '{column}'"
+        if value is None or (isinstance(value, bytes) and not value):
+            raise DataProblem(table.field, f"{where} holds no image")
+        what = f"the image at {where}"
+        rows.append(picture(value, shape, table.field, what).reshape(-1))
+    return np.stack(rows)
 
 
 def _optional(module: str, package: str, field: str):
@@ -415,11 +454,12 @@ def _numbers(values, table: Table, column: str, what: str = "feature") -> np.nda
 
 
 def read_table(
-    base: Path, data, targets: str, labels: list[str] | None = None, stream: bool = True
+    base: Path, data, targets: str, labels: list[str] | None = None, shape: tuple | None = None
 ) -> Dataset:
     """CSV, Parquet or a saved `datasets` folder: the feature columns as x (a list column adds
-    its length), the label column as y; read in batches, never whole. `labels` fixes the class
-    order (else the file's class names, or the values sorted)."""
+    its length, a column of encoded images its decoded pixels, for an input of `shape`), the
+    label column as y; read in batches, never whole. `labels` fixes the class order (else the
+    file's class names, or the values sorted)."""
     tables = open_tables(base, data)
     first = tables[0][0]
     for table, _ in tables:
@@ -476,11 +516,30 @@ def read_table(
             )
         return np.array([index[v] for v in raw], dtype=np.int64)
 
+    pictured = sorted({c for table, _ in tables for c in table.pictures} & set(features))
+    if pictured and not (
+        shape and len(shape) == 3 and shape[0] in (1, 3) and all(isinstance(d, int) for d in shape)
+    ):
+        raise DataProblem(
+            first.field,
+            f"{first.name}: column '{pictured[0]}' holds images, but the input is {shape}",
+            "declare the input as [1 or 3 channels, height, width]",
+        )
+    per_batch = max(1, CHUNK_BYTES // (4 * math.prod(shape))) if pictured else 8192
+
     def chunks():
         rows = 0
         for table, split in tables:
-            for batch in table.batches([*features, data.label]):
-                x = np.concatenate([_numbers(batch[c], table, c) for c in features], axis=1)
+            for batch in table.batches([*features, data.label], per_batch):
+                x = np.concatenate(
+                    [
+                        _pictures(batch[c], table, c, shape, rows)
+                        if c in table.pictures
+                        else _numbers(batch[c], table, c)
+                        for c in features
+                    ],
+                    axis=1,
+                )
                 y = targets_of(batch[data.label], table)
                 rows += len(x)
                 yield x, [], y, np.full(len(x), SPLIT_CODES[split], np.uint8) if split else None
@@ -488,23 +547,19 @@ def read_table(
             raise DataProblem(tables[0][0].field, f"{first.name} has no data rows")
 
     preprocess = (
-        csv_preprocess(features, data)
+        picture_steps(*shape) | {"columns": list(features), "label": data.label}
+        if pictured
+        else csv_preprocess(features, data)
         if data.type == "csv"
         else {"source": data.type, "columns": list(features), "label": data.label}
     )
     ds = Dataset(None, None, list(labels) if labels else None, preprocess=preprocess)
     ds.chunks = chunks()
-    return ds if stream else gathered(ds)
-
-
-def read_csv(path: Path, data, targets: str, labels: list[str] | None = None) -> Dataset:
-    """A CSV file given on its own (specc evaluate --data), in memory."""
-    settings = data.model_copy(update={"path": path.name, "train": None})
-    return read_table(path.parent, settings, targets, labels, stream=False)
+    return ds
 
 
 def gathered(ds: Dataset) -> Dataset:
-    """A stream's pieces joined in memory (for data a user hands to specc evaluate, and tests)."""
+    """A stream's pieces joined in memory (for tests that compare a stream with its source)."""
     if ds.chunks is None:
         return ds
     xs, ys = [], []
@@ -525,11 +580,42 @@ def csv_preprocess(features: list[str], data) -> dict:
     }
 
 
+def picture(source, shape: tuple, field: str, what: str) -> np.ndarray:
+    """An encoded picture (a file's path, or its bytes) -> (C, H, W) float32 in [0, 1]: PIL's
+    gray or RGB, PIL's bilinear resize to H x W, / 255 (picture_steps says so in the model)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    channels, height, width = shape
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataProblem(field, f"cannot read {what}: {e}") from None
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def picture_steps(channels: int, height: int, width: int) -> dict:
+    """How `picture` made an input from an image file, as model.onnx records it."""
+    return {
+        "source": "images",
+        "raw": "an image file (PNG, JPEG, ...)",
+        "steps": [
+            # PIL's "L" is ITU-R 601-2 luma: L = R * 299/1000 + G * 587/1000 + B * 114/1000
+            {"op": "color", "to": "gray" if channels == 1 else "rgb", "library": "PIL"},
+            {"op": "resize", "to": [height, width], "mode": "bilinear", "library": "PIL"},
+            {"op": "scale", "by": 1 / 255},
+            {"op": "layout", "from": "HWC", "to": "CHW"},
+        ],
+    }
+
+
 def stream_images(base: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
     """Image folders with one sub-folder per class, named by its label; every image resized to
     the input's size, decoded a chunk at a time."""
-    from PIL import Image, UnidentifiedImageError
-
     channels = 1 if data.color == "gray" else 3
     if len(input_shape) != 3 or input_shape[0] != channels:
         raise DataProblem(
@@ -567,44 +653,19 @@ def stream_images(base: Path, data, input_shape: tuple, labels: list[str] | None
             files += [(f, labels.index(cls), split) for f in found]
     per_chunk = max(1, CHUNK_BYTES // (channels * height * width * 4))
 
-    def decode(f: Path) -> np.ndarray:
-        try:
-            with Image.open(f) as img:
-                img = img.convert("L" if channels == 1 else "RGB")
-                img = img.resize((width, height), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError) as e:
-            raise DataProblem("path", f"cannot read image {f}: {e}") from None
-        return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
-
     def chunks():
         for start in range(0, len(files), per_chunk):
             part = files[start : start + per_chunk]
-            x = np.stack([decode(f) for f, _, _ in part])
+            x = np.stack(
+                [picture(f, (channels, height, width), "path", f"image {f}") for f, _, _ in part]
+            )
             y = np.array([c for _, c, _ in part], dtype=np.int64)
             split = np.array([SPLIT_CODES[s] for _, _, s in part], np.uint8) if part[0][2] else None
             yield x, [], y, split
 
-    preprocess = {
-        "source": "images",
-        "raw": "an image file (PNG, JPEG, ...)",
-        "steps": [
-            # PIL's "L" is ITU-R 601-2 luma: L = R * 299/1000 + G * 587/1000 + B * 114/1000
-            {"op": "color", "to": "gray" if channels == 1 else "rgb", "library": "PIL"},
-            {"op": "resize", "to": [height, width], "mode": "bilinear", "library": "PIL"},
-            {"op": "scale", "by": 1 / 255},
-            {"op": "layout", "from": "HWC", "to": "CHW"},
-        ],
-    }
-    ds = Dataset(None, None, labels, preprocess=preprocess)
+    ds = Dataset(None, None, labels, preprocess=picture_steps(channels, height, width))
     ds.chunks = chunks()
     return ds
-
-
-def read_images(folder: Path, data, input_shape: tuple, labels: list[str] | None = None) -> Dataset:
-    """One image folder given on its own (specc evaluate --data), in memory."""
-    settings = data.model_copy(update={"path": folder.name, "train": None})
-    return gathered(stream_images(folder.parent, settings, input_shape, labels))
 
 
 def fit(ds: Dataset, compiled: Compiled) -> Dataset:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,20 +21,28 @@ from .diagnostics import UserError
 from .tasks import TASKS
 
 SPLITS = ("train", "val", "test")
+TABLES = {".csv": "CSV", ".parquet": "Parquet"}  # files that only a model trained on such reads
 
 
 @dataclass
 class Examples:
     """What `specc evaluate` scores: inputs by model input name, targets, and where they came
-    from; `texts` keeps a text task's raw targets (seq2seq: the target strings)."""
+    from; `texts` keeps a text task's raw targets (seq2seq: the target strings). Data read in
+    one streaming pass (an image folder, a CSV) comes as `pieces` instead, each an Examples, so
+    only one piece's inputs are in memory at a time."""
 
     feeds: dict
     y: np.ndarray
     source: str
     targets: list | None = None
+    pieces: Iterator[Examples] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def parts(self) -> Iterator[Examples]:
+        """The examples a piece at a time: the pieces of a stream, or these examples whole."""
+        return self.pieces if self.pieces is not None else iter([self])
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,12 @@ def evaluate(
     decode: dict | None = None,
 ) -> dict:
     """Scores of the run's model.onnx (or `model_file`) on a split or a dataset, as its task
-    scores them (compiler/tasks/: `read_examples` reads new data, `evaluate` scores it)."""
+    scores them (compiler/tasks/: `read_examples` reads new data, `evaluate` scores it).
+
+    Streamed data is scored a piece at a time and the pieces' scores are combined weighted by
+    their number of examples: exact for the tasks that read streamed data (classification,
+    regression, autoencoders), whose every score is a mean over examples (or over elements,
+    the same count in each example)."""
     import specc.runtime as sr
 
     run = Path(run)
@@ -75,11 +89,43 @@ def evaluate(
         raise UserError(f"specc evaluate has nothing to score here: {task.evaluate_refusal}")
     model = sr.load(model_file or run, device=device)
     examples = task.read_examples(run, data, resolved, model)
-    if not len(examples):
+    decode = decode or {"method": "greedy"}
+    count, scored, outputs, matrix = 0, [], [], None
+    for piece in examples.parts():
+        if not len(piece):
+            continue
+        out = model.run_batched(piece.feeds, batch_size)
+        if isinstance(out, dict):  # several outputs: the first is the model's answer
+            out = out[model.outputs[0].name]
+        _check_targets(task, model, piece, out)
+        scoring = Scoring(run, resolved, model, piece, out, device, decode, model_file is None)
+        scored.append((len(piece), task.evaluate(scoring)))
+        count += len(piece)
+        if keep_outputs:
+            outputs.append(out)
+        if task.targets == "classes" and out.ndim == 2 and piece.y.ndim == 1:
+            n = _classes(model, out)
+            matrix = np.zeros((n, n), dtype=np.int64) if matrix is None else matrix
+            np.add.at(matrix, (piece.y, predicted_classes(out, model.output_kind)), 1)
+    if not count:
         raise UserError(f"--data {data}: no examples")
-    out = model.run_batched(examples.feeds, batch_size)
-    if isinstance(out, dict):  # several outputs: the first is the model's answer
-        out = out[model.outputs[0].name]
+    result = {"data": examples.source, "examples": count, "device": model.device}
+    if keep_outputs:
+        result["outputs"] = np.concatenate(outputs)
+    result["metrics"] = scored[0][1] if len(scored) == 1 else _combined(scored)
+    if matrix is not None:
+        result["labels"] = model.labels or [str(i) for i in range(len(matrix))]
+        result["confusion_matrix"] = matrix.tolist()  # rows: true class, columns: predicted
+    return result
+
+
+def _classes(model, out: np.ndarray) -> int:
+    """How many classes a classifier's scores stand for (one logit: two)."""
+    return max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
+
+
+def _check_targets(task, model, examples: Examples, out: np.ndarray) -> None:
+    """Targets that fit the model's output, refused with a message before scoring reads them."""
     y = examples.y
     per_example = task.targets == "classes" and out.ndim <= 2  # a class (not one per position)
     if (per_example and y.ndim != 1) or (
@@ -91,34 +137,18 @@ def evaluate(
             + (" (class scores: one class index each)" if task.targets == "classes" else "")
         )
     if per_example and len(y):  # scoring indexes the outputs by the targets
-        n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
+        n = _classes(model, out)
         if y.min() < 0 or y.max() >= n:
             raise UserError(
                 f"{examples.source}: targets range over {int(y.min())}..{int(y.max())}, "
                 f"but the model has {n} classes"
             )
-    result = {"data": examples.source, "examples": len(examples), "device": model.device}
-    if keep_outputs:
-        result["outputs"] = out
-    scoring = Scoring(
-        run,
-        resolved,
-        model,
-        examples,
-        out,
-        device,
-        decode or {"method": "greedy"},
-        graphs=model_file is None,
-    )
-    result["metrics"] = task.evaluate(scoring)
-    if task.targets == "classes" and out.ndim == 2 and examples.y.ndim == 1:
-        pred = predicted_classes(out, model.output_kind)
-        n = max(len(model.labels or []), int(out.shape[-1]) if out.shape[-1] > 1 else 2)
-        matrix = np.zeros((n, n), dtype=np.int64)
-        np.add.at(matrix, (examples.y, pred), 1)
-        result["labels"] = model.labels or [str(i) for i in range(n)]
-        result["confusion_matrix"] = matrix.tolist()  # rows: true class, columns: predicted
-    return result
+
+
+def _combined(scored: list[tuple[int, dict]]) -> dict[str, float]:
+    """Pieces' scores as one: each a mean over its examples, weighted by how many it holds."""
+    total = sum(n for n, _ in scored)
+    return {k: sum(n * m[k] for n, m in scored) / total for k in scored[0][1]}
 
 
 def data_inputs(spec: dict) -> list[str]:
@@ -144,11 +174,13 @@ def read_split(run: Path, split: str | None, spec: dict) -> Examples:
     return _typed(feeds, y, spec, f"{split} split of {run / 'data.npz'}")
 
 
-def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
+def read_examples(run: Path, data: str | None, spec: dict, model) -> Examples:
     """The common readers: a split of the run, a .npz (x, y, or arrays by input name), a .npy
-    of inputs (for a model that rebuilds its input), a .csv laid out like the spec's, or a
-    folder of images (one sub-folder per class)."""
+    of inputs (for a model that rebuilds its input), a table like the spec's (a .csv, a
+    .parquet, a saved `datasets` folder: the run's feature columns found by name), or a folder
+    of images (one sub-folder per class). Tables and image folders are streamed."""
     from . import data as stage
+    from .inputs import preprocessing
     from .spec_data import DATA_KINDS
 
     if data is None or data in SPLITS:
@@ -156,25 +188,39 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
     task = TASKS[spec["task"]]
     path = Path(data)
     settings = spec.get("data") or {}
-    if path.suffix.lower() == ".csv" and settings.get("type") != "csv":
+    kind = settings.get("type")
+    suffix = path.suffix.lower()
+    table = (kind == "csv" and suffix == ".csv") or (kind == "parquet" and suffix == ".parquet")
+    if suffix in TABLES and not table:
         raise UserError(
-            "--data: a .csv needs a model trained on CSV data (its label and feature columns)"
+            f"--data: a {suffix} needs a model trained on {TABLES[suffix]} data (its label and "
+            "feature columns)"
         )
     if not path.exists():
         raise UserError(f"--data {data}: no such file or folder (or a split: train, val, test)")
+    table = table or (kind == "datasets" and path.is_dir())
     names = data_inputs(spec)
     shape = tuple(spec["inputs"][names[0]]["shape"])
-    more: dict = {}
+    more: list = []
     try:
-        if path.is_dir():
-            kind = DATA_KINDS["images"]
+        if table:  # streamed: a batch of rows at a time, the run's columns by name
+            columns = preprocessing(model, names[0]).get("columns") or settings.get("features")
+            section = {**settings, "features": columns, "exclude": []}
+            section |= {"path": path.name, "train": None, "validation": None, "test": None}
+            ds = stage.read_table(
+                path.parent,
+                DATA_KINDS[kind].model_validate(section),
+                task.targets,
+                model.labels,
+                shape,
+            )
+        elif path.is_dir():  # streamed: one piece of decoded images in memory at a time
             images = (
                 settings if settings.get("type") == "images" else {"type": "images", "path": "."}
             )
-            ds = stage.read_images(path, kind.model_validate(images), shape, labels)
-        elif path.suffix.lower() == ".csv":
-            ds = stage.read_csv(
-                path, DATA_KINDS["csv"].model_validate(settings), task.targets, labels
+            section = {**images, "path": path.name, "train": None, "validation": None, "test": None}
+            ds = stage.stream_images(
+                path.parent, DATA_KINDS["images"].model_validate(section), shape, model.labels
             )
         elif path.suffix.lower() == ".npy":
             if task.targets != "inputs":
@@ -202,20 +248,42 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
                 ds = stage.read_npz(
                     path, x_key, y_key, tuple(f"x{i}" for i in range(1, len(names)))
                 )
-            more = dict(zip(names[1:], ds.more, strict=True))
+            more = ds.more
     except stage.DataProblem as p:
-        raise UserError(
-            f"--data {data}: {p.message}" + (f" ({p.hint})" if p.hint else "")
-        ) from None
-    x = ds.x
-    if not len(x):
+        raise _unreadable(data, p) from None
+    if ds.chunks is not None:
+        pieces = (
+            _checked(data, x, y, [], spec, names, shape)
+            for x, _more, y, _split in _read_on(ds.chunks, data)
+        )
+        return Examples({}, np.zeros(0), str(path), pieces=pieces)
+    if not len(ds.x):
         raise UserError(f"--data {data}: the data holds no examples")
-    for what, arr in (("inputs", x), ("targets", ds.y)):  # what training refuses, scoring does
+    return _checked(data, ds.x, ds.y, more, spec, names, shape)
+
+
+def _unreadable(data: str, p) -> UserError:
+    return UserError(f"--data {data}: {p.message}" + (f" ({p.hint})" if p.hint else ""))
+
+
+def _read_on(chunks: Iterator, data: str) -> Iterator:
+    """A stream's pieces, a data problem met on the way (a damaged image) said as the user's."""
+    from .diagnostics import DataProblem
+
+    try:
+        yield from chunks
+    except DataProblem as p:
+        raise _unreadable(data, p) from None
+
+
+def _checked(data: str, x, y, more: list, spec: dict, names: list, shape: tuple) -> Examples:
+    """Examples as the model takes them, refusing what training refuses."""
+    task = TASKS[spec["task"]]
+    for what, arr in (("inputs", x), ("targets", y)):
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise UserError(f"--data {data}: the {what} of {bad} example(s) hold NaN or infinity")
-    if TASKS[spec["task"]].targets == "classes" and len(ds.y):
-        y = ds.y
+    if task.targets == "classes" and len(y):
         if not np.issubdtype(y.dtype, np.integer) and not (y == np.round(y)).all():
             raise UserError(f"--data {data}: classification targets must be whole class indices")
     if x.shape[1:] != shape and all(isinstance(d, int) for d in shape):
@@ -224,10 +292,10 @@ def read_examples(run: Path, data: str | None, spec: dict, labels) -> Examples:
                 f"--data {data}: examples have shape {x.shape[1:]}, the model takes {shape}"
             )
         x = x.reshape((len(x), *shape))
-    y = x if task.targets == "inputs" else ds.y
+    y = x if task.targets == "inputs" else y
     if len(x) != len(y):
         raise UserError(f"--data {data}: {len(x)} inputs but {len(y)} targets")
-    return _typed({names[0]: x, **more}, y, spec, str(path))
+    return _typed({names[0]: x, **dict(zip(names[1:], more, strict=True))}, y, spec, str(data))
 
 
 def npz_archive(path: Path):

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,8 @@ def roles(model) -> dict[str, str]:
 
 
 def read(values: list[str], model) -> tuple[dict, list[str] | None]:
-    """({input name: array}, a name per example or None) from the --input values."""
+    """({input name: array}, a name per example or None) from the --input values (a folder of
+    images: see `pieces`)."""
     if not values:
         raise UserError("give the inputs with --input (a file, a folder of images, or NAME=FILE)")
     named = [v for v in values if "=" in v and not Path(v).exists()]
@@ -70,6 +72,35 @@ def read(values: list[str], model) -> tuple[dict, list[str] | None]:
             "several --input values: give NAME=FILE for each input of a multi-input model"
         )
     return _whole(values[0], model)
+
+
+def pieces(values: list[str], model) -> Iterator[tuple[dict, list[str] | None]]:
+    """The --input values a piece at a time: a folder of images is decoded about
+    data.CHUNK_BYTES at a time (so a folder larger than memory streams through), anything else
+    comes whole, as `read` gives it."""
+    from . import data as stage
+
+    path = Path(values[0]) if len(values) == 1 else None
+    if path is None or not path.is_dir():
+        yield read(values, model)
+        return
+    first = _image_input(values[0], model)
+    files = image_files(path)
+    channels, height, width = next(i for i in model.inputs if i.name == first).shape[1:]
+    per_piece = max(1, stage.CHUNK_BYTES // (4 * channels * height * width))
+    for start in range(0, len(files), per_piece):
+        part = files[start : start + per_piece]
+        x = np.stack([read_image(f, model, first) for f in part])
+        yield {first: x}, [str(f.relative_to(path)) for f in part]
+
+
+def _image_input(value: str, model) -> str:
+    """The input that --input's pictures fill, or a UserError when the model reads none."""
+    kinds = roles(model)
+    first = next(n for n, k in kinds.items() if k != "lengths")
+    if kinds.get(first) != "image":
+        raise UserError(f"--input {value}: images need a model that reads pictures")
+    return first
 
 
 def _whole(value: str, model) -> tuple[dict, list[str] | None]:
@@ -96,21 +127,16 @@ def _whole(value: str, model) -> tuple[dict, list[str] | None]:
             + ", ".join(names)
             + " (arrays by input name, or x for a model with one input)"
         )
-    data_inputs = [n for n, k in kinds.items() if k != "lengths"]
-    if len(model.inputs) > 1 and not (path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES):
+    if len(model.inputs) > 1 and path.suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(
             f"the model takes {len(model.inputs)} inputs ("
             + ", ".join(i.name for i in model.inputs)
             + "): give a .npz holding each by name, --input NAME=FILE for each"
             + (", or text lines (.txt, .jsonl, -)" if "tokens" in kinds.values() else "")
         )
-    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        if kinds.get(data_inputs[0]) != "image":
-            raise UserError(f"--input {value}: images need a model that reads pictures")
-        files = image_files(path)
-        x = np.stack([read_image(f, model, data_inputs[0]) for f in files])
-        names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
-        return {data_inputs[0]: x}, names
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        name = _image_input(value, model)
+        return {name: read_image(path, model, name)[None]}, [path.name]
     return {first: _one_input(path, first, model)}, None
 
 
@@ -157,7 +183,7 @@ def read_image(path: Path, model, name: str) -> np.ndarray:
     """A picture file -> (C, H, W) float32 in [0, 1], made as the data stage made its pictures:
 
     - an image folder's run: PIL's gray (ITU-R 601-2 luma) or RGB, PIL's bilinear resize to the
-      input's size, / 255 (exactly data.read_images);
+      input's size, / 255 (exactly data.stream_images);
     - a built-in picture set whose steps resize raw pictures (digits: 8x8, then bilinear with
       half-pixel centres, no antialiasing): a picture of the raw size is scaled to [0, 1] and
       resized by the same rule; a picture of another size is resized straight to the input's;

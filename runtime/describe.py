@@ -48,9 +48,11 @@ PROBABILITIES = {
     "binary_probability": "p = the one value; probabilities [1 - p, p]",
 }
 # What a float input holds, by where its data came from (specc.preprocess's source).
-ROLES = {"digits": "image", "images": "image", "csv": "features"} | {
-    name: "features" for name in ("iris", "wine", "breast_cancer")
-}
+ROLES = (
+    {"digits": "image", "images": "image"}
+    | {name: "features" for name in ("csv", "parquet", "datasets")}
+    | {name: "features" for name in ("iris", "wine", "breast_cancer")}
+)
 WORD_PATTERN = r"\w+|[^\w\s]"  # runtime/text.py's WORD
 GLUE = "([{\"'"  # runtime/text.py's detokenize: these open a group and take a space before them
 

@@ -197,6 +197,74 @@ def test_image_folder_streams_in_chunks_equal_to_decoding_each_file(tmp_path, mo
         assert np.array_equal(f["x"], arrays["x"]) and f["labels"].tolist() == ["a", "b"]
 
 
+def test_encoded_images_in_parquet_and_datasets_decode_as_image_files_do(tmp_path, monkeypatch):
+    """PNG bytes in a Parquet binary column, in a saved `datasets` folder's Image feature and in
+    the {bytes, path} struct `datasets` writes to Parquet: the same pixels, bitwise, as decoding
+    the same PNG files with PIL here; read a few rows at a time; model.onnx is told how (the
+    image steps), and a damaged image is named by its row."""
+    import io
+
+    datasets = pytest.importorskip("datasets")
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    pictures = [
+        Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)) for _ in range(9)
+    ]
+    encoded = []
+    for p in pictures:
+        buffer = io.BytesIO()
+        p.save(buffer, format="PNG")
+        encoded.append(buffer.getvalue())
+    kind = ["cat", "dog", "emu"] * 3
+    want = np.stack(
+        [
+            np.asarray(
+                Image.open(io.BytesIO(b)).convert("L").resize((8, 8), Image.Resampling.BILINEAR),
+                np.float32,
+            )
+            / 255
+            for b in encoded
+        ]
+    )
+    pq.write_table(pa.table({"png": encoded, "kind": kind}), tmp_path / "binary.parquet")
+    features = datasets.Features({"png": datasets.Image(), "kind": datasets.Value("string")})
+    saved = datasets.Dataset.from_dict({"png": pictures, "kind": kind}, features=features)
+    saved.save_to_disk(str(tmp_path / "hf"))
+    saved.to_parquet(str(tmp_path / "struct.parquet"))
+    spec = tmp_path / "s.yaml"
+    body = (
+        "specc: 1\nname: t\ntask: classification\ninputs: {x: {shape: [1, 8, 8]}}\n"
+        "model: [flatten, {type: linear, out_features: 3}]\n"
+        "data: {type: KIND, path: PATH, label: kind}\n"
+    )
+    monkeypatch.setattr(data, "CHUNK_BYTES", 4 * 8 * 8 * 4)  # 4 rows a batch
+    for kind_, path in (
+        ("parquet", "binary.parquet"),
+        ("datasets", "hf"),
+        ("parquet", "struct.parquet"),
+    ):
+        spec.write_text(body.replace("KIND", kind_).replace("PATH", path))
+        ds, arrays = prepared(spec)
+        assert np.array_equal(arrays["x"][:, 0], want), path
+        assert arrays["y"].tolist() == [0, 1, 2] * 3
+        assert ds.preprocess["source"] == "images" and ds.preprocess["columns"] == ["png"]
+        assert [s["op"] for s in ds.preprocess["steps"]] == ["color", "resize", "scale", "layout"]
+
+    encoded[5] = b"not a png"
+    pq.write_table(pa.table({"png": encoded, "kind": kind}), tmp_path / "binary.parquet")
+    d = located(spec, body.replace("KIND", "parquet").replace("PATH", "binary.parquet"))
+    assert "binary.parquet: row 6, column 'png'" in d.message and "cannot read" in d.message
+    d = located(
+        spec,
+        body.replace("KIND", "parquet")
+        .replace("PATH", "binary.parquet")
+        .replace("[1, 8, 8]", "[64]"),
+    )
+    assert "column 'png' holds images, but the input is (64,)" in d.message
+
+
 def test_rows_read_only_what_a_batch_asks_for(tmp_path):
     x = np.arange(60, dtype=np.float32).reshape(20, 3)
     np.savez(tmp_path / "d.npz", x=x, y=np.zeros(20))
@@ -291,6 +359,15 @@ def test_specc_trains_on_parquet_with_augmented_images_and_draws_them(tmp_path):
     )
     results = json.loads((run / "results.json").read_text())
     assert results["metrics"]["val_accuracy"] >= 0.9  # flips and 1-pixel shifts keep the stripes
+    # evaluate reads the Parquet file itself (streamed), as the data stage read it into the split
+    scored = []
+    for data in ("val", tmp_path / "val.parquet"):
+        proc = run_specc("evaluate", run, "--data", data, "--json")
+        assert proc.returncode == 0, proc.stderr
+        scored.append(json.loads(proc.stdout))
+    assert scored[1]["examples"] == 32
+    assert scored[1]["confusion_matrix"] == scored[0]["confusion_matrix"]
+    assert scored[1]["metrics"]["loss"] == pytest.approx(scored[0]["metrics"]["loss"], abs=1e-7)
 
 
 def test_augment_needs_an_image_input(tmp_path):

@@ -423,3 +423,11 @@ def test_pictures_and_rows_are_prepared_as_the_data_stage_did(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     want = sr.load(iris_run).predict(iris.data.astype(np.float32)).classes.tolist()
     assert [r["class"] for r in json.loads(proc.stdout)] == want
+    # and evaluate reads the run's columns by name too: the same scores in either order
+    scored = []
+    for csv_file in (iris_run.parent / "iris.csv", tmp_path / "shuffled.csv"):
+        proc = run_specc("evaluate", iris_run, "--data", csv_file, "--json")
+        assert proc.returncode == 0, proc.stderr
+        scored.append(json.loads(proc.stdout))
+    assert scored[0]["metrics"] == scored[1]["metrics"]
+    assert scored[1]["metrics"]["accuracy"] == pytest.approx(np.mean(np.array(want) == iris.target))

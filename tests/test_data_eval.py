@@ -80,12 +80,71 @@ def test_image_folder_trains_and_evaluates_through_onnx_runtime(tmp_path):
     assert "confusion matrix (rows: true, columns: predicted)" in plain.stdout
     assert "horizon" in plain.stdout
 
+    streamed_evaluate_and_predict(tmp_path / "run", tmp_path / "imgs", result)
+
     proc = run_specc("evaluate", tmp_path / "run", "--data", "test")
     assert proc.returncode == 1 and "no test split" in proc.stderr
     proc = run_specc("evaluate", tmp_path / "run", "--data", tmp_path / "x.csv")
     assert proc.returncode == 1 and "a .csv needs a model trained on CSV data" in proc.stderr
     proc = run_specc("evaluate", tmp_path, "--data", "val")
     assert proc.returncode == 1 and "not a folder written by `specc train`" in proc.stderr
+
+
+def streamed_evaluate_and_predict(run, folder, whole):
+    """`specc evaluate` and `predict` on a folder decoded 7 images at a time: the model sees
+    pieces of at most 7 examples, and the scores, the confusion matrix and the predictions are
+    those of ONNX Runtime run on all 80 pictures at once, decoded here by the data stage's rule
+    (PIL gray, PIL bilinear to 12x12, / 255), scored by hand."""
+    import onnxruntime as ort
+    from typer.testing import CliRunner
+
+    import specc.runtime as sr
+    from specc.compiler import evaluate
+    from specc.compiler.cli import app
+
+    files = sorted(folder.glob("*/*.png"))
+    x = np.stack(
+        [
+            np.asarray(Image.open(f).convert("L").resize((12, 12), Image.Resampling.BILINEAR))[None]
+            / np.float32(255)
+            for f in files
+        ]
+    ).astype(np.float32)
+    y = np.array([f.parent.name == "vertical" for f in files], dtype=np.int64)
+    session = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: x})[0].astype(np.float64)
+    log_z = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
+    matrix = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(matrix, (y, logits.argmax(1)), 1)
+
+    seen = []
+    run_batched = sr.Model.run_batched
+
+    def counted(self, feeds, batch_size):
+        seen.append(len(next(iter(feeds.values()))))
+        return run_batched(self, feeds, batch_size)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "CHUNK_BYTES", 7 * 12 * 12 * 4)
+        patch.setattr(sr.Model, "run_batched", counted)
+        result = evaluate.evaluate(run, str(folder), device="cpu")
+        assert seen == [7] * 11 + [3]
+        assert result["confusion_matrix"] == matrix.tolist() == whole["confusion_matrix"]
+        metrics = result["metrics"]
+        assert metrics["accuracy"] == pytest.approx(np.mean(logits.argmax(1) == y), abs=1e-12)
+        nll = log_z - logits[np.arange(len(y)), y]
+        assert metrics["loss"] == pytest.approx(nll.mean(), rel=1e-5)
+        assert metrics["loss"] == pytest.approx(whole["metrics"]["loss"], rel=1e-6)
+
+        seen.clear()
+        printed = CliRunner().invoke(app, ["predict", str(run), "-i", str(folder), "--json"])
+        assert printed.exit_code == 0, printed.output
+        assert seen == [7] * 11 + [3]
+    rows = json.loads(printed.stdout)
+    assert [r["index"] for r in rows] == list(range(80))
+    assert [r["input"] for r in rows] == [str(f.relative_to(folder)) for f in files]
+    predicted = ["horizontal", "vertical"]
+    assert [r["label"] for r in rows] == [predicted[k] for k in logits.argmax(1)]
 
 
 def test_image_folder_problems_are_located(tmp_path):

@@ -41,6 +41,7 @@ def generate_pairs(
             "widen lengths, or lower count",
         )
     seen, sources, targets = set(), [], []
+
     # allowed[rng.integers(n)] draws exactly what rng.choice(allowed) draws, eight times faster
     def length() -> int:
         return allowed[int(rng.integers(0, len(allowed)))]

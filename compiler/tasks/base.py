@@ -221,7 +221,7 @@ class Task:
         val), or a file or folder in a format this task reads (evaluate.Examples)."""
         from ..evaluate import read_examples
 
-        return read_examples(run, data, spec, model.labels)
+        return read_examples(run, data, spec, model)
 
     def evaluate(self, job) -> dict[str, float]:
         """The loss and metrics of model.onnx's output on the examples (evaluate.Scoring), and
