@@ -50,7 +50,7 @@ chromium:
 # loadgroup: the tests of one xdist_group (the JavaScript and browser tests) share one worker,
 # so the models they train are trained once.
 test: install js chromium
-	$(BIN)/pytest -n 2 --dist loadgroup tests
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=25 tests
 
 # The spec fuzzer of tests/test_fuzz.py at length: mutated specs, damaged YAML/TOML and hostile
 # --set values through `specc check`; prints exit codes, time, memory and root causes.

@@ -361,8 +361,8 @@ def test_specc_trains_on_parquet_with_augmented_images_and_draws_them(tmp_path):
     assert results["metrics"]["val_accuracy"] >= 0.9  # flips and 1-pixel shifts keep the stripes
     # evaluate reads the Parquet file itself (streamed), as the data stage read it into the split
     scored = []
-    for data in ("val", tmp_path / "val.parquet"):
-        proc = run_specc("evaluate", run, "--data", data, "--json")
+    for source in ("val", tmp_path / "val.parquet"):
+        proc = run_specc("evaluate", run, "--data", source, "--json")
         assert proc.returncode == 0, proc.stderr
         scored.append(json.loads(proc.stdout))
     assert scored[1]["examples"] == 32
