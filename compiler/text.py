@@ -33,7 +33,9 @@ IGNORE = -100  # a target position that is padding: no loss, no metric
 
 def build_vocab(streams, level: str, lowercase: bool, min_count: int = 1) -> Vocab:
     """Specials first, then the tokens seen at least `min_count` times, by frequency."""
-    counts = Counter(t for stream in streams for t in stream)
+    counts = Counter()
+    for stream in streams:  # update() counts a list in C: twice as fast as a generator
+        counts.update(stream)
     for special in SPECIAL_TOKENS:
         counts.pop(special, None)
     kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))

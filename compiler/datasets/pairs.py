@@ -53,7 +53,7 @@ def generate_pairs(
             a, b = (int(rng.integers(0, 10 ** length())) for _ in range(2))
             source, target = f"{a}+{b}", str(a + b)
         else:
-            digits = "".join(map(str, rng.integers(0, 10, length())))
+            digits = (rng.integers(0, 10, length()).astype(np.uint8) + 48).tobytes().decode()
             source, target = digits, TARGETS[name](digits)
         if source not in seen:
             seen.add(source)
