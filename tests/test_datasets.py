@@ -146,6 +146,16 @@ def test_scikit_learn_sets_are_the_bundled_files():
     bunch = skd.load_digits()
     assert np.array_equal(x[:, 0], (bunch.images / 16).astype(np.float32)) and x.shape[1] == 1
     assert np.array_equal(y, bunch.target) and labels == [str(n) for n in range(10)]
+    # read from load_digits' own file without importing scikit-learn (2 s of every training)
+    import subprocess
+    import sys
+
+    quiet = "from specc.compiler import datasets; import sys; datasets.get('digits', 'builtin')(0)"
+    probe = f"{quiet}; print('sklearn' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+        == "False\n"
+    )
     big, _, _ = datasets.get("digits", "builtin")(0, resize=(16, 16))
     assert big.shape == (len(x), 1, 16, 16)
     assert np.allclose(big.mean(axis=(2, 3)), x.mean(axis=(2, 3)), atol=0.02)  # same ink

@@ -1,9 +1,14 @@
 """scikit-learn's bundled data sets: read from files installed with it, so nothing is downloaded.
 
-scikit-learn is imported only when one is loaded, which keeps `specc check` fast.
+scikit-learn is imported only when one is loaded, which keeps `specc check` fast; digits, the
+set most specs train on, is read straight from its file (importing scikit-learn takes 2 s).
 """
 
 from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +20,20 @@ def _load(name: str):
 
     bunch = getattr(skd, f"load_{name}")()
     return bunch, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(N, 8, 8) counts, targets and labels, as load_digits gives them: its digits.csv.gz (64
+    counts and the digit per row), found without importing scikit-learn; else load_digits."""
+    found = importlib.util.find_spec("sklearn")  # locates the package, runs none of it
+    folders = list(found.submodule_search_locations or []) if found else []
+    path = Path(folders[0], "datasets", "data", "digits.csv.gz") if folders else None
+    if path is None or not path.is_file():
+        bunch, y, labels = _load("digits")
+        return bunch.images, y, labels
+    with gzip.open(path, "rt") as f:
+        rows = np.loadtxt(f, delimiter=",")
+    return rows[:, :-1].reshape(-1, 8, 8), rows[:, -1].astype(np.int64), [str(d) for d in range(10)]
 
 
 DIGITS_RAW = (
@@ -40,8 +59,8 @@ def digits_preprocess(resize: tuple[int, int] | None = None) -> dict:
 )
 def digits(seed: int, resize: tuple[int, int] | None = None):
     """(N, 1, 8, 8) pictures, or bilinearly resized to `resize` ([height, width])."""
-    bunch, y, labels = _load("digits")
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]
+    images, y, labels = _digits()
+    x = (images / 16.0).astype(np.float32)[:, None]
     if resize is not None:
         import torch
 
