@@ -29,6 +29,13 @@ from .text import TextSet, Vocab
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 CHUNK_BYTES = 64 << 20  # about this much decoded data in memory at a time
+
+
+def per_chunk(shape: tuple) -> int:
+    """How many float32 examples of `shape` make about CHUNK_BYTES (at least one)."""
+    return max(1, CHUNK_BYTES // (4 * math.prod(shape)))
+
+
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # data.npz's `split` array, with separate files
 
 
@@ -66,6 +73,7 @@ def prepare(compiled: Compiled) -> Dataset:
             ]
         )
     base = compiled.path.resolve().parent
+    shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)  # the first input's
     try:
         if data.type == "builtin":
             ds = builtin(data, spec.train.seed)
@@ -75,14 +83,12 @@ def prepare(compiled: Compiled) -> Dataset:
             ]
             ds = read_npz(base / data.path, data.x, data.y, tuple(others))
         elif data.type in ("csv", "parquet", "datasets"):
-            shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)
             ds = read_table(base, data, compiled.task.targets, shape=shape)
         elif data.type == "text":
             ds = from_text(compiled.text, compiled)
         elif data.type == "pairs":
             ds = from_pairs(compiled.text, compiled)
         else:
-            shape = tuple(next(iter(compiled.parsed.inputs.values())).shape)
             ds = stream_images(base, data, shape)
         if data.classes:
             ds = keep_classes(ds, [str(c) for c in data.classes])
@@ -337,16 +343,14 @@ class HFTable(Table):
             )
         self.columns = list(self.dataset.column_names)
         features = self.dataset.features
-        self.pictures = {n for n in self.columns if type(features[n]).__name__ == "Image"}
-        self.pictures |= {
-            n for n in self.columns if _encoded(getattr(features[n], "pa_type", None))
-        }
+        self.images = {n for n in self.columns if type(features[n]).__name__ == "Image"}
+        encoded = {n for n in self.columns if _encoded(getattr(features[n], "pa_type", None))}
+        self.pictures = self.images | encoded
 
     def batches(self, names: list[str], rows: int = 8192) -> Iterator[dict]:
         ds = self.dataset.select_columns(names)
-        for name in self.pictures & set(names):  # the encoded bytes, decoded here as files are
-            if type(ds.features[name]).__name__ == "Image":
-                ds = ds.cast_column(name, type(ds.features[name])(decode=False))
+        for name in self.images & set(names):  # the encoded bytes, decoded here as files are
+            ds = ds.cast_column(name, type(ds.features[name])(decode=False))
         ds = ds.with_format("numpy")
         for start in range(0, len(ds), rows):
             yield ds[start : start + rows]
@@ -525,7 +529,7 @@ def read_table(
             f"{first.name}: column '{pictured[0]}' holds images, but the input is {shape}",
             "declare the input as [1 or 3 channels, height, width]",
         )
-    per_batch = max(1, CHUNK_BYTES // (4 * math.prod(shape))) if pictured else 8192
+    per_batch = per_chunk(shape) if pictured else 8192
 
     def chunks():
         rows = 0
@@ -651,11 +655,11 @@ def stream_images(base: Path, data, input_shape: tuple, labels: list[str] | None
             if not found:
                 raise DataProblem(field, f"class folder {folder / cls} holds no images")
             files += [(f, labels.index(cls), split) for f in found]
-    per_chunk = max(1, CHUNK_BYTES // (channels * height * width * 4))
+    size = per_chunk((channels, height, width))
 
     def chunks():
-        for start in range(0, len(files), per_chunk):
-            part = files[start : start + per_chunk]
+        for start in range(0, len(files), size):
+            part = files[start : start + size]
             x = np.stack(
                 [picture(f, (channels, height, width), "path", f"image {f}") for f, _, _ in part]
             )

@@ -202,11 +202,11 @@ def read_examples(run: Path, data: str | None, spec: dict, model) -> Examples:
     names = data_inputs(spec)
     shape = tuple(spec["inputs"][names[0]]["shape"])
     more: list = []
+    alone = {"path": path.name, "train": None, "validation": None, "test": None}  # this file only
     try:
         if table:  # streamed: a batch of rows at a time, the run's columns by name
             columns = preprocessing(model, names[0]).get("columns") or settings.get("features")
-            section = {**settings, "features": columns, "exclude": []}
-            section |= {"path": path.name, "train": None, "validation": None, "test": None}
+            section = {**settings, "features": columns, "exclude": [], **alone}
             ds = stage.read_table(
                 path.parent,
                 DATA_KINDS[kind].model_validate(section),
@@ -218,7 +218,7 @@ def read_examples(run: Path, data: str | None, spec: dict, model) -> Examples:
             images = (
                 settings if settings.get("type") == "images" else {"type": "images", "path": "."}
             )
-            section = {**images, "path": path.name, "train": None, "validation": None, "test": None}
+            section = {**images, **alone}
             ds = stage.stream_images(
                 path.parent, DATA_KINDS["images"].model_validate(section), shape, model.labels
             )

@@ -86,10 +86,9 @@ def pieces(values: list[str], model) -> Iterator[tuple[dict, list[str] | None]]:
         return
     first = _image_input(values[0], model)
     files = image_files(path)
-    channels, height, width = next(i for i in model.inputs if i.name == first).shape[1:]
-    per_piece = max(1, stage.CHUNK_BYTES // (4 * channels * height * width))
-    for start in range(0, len(files), per_piece):
-        part = files[start : start + per_piece]
+    size = stage.per_chunk(next(i for i in model.inputs if i.name == first).shape[1:])
+    for start in range(0, len(files), size):
+        part = files[start : start + size]
         x = np.stack([read_image(f, model, first) for f in part])
         yield {first: x}, [str(f.relative_to(path)) for f in part]
 
